@@ -1,0 +1,1 @@
+"""Directory (Active Directory) backends."""

@@ -1,0 +1,46 @@
+"""The directory protocol: what lmdoctor needs from Active Directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from services.models import ComputerAccount, DnsRecord
+
+
+class DirectoryError(Exception):
+    """A directory operation failed; the message is safe to show (no secrets)."""
+
+
+class DirectoryConflict(DirectoryError):
+    """The object changed since we read it (rollback refuses to overwrite)."""
+
+
+class Directory(Protocol):
+    domain: str  # DNS name, e.g. contoso.local
+
+    def read_computers(self, names: Iterable[str]) -> list[ComputerAccount]:
+        """Computer accounts by short name, in a constant number of searches."""
+
+    def find_spn_owners(self, spns: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Lower-cased SPN -> short names of every account holding it (cifs/ maps to HOST/)."""
+
+    def find_delegators_to(self, spns: Iterable[str]) -> list[ComputerAccount]:
+        """Accounts whose msDS-AllowedToDelegateTo holds any of these SPNs."""
+
+    def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
+        """A records of these short names in the domain's AD-integrated zone."""
+
+    def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
+        """Current values of one attribute (userAccountControl as a decimal string)."""
+
+    def add_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
+        """Add values (MODIFY_ADD); never replaces the list."""
+
+    def remove_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
+        """Remove exactly these values (MODIFY_DELETE)."""
+
+    def change_uac(self, dn: str, set_bits: int, clear_bits: int) -> int:
+        """Read-modify-write userAccountControl; returns the new value."""
+
+    def close(self) -> None: ...

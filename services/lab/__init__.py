@@ -1,0 +1,1 @@
+"""The embedded lab: a simulated contoso.local cluster."""

@@ -1,0 +1,238 @@
+"""Pydantic models shared by every layer: what we read, what we find, what we change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# userAccountControl bits that matter for delegation (MS-ADTS 2.2.16).
+UAC_WORKSTATION_TRUST_ACCOUNT = 0x1000
+UAC_SERVER_TRUST_ACCOUNT = 0x2000  # domain controller
+UAC_TRUSTED_FOR_DELEGATION = 0x80000  # unconstrained
+UAC_TRUSTED_TO_AUTH_FOR_DELEGATION = 0x1000000  # protocol transition ("any protocol")
+
+VSMS = "Microsoft Virtual System Migration Service"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ComputerAccount(Model):
+    """An AD computer object as far as live migration cares."""
+
+    name: str  # short name, upper case, without the trailing $
+    dn: str
+    dns_host_name: str | None = None
+    spns: tuple[str, ...] = ()
+    uac: int = UAC_WORKSTATION_TRUST_ACCOUNT
+    allowed_to_delegate_to: tuple[str, ...] = ()
+    rbcd_principals: tuple[str, ...] = ()  # SIDs or names allowed to act on behalf (RBCD)
+    when_changed: datetime | None = None
+
+    @property
+    def unconstrained(self) -> bool:
+        return bool(self.uac & UAC_TRUSTED_FOR_DELEGATION)
+
+    @property
+    def protocol_transition(self) -> bool:
+        return bool(self.uac & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
+
+    @property
+    def is_domain_controller(self) -> bool:
+        return bool(self.uac & UAC_SERVER_TRUST_ACCOUNT)
+
+
+class DnsRecord(Model):
+    """One A record of a node name in the AD-integrated zone."""
+
+    name: str
+    address: str
+    timestamp: datetime | None = None  # None = static record
+    ttl: int = 0
+
+    @property
+    def static(self) -> bool:
+        return self.timestamp is None
+
+
+class AuthType(StrEnum):
+    KERBEROS = "Kerberos"
+    CREDSSP = "CredSSP"
+
+
+class PerformanceOption(StrEnum):
+    TCPIP = "TCPIP"
+    COMPRESSION = "Compression"
+    SMB = "SMB"
+
+
+class VMHostSettings(Model):
+    """Get-VMHost's live-migration settings."""
+
+    migration_enabled: bool
+    auth_type: AuthType
+    performance_option: PerformanceOption = PerformanceOption.COMPRESSION
+    max_migrations: int = 2
+    use_any_network: bool = True
+    migration_networks: tuple[str, ...] = ()
+
+
+class VirtualMachine(Model):
+    name: str
+    host: str
+    state: str = "Running"
+
+
+class HostEvent(Model):
+    """One Windows event from the VMMS-Admin or High-Availability log."""
+
+    time: datetime
+    event_id: int
+    level: str  # Error / Warning / Information
+    log: str
+    message: str
+    cause: str | None = None  # classification, filled by services.events
+
+
+class ClusterNode(Model):
+    name: str  # short, upper case
+    state: str = "Up"  # Up / Down / Paused / Joining
+
+
+class HostReport(Model):
+    """Everything one host gateway call tells about one Hyper-V host."""
+
+    name: str
+    reachable: bool = True
+    error: str | None = None
+    settings: VMHostSettings | None = None
+    vms: tuple[VirtualMachine, ...] = ()
+    events: tuple[HostEvent, ...] = ()
+    addresses: tuple[str, ...] = ()
+    tickets_issued: datetime | None = None  # start time of the SYSTEM session's TGT (klist)
+    credssp_expires: datetime | None = None  # set by lmdoctor's CredSSP window, if any
+
+
+class NodeSnapshot(Model):
+    name: str
+    fqdn: str
+    cluster_state: str = "Up"
+    account: ComputerAccount | None = None
+    host: HostReport | None = None
+    dns: tuple[DnsRecord, ...] = ()
+
+
+class Snapshot(Model):
+    """One consistent inventory of a cluster: the only input of diagnosis."""
+
+    domain: str
+    cluster: str
+    taken_at: datetime
+    nodes: tuple[NodeSnapshot, ...]
+    spn_owners: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # lower SPN -> owner names
+    other_delegators: tuple[ComputerAccount, ...] = ()  # non-node accounts holding node SPNs in delegation
+    directory_error: str | None = None
+
+    def node(self, name: str) -> NodeSnapshot | None:
+        key = name.upper()
+        return next((n for n in self.nodes if n.name == key), None)
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+ActionKind = Literal[
+    "directory.add_values",
+    "directory.remove_values",
+    "directory.set_uac_bits",
+    "directory.clear_uac_bits",
+    "host.set_auth_type",
+    "host.enable_migration",
+    "host.purge_tickets",
+]
+
+
+class FixAction(Model):
+    """One atomic, reversible change. `values` are strings; UAC bits are hex strings."""
+
+    kind: ActionKind
+    target: str  # DN for directory actions, host short name for host actions
+    attribute: str  # LDAP attribute or host setting name
+    values: tuple[str, ...] = ()
+    description: str
+    powershell: str  # what an admin would type to do the same
+    aduc: str | None = None  # where to click in ADUC, if it applies
+
+
+class FixPlan(Model):
+    summary: str
+    actions: tuple[FixAction, ...]
+    purge_hosts: tuple[str, ...] = ()  # klist purge -li 0x3e7 after the change
+
+
+class Finding(Model):
+    id: str
+    code: str
+    severity: Severity
+    source: str | None = None
+    target: str | None = None
+    message: str
+    cause: str
+    evidence: tuple[str, ...] = ()
+    fix: FixPlan | None = None
+
+
+class ChangePreview(Model):
+    """An action with the value it would change, read from the live object."""
+
+    action: FixAction
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def no_op(self) -> bool:
+        return self.before == self.after
+
+
+JournalState = Literal["intent", "applied", "failed", "rolled_back", "reconciled"]
+
+
+class JournalEntry(Model):
+    """One line of the append-only change journal."""
+
+    seq: int
+    change_id: str  # pairs the intent line with its outcome line
+    time: datetime
+    state: JournalState
+    action: FixAction
+    reason: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    read_back: tuple[str, ...] | None = None
+    error: str | None = None
+    rollback_of: str | None = None  # change_id this entry undoes
+
+
+class MoveProgress(Model):
+    percent: int
+    activity: str
+    status: str
+
+
+class MoveResult(Model):
+    vm: str
+    source: str
+    destination: str
+    what_if: bool
+    ok: bool
+    error: str | None = None
+    cause: str | None = None
+    verified: bool = False
+    duration_s: float = 0.0
