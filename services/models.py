@@ -186,6 +186,7 @@ class Finding(Model):
     message: str
     cause: str
     evidence: tuple[str, ...] = ()
+    remedy: str | None = None  # manual steps when there is no automatic fix
     fix: FixPlan | None = None
 
 
@@ -208,6 +209,7 @@ class JournalEntry(Model):
     """One line of the append-only change journal."""
 
     seq: int
+    batch: str  # one fix or rollback run
     change_id: str  # pairs the intent line with its outcome line
     time: datetime
     state: JournalState

@@ -1,0 +1,284 @@
+"""The headless command line: check, fix, migrate, rollback, lab. Exit 0 ok, 1 problem found, 2 could not run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from services import profiles
+from services.diagnosis import diagnose, has_errors
+from services.directory.base import DirectoryError
+from services.hosts.base import HostError
+from services.inventory import InventoryError, take_snapshot
+from services.journal import JournalError
+from services.lab import manage
+from services.lab.scenarios import SCENARIOS
+from services.migration import MigrationError, MoveRequest, run_test_move
+from services.models import ChangePreview, Finding
+from services.paths import default_lab_dir
+from services.remediation import RemediationError
+from services.session import Session, open_demo, open_profile
+from services.summary import check_document
+
+EXIT_OK, EXIT_FOUND, EXIT_CANNOT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: exit 2 with this one line."""
+
+
+def _target_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--demo", action="store_true", help="use the embedded lab (contoso.local)")
+    p.add_argument("--profile", metavar="NAME", help="connection profile (see the README)")
+    p.add_argument("--lab-dir", type=Path, metavar="DIR", help=f"lab state directory (default {default_lab_dir()})")
+    p.add_argument("--read-only", action="store_true", help="refuse every write")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _target_options()
+    parser = argparse.ArgumentParser(prog="lmdoctor", parents=[common],
+                                     description="Diagnose and fix Hyper-V live migration authentication.")
+    sub = parser.add_subparsers(dest="command")
+    c = sub.add_parser("check", parents=[common], help="inventory + diagnosis; exit 1 on an error finding")
+    c.add_argument("--json", action="store_true")
+    f = sub.add_parser("fix", parents=[common], help="preview and apply fixes")
+    which = f.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every finding that has a fix")
+    which.add_argument("--finding", action="append", metavar="ID", help="a finding id from check (repeatable)")
+    f.add_argument("--dry-run", action="store_true", help="preview only; write nothing")
+    f.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    f.add_argument("--reason", help="change ticket / reason, journaled with every write")
+    f.add_argument("--json", action="store_true")
+    m = sub.add_parser("migrate", parents=[common], help="test Move-VM: pre-flight, live, verify")
+    m.add_argument("--vm", required=True)
+    m.add_argument("--to", required=True, metavar="HOST")
+    m.add_argument("--from", dest="source", metavar="HOST", help="source host (found automatically)")
+    m.add_argument("--what-if", action="store_true", help="pre-flight only")
+    m.add_argument("--json", action="store_true")
+    r = sub.add_parser("rollback", parents=[common], help="undo changes recorded in the journal")
+    scope = r.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--last", action="store_true", help="the last fix run")
+    scope.add_argument("--all", action="store_true", help="every change not yet rolled back")
+    r.add_argument("--yes", action="store_true")
+    r.add_argument("--reason", default="rollback")
+    j = sub.add_parser("journal", parents=[common], help="show the change journal")
+    j.add_argument("--json", action="store_true")
+    lab = sub.add_parser("lab", help="manage the embedded lab")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    reset = lab_sub.add_parser("reset", help="restore a scenario")
+    reset.add_argument("--scenario", default="seed", choices=sorted(SCENARIOS))
+    reset.add_argument("--lab-dir", type=Path, metavar="DIR")
+    lab_sub.add_parser("scenarios", help="list scenarios")
+    return parser
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    if args.demo or args.profile is None:
+        if args.profile is None and not args.demo and args.lab_dir is None:
+            raise UsageError("choose --demo (embedded lab) or --profile NAME")
+        return open_demo(args.lab_dir, read_only=args.read_only)
+    try:
+        profile = profiles.load(args.profile)
+    except profiles.ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    return open_profile(profile, read_only=args.read_only, prompt=_prompt_password)
+
+
+def _prompt_password(label: str) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+    return getpass.getpass(f"{label}: ")
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to write without confirmation: no terminal to ask; pass --yes")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _findings(session: Session) -> tuple[dict, list[Finding]]:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
+    findings = diagnose(snapshot)
+    return check_document(snapshot, findings), findings
+
+
+def cmd_check(args, session: Session) -> int:
+    doc, findings = _findings(session)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        for node in doc["nodes"]:
+            print(f"{node['name']:<8} {node['state']:<7} migration={node['migration_enabled']} "
+                  f"auth={node['auth_type']} perf={node['performance_option']} health={node['health']}")
+        for f in findings:
+            print(f"[{f.severity.value.upper():7}] {f.id}  {f.message}")
+        print(f"{len(findings)} finding(s)")
+    return EXIT_FOUND if has_errors(findings) else EXIT_OK
+
+
+def format_preview(p: ChangePreview) -> str:
+    a = p.action
+    lines = [f"- {a.description}", f"    {a.kind} on {a.target}", f"    attribute: {a.attribute}"]
+    added = [v for v in p.after if v.lower() not in {b.lower() for b in p.before}]
+    removed = [v for v in p.before if v.lower() not in {x.lower() for x in p.after}]
+    if a.attribute == "userAccountControl":
+        lines.append(f"    before → after: {int(p.before[0]):#x} → {int(p.after[0]):#x}")
+    else:
+        lines += [f"    + {v}" for v in added] + [f"    - {v}" for v in removed]
+        if not added and not removed:
+            lines.append("    (already in place)")
+    lines.append(f"    PowerShell: {a.powershell}")
+    if a.aduc:
+        lines.append(f"    ADUC: {a.aduc}")
+    return "\n".join(lines)
+
+
+def cmd_fix(args, session: Session) -> int:
+    _, findings = _findings(session)
+    fixable = [f for f in findings if f.fix]
+    if args.finding:
+        known = {f.id: f for f in findings}
+        unknown = [i for i in args.finding if i not in known]
+        if unknown:
+            raise UsageError(f"no current finding with id {', '.join(unknown)} (run check)")
+        chosen = [known[i] for i in args.finding if known[i].fix]
+    else:
+        chosen = fixable
+    previews: list[ChangePreview] = []
+    purge: list[str] = []
+    for f in chosen:
+        previews += session.remediator.preview(f.fix)
+        purge += list(f.fix.purge_hosts)
+    writes = [p for p in previews if not p.no_op]
+    report = {"findings": [f.id for f in chosen], "changes": [p.model_dump(mode="json") for p in previews],
+              "purge_hosts": sorted(set(purge)), "dry_run": args.dry_run}
+    if not args.json:
+        _say(f"{len(chosen)} finding(s) to fix, {len(writes)} write(s), then klist purge on {', '.join(sorted(set(purge))) or 'no host'}:")
+        for p in previews:
+            _say(format_preview(p))
+    if args.dry_run or not (writes or purge):
+        if args.json:
+            print(json.dumps(report, indent=2))
+        elif not chosen:
+            _say("nothing to fix")
+        return EXIT_OK
+    if session.read_only:
+        raise UsageError("read-only: refusing to write")
+    reason = args.reason
+    if not reason:
+        if not sys.stdin.isatty():
+            raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
+        reason = input("Reason / change ticket: ").strip()
+    if not _confirm(f"Apply {len(writes)} change(s)?", args.yes):
+        _say("cancelled; nothing written")
+        return EXIT_FOUND
+    outcome = session.remediator.apply(previews, reason, purge, notify=None if args.json else _say)
+    report.update(batch=outcome.batch, applied=len(outcome.applied), failed=[e.error for e in outcome.failed],
+                  purged=outcome.purged, messages=outcome.messages)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _say(f"applied {len(outcome.applied)} change(s) in batch {outcome.batch}; "
+             f"{'all read back OK' if outcome.ok else 'FAILED: ' + '; '.join(report['failed'])}")
+    return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def cmd_migrate(args, session: Session) -> int:
+    request = MoveRequest(vm=args.vm, destination=args.to, source=args.source, what_if_only=args.what_if)
+    candidates = [n.name for n in session.hosts.cluster_nodes()] or list(session.configured_nodes)
+
+    def progress(p) -> None:
+        if not args.json:
+            _say(f"  {p.percent:3d}%  {p.status}")
+
+    result = run_test_move(session.hosts, request, candidates, progress=progress, step=None if args.json else _say)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    elif result.ok:
+        print(f"OK: {result.vm} {'could move' if result.what_if else 'moved'} {result.source} → {result.destination}"
+              + ("" if result.what_if else f" and is verified there ({result.duration_s:.1f} s)"))
+    else:
+        _say(f"FAILED: {result.error}")
+    return EXIT_OK if result.ok else EXIT_FOUND
+
+
+def cmd_rollback(args, session: Session) -> int:
+    remediator = session.remediator
+    entries = remediator.last_batch() if args.last else remediator.undoable()
+    if not entries:
+        _say("nothing to roll back")
+        return EXIT_OK
+    for e in sorted(entries, key=lambda e: e.seq, reverse=True):
+        _say(f"- undo #{e.seq} {e.action.description} (batch {e.batch}, reason: {e.reason})")
+    if not _confirm(f"Roll back {len(entries)} change(s)?", args.yes):
+        _say("cancelled; nothing written")
+        return EXIT_FOUND
+    outcome = remediator.rollback(entries, args.reason, notify=_say)
+    _say(f"rolled back {len(outcome.applied)} change(s)" + ("" if outcome.ok else f"; FAILED: {outcome.failed[-1].error}"))
+    return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def cmd_journal(args, session: Session) -> int:
+    entries = session.journal.entries()
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+    else:
+        for e in entries:
+            print(f"#{e.seq:<4} {e.time:%Y-%m-%d %H:%M:%S} {e.state:<11} {e.batch} {e.action.description}"
+                  + (f" — {e.error}" if e.error else ""))
+    return EXIT_OK
+
+
+def cmd_lab(args) -> int:
+    if args.lab_command == "scenarios":
+        for name, (_, text) in SCENARIOS.items():
+            print(f"{name:<20} {text}")
+        return EXIT_OK
+    root = args.lab_dir or default_lab_dir()
+    manage.reset(root, args.scenario)
+    print(f"lab reset to scenario '{args.scenario}' in {root}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable] = {"check": cmd_check, "fix": cmd_fix, "migrate": cmd_migrate,
+                                 "rollback": cmd_rollback, "journal": cmd_journal}
+
+
+def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], int] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            if tui is None:
+                parser.print_help()
+                return EXIT_CANNOT
+            return tui(args)
+        if args.command == "lab":
+            return cmd_lab(args)
+        session = open_session(args)
+        try:
+            if session.journal.in_doubt() and not session.read_only:
+                for e in session.remediator.reconcile():
+                    _say(f"journal: settled interrupted change #{e.seq} as {e.state}")
+            return COMMANDS[args.command](args, session)
+        finally:
+            session.close()
+    except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
+            MigrationError, profiles.ProfileError) as exc:
+        print(f"lmdoctor: {exc}", file=sys.stderr)
+        return EXIT_CANNOT if not isinstance(exc, RemediationError) else EXIT_FOUND
+    except KeyboardInterrupt:
+        print("lmdoctor: interrupted", file=sys.stderr)
+        return EXIT_CANNOT

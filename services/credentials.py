@@ -1,0 +1,50 @@
+"""Credentials live only in the OS keyring; there is no file fallback."""
+
+from __future__ import annotations
+
+import keyring
+from keyring.errors import KeyringError
+
+SERVICE = "lmdoctor"
+
+
+class CredentialsUnavailable(Exception):
+    """No usable OS keyring (the message says which backend and why)."""
+
+
+def _key(profile: str, user: str) -> str:
+    return f"{profile}:{user}"
+
+
+def _backend_usable() -> None:
+    backend = keyring.get_keyring()
+    if backend.priority <= 0 or type(backend).__module__.startswith(("keyring.backends.fail", "keyrings.alt")):
+        raise CredentialsUnavailable(
+            f"no secure OS keyring is available (backend {type(backend).__name__}); lmdoctor will ask for the "
+            "password each session instead of storing it")
+
+
+def get_password(profile: str, user: str) -> str | None:
+    _backend_usable()
+    try:
+        return keyring.get_password(SERVICE, _key(profile, user))
+    except KeyringError as exc:
+        raise CredentialsUnavailable(f"the OS keyring refused to read: {type(exc).__name__}") from None
+
+
+def set_password(profile: str, user: str, password: str) -> None:
+    _backend_usable()
+    try:
+        keyring.set_password(SERVICE, _key(profile, user), password)
+    except KeyringError as exc:
+        raise CredentialsUnavailable(f"the OS keyring refused to store: {type(exc).__name__}") from None
+
+
+def delete_password(profile: str, user: str) -> None:
+    _backend_usable()
+    try:
+        keyring.delete_password(SERVICE, _key(profile, user))
+    except keyring.errors.PasswordDeleteError:
+        pass
+    except KeyringError as exc:
+        raise CredentialsUnavailable(f"the OS keyring refused to delete: {type(exc).__name__}") from None

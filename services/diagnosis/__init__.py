@@ -1,0 +1,35 @@
+"""Diagnosis: pure functions from one Snapshot to findings, each with evidence, cause and fix."""
+
+from __future__ import annotations
+
+from services.diagnosis import delegation, dns, hosts, spns
+from services.models import Finding, Severity, Snapshot
+
+RULES = (
+    hosts.unreachable,
+    hosts.migration_disabled,
+    hosts.auth_types,
+    delegation.missing,
+    delegation.wrong_object,
+    delegation.kerberos_only,
+    delegation.unconstrained,
+    spns.missing,
+    spns.duplicates,
+    dns.stale,
+    hosts.stale_tickets,
+)
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def diagnose(snapshot: Snapshot) -> list[Finding]:
+    findings = [f for rule in RULES for f in rule(snapshot)]
+    return sorted(findings, key=lambda f: (_ORDER[f.severity], f.code, f.source or "", f.target or ""))
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.severity == Severity.ERROR for f in findings)
+
+
+def finding_id(code: str, source: str | None, target: str | None) -> str:
+    return f"{code}:{source or '-'}:{target or '-'}"

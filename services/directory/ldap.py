@@ -1,0 +1,229 @@
+"""The Active Directory backend over LDAP (ldap3). The lab runs this same code on a mock DIT."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
+from ldap3.core import exceptions as lx
+from ldap3.utils.conv import escape_filter_chars
+
+from services import dnsrecord, rbcd
+from services.directory.base import DirectoryConflict, DirectoryError
+from services.models import ComputerAccount, DnsRecord
+from services.spn import registered_form, spn_key
+
+log = logging.getLogger(__name__)
+
+COMPUTER_ATTRIBUTES = [
+    "sAMAccountName",
+    "dNSHostName",
+    "servicePrincipalName",
+    "userAccountControl",
+    "msDS-AllowedToDelegateTo",
+    "msDS-AllowedToActOnBehalfOfOtherIdentity",
+    "whenChanged",
+]
+PAGE_SIZE = 500
+
+
+def domain_to_base_dn(domain: str) -> str:
+    return ",".join(f"DC={part}" for part in domain.split("."))
+
+
+def or_filter(attribute: str, values: Iterable[str]) -> str:
+    """(|(attr=v1)(attr=v2)…) with every value escaped (RFC 4515)."""
+    parts = "".join(f"({attribute}={escape_filter_chars(v)})" for v in values)
+    return f"(|{parts})" if parts else "(!(objectClass=*))"
+
+
+def explain(exc: Exception) -> str:
+    """One clear line for an LDAP failure; never echoes credentials."""
+    if isinstance(exc, lx.LDAPInvalidCredentialsResult):
+        return "the directory rejected the credentials (wrong user or password)"
+    if isinstance(exc, lx.LDAPInsufficientAccessRightsResult):
+        return "insufficient access rights: writing delegation needs Domain Admin rights (SeEnableDelegationPrivilege)"
+    if isinstance(exc, lx.LDAPConstraintViolationResult):
+        return f"the directory refused the change (constraint violation): {getattr(exc, 'message', '') or exc}"
+    if isinstance(exc, lx.LDAPStrongerAuthRequiredResult):
+        return "the directory requires an encrypted connection (use LDAPS or StartTLS)"
+    if isinstance(exc, lx.LDAPNoSuchObjectResult):
+        return f"no such object: {getattr(exc, 'dn', '') or ''}".strip()
+    if isinstance(exc, (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, lx.LDAPSessionTerminatedByServerError)):
+        return f"cannot reach the domain controller: {exc}"
+    if isinstance(exc, (lx.LDAPStartTLSError, lx.LDAPSSLConfigurationError)):
+        return f"TLS failure talking to the domain controller: {exc}"
+    if isinstance(exc, lx.LDAPOperationResult):
+        return f"LDAP error {exc.result} ({exc.description}): {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(values: object) -> tuple[str, ...]:
+    if values is None or values == []:
+        return ()
+    if not isinstance(values, list):
+        values = [values]
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+
+
+def _when(value: object) -> datetime | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (str, bytes)):
+        text = value.decode() if isinstance(value, bytes) else value
+        try:
+            return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+    return None
+
+
+def _short(sam: str) -> str:
+    return sam.rstrip("$").upper()
+
+
+class LdapDirectory:
+    """Directory protocol over one bound ldap3 connection."""
+
+    def __init__(self, connection: Connection, domain: str, base_dn: str | None = None) -> None:
+        self.connection = connection
+        self.domain = domain.lower()
+        self.base_dn = base_dn or domain_to_base_dn(domain)
+        self.round_trips = 0
+        self._lock = threading.RLock()  # ldap3 connections are not thread-safe
+
+    # --- reads -------------------------------------------------------------------------
+    def _search(self, base: str, flt: str, attributes: list[str], scope: str = SUBTREE) -> list[dict]:
+        """Paged search returning entries ({dn, attributes, raw}); counts round trips."""
+        entries: list[dict] = []
+        cookie: bytes | None = None
+        with self._lock:
+            return self._paged(base, flt, attributes, scope, entries, cookie)
+
+    def _paged(self, base: str, flt: str, attributes: list[str], scope: str, entries: list[dict],
+               cookie: bytes | None) -> list[dict]:
+        try:
+            while True:
+                self.round_trips += 1
+                self.connection.search(
+                    base, flt, search_scope=scope, attributes=attributes,
+                    paged_size=PAGE_SIZE if scope == SUBTREE else None, paged_cookie=cookie,
+                )
+                for item in self.connection.response or []:
+                    if item.get("type") == "searchResEntry":
+                        entries.append({"dn": item["dn"], "attributes": item["attributes"], "raw": item["raw_attributes"]})
+                controls = (self.connection.result or {}).get("controls") or {}
+                cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+                if not cookie:
+                    return entries
+        except lx.LDAPNoSuchObjectResult:
+            return entries
+        except lx.LDAPException as exc:
+            raise DirectoryError(explain(exc)) from None
+
+    def _account(self, entry: dict) -> ComputerAccount:
+        a, raw = entry["attributes"], entry["raw"]
+        sd = raw.get("msDS-AllowedToActOnBehalfOfOtherIdentity") or []
+        return ComputerAccount(
+            name=_short(_text(a.get("sAMAccountName"))[0]),
+            dn=entry["dn"],
+            dns_host_name=(_text(a.get("dNSHostName")) or (None,))[0],
+            spns=_text(a.get("servicePrincipalName")),
+            uac=int(_text(a.get("userAccountControl"))[0]),
+            allowed_to_delegate_to=_text(a.get("msDS-AllowedToDelegateTo")),
+            rbcd_principals=rbcd.allowed_sids(sd[0]) if sd else (),
+            when_changed=_when(a.get("whenChanged")),
+        )
+
+    def read_computers(self, names: Iterable[str]) -> list[ComputerAccount]:
+        sams = [f"{n.upper()}$" for n in names]
+        if not sams:
+            return []
+        flt = f"(&(objectClass=computer){or_filter('sAMAccountName', sams)})"
+        return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
+
+    def find_spn_owners(self, spns: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        wanted = {spn_key(s): registered_form(s) for s in spns}
+        lookups = sorted({spn_key(r) for r in wanted.values()})
+        flt = or_filter("servicePrincipalName", lookups)
+        owners: dict[str, set[str]] = {k: set() for k in lookups}
+        for e in self._search(self.base_dn, flt, ["sAMAccountName", "servicePrincipalName"]):
+            name = _short((_text(e["attributes"].get("sAMAccountName")) or (e["dn"],))[0])
+            for spn in _text(e["attributes"].get("servicePrincipalName")):
+                if spn_key(spn) in owners:
+                    owners[spn_key(spn)].add(name)
+        return {k: tuple(sorted(owners[spn_key(r)])) for k, r in wanted.items()}
+
+    def find_delegators_to(self, spns: Iterable[str]) -> list[ComputerAccount]:
+        flt = f"(&(objectClass=computer){or_filter('msDS-AllowedToDelegateTo', list(spns))})"
+        return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
+
+    def zone_dn(self) -> str:
+        return f"DC={self.domain},CN=MicrosoftDNS,DC=DomainDnsZones,{self.base_dn}"
+
+    def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
+        names = [n.upper() for n in names]
+        result: dict[str, tuple[DnsRecord, ...]] = {n: () for n in names}
+        flt = f"(&(objectClass=dnsNode){or_filter('dc', names)})"
+        for e in self._search(self.zone_dn(), flt, ["dc", "dnsRecord"]):
+            name = _text(e["attributes"].get("dc"))[0].upper()
+            records = (dnsrecord.parse(name, blob) for blob in e["raw"].get("dnsRecord", []))
+            result[name] = tuple(r for r in records if r is not None)
+        return result
+
+    def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
+        entries = self._search(dn, "(objectClass=*)", [attribute], scope=BASE)
+        if not entries:
+            raise DirectoryError(f"no such object: {dn}")
+        return _text(entries[0]["attributes"].get(attribute))
+
+    # --- writes ------------------------------------------------------------------------
+    def _modify(self, dn: str, changes: dict) -> None:
+        with self._lock:
+            try:
+                self.round_trips += 1
+                self.connection.modify(dn, changes)
+            except lx.LDAPException as exc:
+                raise DirectoryError(explain(exc)) from None
+            r = self.connection.result or {}
+            if r.get("result", 0) != 0:
+                raise DirectoryError(f"LDAP error {r.get('result')} ({r.get('description')}): {r.get('message')}")
+
+    def add_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
+        values = list(values)
+        if values:
+            self._modify(dn, {attribute: [(MODIFY_ADD, values)]})
+
+    def remove_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
+        values = list(values)
+        if values:
+            self._modify(dn, {attribute: [(MODIFY_DELETE, values)]})
+
+    def change_uac(self, dn: str, set_bits: int, clear_bits: int) -> int:
+        """Read, OR in / clear bits, write back as delete-old + add-new in one modify.
+
+        The delete of the old value makes the write fail if someone changed it meanwhile."""
+        current = self.read_values(dn, "userAccountControl")
+        if len(current) != 1:
+            raise DirectoryError(f"{dn} has no single userAccountControl value")
+        old = int(current[0])
+        new = (old | set_bits) & ~clear_bits
+        if new != old:
+            try:
+                self._modify(dn, {"userAccountControl": [(MODIFY_DELETE, [str(old)]), (MODIFY_ADD, [str(new)])]})
+            except DirectoryError as exc:
+                if "noSuchAttribute" in str(exc) or "no such attribute" in str(exc).lower():
+                    raise DirectoryConflict(f"userAccountControl of {dn} changed while writing") from None
+                raise
+        return new
+
+    def close(self) -> None:
+        try:
+            self.connection.unbind()
+        except lx.LDAPException:
+            pass

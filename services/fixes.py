@@ -1,0 +1,91 @@
+"""Constructors for fix actions, each with the equivalent PowerShell / ADUC step an admin can read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.models import (
+    UAC_TRUSTED_FOR_DELEGATION,
+    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+    AuthType,
+    ComputerAccount,
+    FixAction,
+)
+
+DELEGATE_TO = "msDS-AllowedToDelegateTo"
+SPN_ATTRIBUTE = "servicePrincipalName"
+
+
+def _ps_list(values: Iterable[str]) -> str:
+    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def add_delegation(account: ComputerAccount, values: Iterable[str], destination: str) -> FixAction:
+    values = tuple(values)
+    return FixAction(
+        kind="directory.add_values", target=account.dn, attribute=DELEGATE_TO, values=values,
+        description=f"Allow {account.name} to delegate to {destination}'s services ({len(values)} SPNs)",
+        powershell=f"Set-ADComputer -Identity '{account.name}' -Add @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
+             f"services only' → 'Use any authentication protocol' → Add… → {destination} → "
+             "cifs and Microsoft Virtual System Migration Service",
+    )
+
+
+def remove_delegation(account: ComputerAccount, values: Iterable[str], why: str) -> FixAction:
+    values = tuple(values)
+    return FixAction(
+        kind="directory.remove_values", target=account.dn, attribute=DELEGATE_TO, values=values,
+        description=f"Remove {len(values)} delegation values from {account.name} ({why})",
+        powershell=f"Set-ADComputer -Identity '{account.name}' -Remove @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → select the entries → Remove",
+    )
+
+
+def enable_protocol_transition(account: ComputerAccount) -> FixAction:
+    return FixAction(
+        kind="directory.set_uac_bits", target=account.dn, attribute="userAccountControl",
+        values=(hex(UAC_TRUSTED_TO_AUTH_FOR_DELEGATION),),
+        description=f"Let {account.name} use any authentication protocol (TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000)",
+        powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedToAuthForDelegation $true",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → 'Use any authentication protocol'",
+    )
+
+
+def clear_unconstrained(account: ComputerAccount) -> FixAction:
+    return FixAction(
+        kind="directory.clear_uac_bits", target=account.dn, attribute="userAccountControl",
+        values=(hex(UAC_TRUSTED_FOR_DELEGATION),),
+        description=f"Stop trusting {account.name} for unconstrained delegation (TRUSTED_FOR_DELEGATION 0x80000)",
+        powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedForDelegation $false",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
+             "services only'",
+    )
+
+
+def add_spns(account: ComputerAccount, values: Iterable[str]) -> FixAction:
+    values = tuple(values)
+    commands = "; ".join(f"setspn -S '{v}' {account.name}" for v in values)
+    return FixAction(
+        kind="directory.add_values", target=account.dn, attribute=SPN_ATTRIBUTE, values=values,
+        description=f"Register {len(values)} missing SPNs on {account.name}", powershell=commands,
+    )
+
+
+def set_auth_type(host: str, auth_type: AuthType) -> FixAction:
+    return FixAction(
+        kind="host.set_auth_type", target=host, attribute="VirtualMachineMigrationAuthenticationType",
+        values=(auth_type.value,), description=f"Set {host}'s live-migration authentication to {auth_type.value}",
+        powershell=f"Set-VMHost -ComputerName {host} -VirtualMachineMigrationAuthenticationType {auth_type.value}",
+    )
+
+
+def enable_migration(host: str) -> FixAction:
+    return FixAction(
+        kind="host.enable_migration", target=host, attribute="VirtualMachineMigrationEnabled", values=("True",),
+        description=f"Enable live migration on {host}", powershell=f"Enable-VMMigration -ComputerName {host}",
+    )
+
+
+def purge_tickets_command(host: str) -> str:
+    return f"Invoke-Command -ComputerName {host} {{ klist.exe purge -li 0x3e7 }}"

@@ -1,0 +1,79 @@
+"""Take one consistent snapshot of a cluster from the directory and every host, concurrently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from services.directory.base import Directory
+from services.hosts.base import HostGateway, HostUnreachable
+from services.models import ClusterNode, HostReport, NodeSnapshot, Snapshot
+from services.spn import delegation_targets, required_host_spns
+
+ProgressFn = Callable[[str, int, int], None]  # (message, done, total)
+
+
+class InventoryError(Exception):
+    """The inventory could not start (no node list, directory unreachable)."""
+
+
+def cluster_spns(names: Iterable[str], domain: str) -> list[str]:
+    """Every SPN whose owners matter: the nodes' own SPNs and their delegation targets."""
+    return sorted({s for n in names for s in required_host_spns(n, f"{n}.{domain}") + delegation_targets(n, f"{n}.{domain}")})
+
+
+def list_nodes(hosts: HostGateway, configured: Iterable[str] = ()) -> list[ClusterNode]:
+    configured = [n.upper() for n in configured]
+    try:
+        return hosts.cluster_nodes()
+    except HostUnreachable as exc:
+        if configured:
+            return [ClusterNode(name=n, state="Unknown") for n in configured]
+        raise InventoryError(f"cannot list cluster nodes: {exc}") from None
+
+
+def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, configured_nodes: Iterable[str] = (),
+                  progress: ProgressFn | None = None, max_workers: int = 16) -> Snapshot:
+    note = progress or (lambda *_: None)
+    note("Listing cluster nodes", 0, 1)
+    nodes = list_nodes(hosts, configured_nodes)
+    names = [n.name for n in nodes]
+    total, done = len(names) + 1, 0
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names) + 1))) as pool:
+        reports = {name: pool.submit(hosts.host_report, name) for name in names}
+        directory_part = pool.submit(_read_directory, directory, names)
+        host_reports: dict[str, HostReport] = {}
+        for name, fut in reports.items():
+            host_reports[name] = fut.result()
+            done += 1
+            note(f"Read host {name}", done, total)
+        accounts, owners, delegators, dns = directory_part.result()
+        note("Read the directory", total, total)
+    by_name = {a.name: a for a in accounts}
+    node_set = set(names)
+    return Snapshot(
+        domain=directory.domain,
+        cluster=cluster.upper(),
+        taken_at=datetime.now(timezone.utc),
+        nodes=tuple(
+            NodeSnapshot(name=n.name, fqdn=_fqdn(by_name.get(n.name), n.name, directory.domain), cluster_state=n.state,
+                         account=by_name.get(n.name), host=host_reports[n.name], dns=dns.get(n.name, ()))
+            for n in nodes
+        ),
+        spn_owners=owners,
+        other_delegators=tuple(a for a in delegators if a.name not in node_set),
+    )
+
+
+def _fqdn(account, name: str, domain: str) -> str:
+    return account.dns_host_name if account and account.dns_host_name else f"{name}.{domain}"
+
+
+def _read_directory(directory: Directory, names: list[str]):
+    accounts = directory.read_computers(names)
+    owners = directory.find_spn_owners(cluster_spns(names, directory.domain))
+    targets = [s for n in names for s in delegation_targets(n, f"{n}.{directory.domain}")]
+    delegators = directory.find_delegators_to(targets)
+    dns = directory.read_dns_records(names)
+    return accounts, owners, delegators, dns

@@ -1,0 +1,235 @@
+"""Lab scenarios: contoso.local with a four-node Hyper-V cluster, healthy or with one fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from services import dnsrecord
+from services.lab.state import Entries, LabHost, LabHosts, TicketView
+from services.models import (
+    UAC_SERVER_TRUST_ACCOUNT,
+    UAC_TRUSTED_FOR_DELEGATION,
+    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+    UAC_WORKSTATION_TRUST_ACCOUNT,
+    AuthType,
+    HostEvent,
+    PerformanceOption,
+    VirtualMachine,
+    VMHostSettings,
+    VSMS,
+)
+from services.spn import delegation_targets, required_host_spns
+
+DOMAIN = "contoso.local"
+BASE_DN = "DC=contoso,DC=local"
+COMPUTERS = f"CN=Computers,{BASE_DN}"
+ZONE_DN = f"DC={DOMAIN},CN=MicrosoftDNS,DC=DomainDnsZones,{BASE_DN}"
+CLUSTER = "HVCLUSTER"
+NODES = ("HV01", "HV02", "HV03", "HV04")
+ADDRESSES = {n: f"10.0.10.{11 + i}" for i, n in enumerate(NODES)}
+VMS = {"HV01": ("APP01", "APP02"), "HV02": ("SQL01",), "HV03": ("WEB01", "WEB02"), "HV04": ("FS01",)}
+ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
+ADMIN_USER = "Administrator@contoso.local"
+LAB_PASSWORD = "lab"  # the mock DIT's bind password; the lab holds no real secret
+
+
+def fqdn(name: str) -> str:
+    return f"{name}.{DOMAIN}"
+
+
+def generalized(when: datetime) -> str:
+    return when.strftime("%Y%m%d%H%M%S.0Z")
+
+
+@dataclass
+class Lab:
+    """A scenario under construction: directory entries and hosts, edited by fault functions."""
+
+    now: datetime
+    entries: Entries
+    hosts: LabHosts
+
+    def computer(self, name: str) -> dict:
+        return self.entries[f"CN={name},{COMPUTERS}"]
+
+    def host(self, name: str) -> LabHost:
+        return self.hosts.hosts[name]
+
+    def event(self, host: str, event_id: int, message: str, log: str = "Microsoft-Windows-Hyper-V-VMMS-Admin",
+              level: str = "Error", ago: timedelta = timedelta(hours=1)) -> None:
+        self.host(host).events.insert(0, HostEvent(time=self.now - ago, event_id=event_id, level=level, log=log, message=message))
+
+    def refresh_tickets(self, name: str, issued: datetime) -> None:
+        c = self.computer(name)
+        self.host(name).tickets = TicketView(
+            issued=issued, allowed_to_delegate_to=list(c.get("msDS-AllowedToDelegateTo", [])),
+            uac=int(c["userAccountControl"][0]))
+
+
+def _computer(name: str, uac: int, spns: list[str], delegate: list[str], changed: datetime) -> dict:
+    entry = {
+        "objectClass": ["top", "person", "organizationalPerson", "user", "computer"],
+        "cn": [name], "sAMAccountName": [f"{name}$"], "dNSHostName": [fqdn(name)],
+        "userAccountControl": [str(uac)], "servicePrincipalName": spns,
+        "whenChanged": [generalized(changed)],
+    }
+    if delegate:
+        entry["msDS-AllowedToDelegateTo"] = delegate
+    return entry
+
+
+def healthy(now: datetime) -> Lab:
+    month_ago = now - timedelta(days=30)
+    entries: Entries = {
+        ADMIN_DN: {"objectClass": ["top", "person", "organizationalPerson", "user"], "cn": ["Administrator"],
+                   "sAMAccountName": ["Administrator"], "userPassword": [LAB_PASSWORD]},
+        f"CN=DC01,OU=Domain Controllers,{BASE_DN}": _computer(
+            "DC01", UAC_SERVER_TRUST_ACCOUNT | UAC_TRUSTED_FOR_DELEGATION,
+            ["ldap/DC01.contoso.local", "HOST/DC01", "HOST/DC01.contoso.local"], [], month_ago),
+        f"CN={CLUSTER},{COMPUTERS}": _computer(
+            CLUSTER, UAC_WORKSTATION_TRUST_ACCOUNT,
+            [f"HOST/{CLUSTER}", f"HOST/{fqdn(CLUSTER)}", f"MSClusterVirtualServer/{CLUSTER}"], [], month_ago),
+    }
+    for i in range(1, 7):  # unrelated workstations with SPNs of their own
+        ws = f"WS{i:03d}"
+        entries[f"CN={ws},{COMPUTERS}"] = _computer(ws, UAC_WORKSTATION_TRUST_ACCOUNT,
+                                                    [f"HOST/{ws}", f"HOST/{fqdn(ws)}"], [], month_ago)
+    for node in NODES:
+        delegate = [s for peer in NODES if peer != node for s in delegation_targets(peer, fqdn(peer))]
+        entries[f"CN={node},{COMPUTERS}"] = _computer(
+            node, UAC_WORKSTATION_TRUST_ACCOUNT | UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+            list(required_host_spns(node, fqdn(node))), delegate, month_ago)
+        entries[f"DC={node},{ZONE_DN}"] = {
+            "objectClass": ["top", "dnsNode"], "dc": [node],
+            "dnsRecord": [dnsrecord.build_a(ADDRESSES[node], now - timedelta(hours=3))],
+        }
+    hosts = LabHosts(cluster=CLUSTER, domain=DOMAIN, hosts={
+        node: LabHost(
+            name=node,
+            settings=VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS,
+                                    performance_option=PerformanceOption.COMPRESSION, max_migrations=2,
+                                    use_any_network=False, migration_networks=("10.0.20.0/24",)),
+            vms=[VirtualMachine(name=vm, host=node) for vm in VMS[node]],
+            addresses=[ADDRESSES[node], f"10.0.20.{11 + i}"],
+            tickets=TicketView(issued=now, allowed_to_delegate_to=[], uac=0),
+        )
+        for i, node in enumerate(NODES)
+    })
+    lab = Lab(now=now, entries=entries, hosts=hosts)
+    for node in NODES:
+        lab.refresh_tickets(node, now - timedelta(hours=2))
+        lab.event(node, 20417, f"Virtual machine migration completed successfully.", level="Information",
+                  ago=timedelta(days=3))
+    return lab
+
+
+FAILED_AUTH = ("Virtual machine migration operation for 'APP01' failed at migration source 'HV01'. "
+               "(Virtual machine ID 4C1A7F0E-2D3B-4E8A-9F6C-1B2D3E4F5A6B)\n"
+               "Failed to establish a connection with host 'HV02': No credentials are available in the "
+               "security package (0x8009030E).")
+
+
+def seed(now: datetime) -> Lab:
+    """HV01 cannot delegate to HV02; the values were put on HV02's own object instead."""
+    lab = healthy(now)
+    hv01, hv02 = lab.computer("HV01"), lab.computer("HV02")
+    wanted = set(delegation_targets("HV02", fqdn("HV02")))
+    hv01["msDS-AllowedToDelegateTo"] = [v for v in hv01["msDS-AllowedToDelegateTo"] if v not in wanted]
+    hv02["msDS-AllowedToDelegateTo"] = hv02["msDS-AllowedToDelegateTo"] + sorted(wanted)
+    for node in ("HV01", "HV02"):
+        lab.refresh_tickets(node, now - timedelta(hours=2))
+    lab.event("HV01", 20306, "The Virtual Machine Management Service failed to authenticate the connection for a "
+              "Virtual Machine migration at the source host: no suitable credentials available (0x8009030E).",
+              ago=timedelta(minutes=42))
+    lab.event("HV01", 21024, FAILED_AUTH, ago=timedelta(minutes=42))
+    lab.event("HV01", 21502, "Live migration of 'Virtual Machine APP01' failed. " + FAILED_AUTH,
+              log="Microsoft-Windows-Hyper-V-High-Availability-Admin", ago=timedelta(minutes=41))
+    return lab
+
+
+def kerberos_only(now: datetime) -> Lab:
+    """Delegation is right but 'Kerberos only': no protocol transition for remote moves."""
+    lab = healthy(now)
+    for node in NODES:
+        lab.computer(node)["userAccountControl"] = [str(UAC_WORKSTATION_TRUST_ACCOUNT)]
+        lab.refresh_tickets(node, now - timedelta(hours=2))
+    lab.event("HV01", 20306, "The Virtual Machine Management Service failed to authenticate the connection for a "
+              "Virtual Machine migration at the source host: no suitable credentials available (0x8009030E).")
+    return lab
+
+
+def duplicate_spn(now: datetime) -> Lab:
+    """A stale object of a rebuilt host still holds HV02's HOST SPNs."""
+    lab = healthy(now)
+    lab.entries[f"CN=HV02-OLD,{COMPUTERS}"] = _computer(
+        "HV02-OLD", UAC_WORKSTATION_TRUST_ACCOUNT, [f"HOST/HV02", f"HOST/{fqdn('HV02')}"], [], now - timedelta(days=400))
+    lab.event("HV01", 21024, "Virtual machine migration operation for 'APP01' failed at migration source 'HV01'.\n"
+              "The target principal name is incorrect. (0x80090322).")
+    return lab
+
+
+def stale_dns(now: datetime) -> Lab:
+    """HV02's name still resolves to HV03's address through a 40-day-old dynamic record."""
+    lab = healthy(now)
+    zone = lab.entries[f"DC=HV02,{ZONE_DN}"]
+    zone["dnsRecord"] = zone["dnsRecord"] + [dnsrecord.build_a(ADDRESSES["HV03"], now - timedelta(days=40))]
+    lab.event("HV01", 21024, "Virtual machine migration operation for 'APP01' failed at migration source 'HV01'.\n"
+              "The target principal name is incorrect. (0x80090322).")
+    return lab
+
+
+def auth_mismatch(now: datetime) -> Lab:
+    """HV02 was left on CredSSP after a maintenance window; the others use Kerberos."""
+    lab = healthy(now)
+    lab.host("HV02").settings = lab.host("HV02").settings.model_copy(update={"auth_type": AuthType.CREDSSP})
+    lab.event("HV01", 21024, "Virtual machine migration operation for 'APP01' failed at migration source 'HV01'.\n"
+              "The credentials supplied to the package were not recognized (0x8009030D).")
+    return lab
+
+
+def migration_disabled(now: datetime) -> Lab:
+    lab = healthy(now)
+    lab.host("HV02").settings = lab.host("HV02").settings.model_copy(update={"migration_enabled": False})
+    return lab
+
+
+def stale_tickets(now: datetime) -> Lab:
+    """Delegation was fixed an hour ago, but HV01's SYSTEM tickets predate the change."""
+    lab = seed(now)
+    hv01 = lab.computer("HV01")
+    hv01["msDS-AllowedToDelegateTo"] = hv01["msDS-AllowedToDelegateTo"] + list(delegation_targets("HV02", fqdn("HV02")))
+    hv02 = lab.computer("HV02")
+    hv02["msDS-AllowedToDelegateTo"] = [v for v in hv02["msDS-AllowedToDelegateTo"] if "HV02" not in v.upper()]
+    for node in ("HV01", "HV02"):
+        lab.computer(node)["whenChanged"] = [generalized(now - timedelta(hours=1))]
+    return lab
+
+
+def unconstrained(now: datetime) -> Lab:
+    """HV03 is trusted for unconstrained delegation (a risk, blocked by Credential Guard)."""
+    lab = healthy(now)
+    c = lab.computer("HV03")
+    c["userAccountControl"] = [str(int(c["userAccountControl"][0]) | UAC_TRUSTED_FOR_DELEGATION)]
+    lab.refresh_tickets("HV03", now - timedelta(hours=2))
+    return lab
+
+
+SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
+    "seed": (seed, "HV01 lacks delegation to HV02's cifs and VSMS; the values sit on HV02's own object"),
+    "healthy": (healthy, "Every node may delegate to every other node, with protocol transition"),
+    "kerberos-only": (kerberos_only, "Delegation present but Kerberos-only: remote Move-VM fails on 2016+"),
+    "duplicate-spn": (duplicate_spn, "HV02-OLD still holds HOST/HV02 and HOST/HV02.contoso.local"),
+    "stale-dns": (stale_dns, "HV02 resolves to HV03's address through a stale dynamic A record"),
+    "auth-mismatch": (auth_mismatch, "HV02 uses CredSSP, the other nodes Kerberos"),
+    "migration-disabled": (migration_disabled, "Live migration is disabled on HV02"),
+    "stale-tickets": (stale_tickets, "Delegation fixed in AD, but HV01's SYSTEM tickets predate the change"),
+    "unconstrained": (unconstrained, "HV03 is trusted for unconstrained delegation"),
+}
+
+
+def build(name: str, now: datetime | None = None) -> Lab:
+    if name not in SCENARIOS:
+        raise KeyError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}")
+    return SCENARIOS[name][0](now or datetime.now(timezone.utc))

@@ -1,0 +1,234 @@
+"""Remediation: preview a fix plan, apply it with a journal, read it back, and roll it back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from services.directory.base import Directory, DirectoryError
+from services.hosts.base import HostError, HostGateway
+from services.journal import Journal, new_id
+from services.models import AuthType, ChangePreview, FixAction, FixPlan, JournalEntry
+
+Notify = Callable[[str], None]
+
+
+class RemediationError(Exception):
+    """A change could not be previewed, applied or rolled back; nothing further was written."""
+
+
+class ReadOnlyError(RemediationError):
+    """Writes are disabled for this profile or session."""
+
+
+class RollbackConflict(RemediationError):
+    """The object changed since lmdoctor wrote it; rollback refuses to overwrite."""
+
+
+@dataclass
+class Outcome:
+    batch: str
+    applied: list[JournalEntry] = field(default_factory=list)
+    failed: list[JournalEntry] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _keys(values: Iterable[str]) -> set[str]:
+    return {v.lower() for v in values}
+
+
+def same(a: Iterable[str], b: Iterable[str]) -> bool:
+    return _keys(a) == _keys(b)
+
+
+class Remediator:
+    def __init__(self, directory: Directory, hosts: HostGateway, journal: Journal, read_only: bool = False) -> None:
+        self.directory = directory
+        self.hosts = hosts
+        self.journal = journal
+        self.read_only = read_only
+
+    # --- reading -----------------------------------------------------------------------
+    def current(self, action: FixAction) -> tuple[str, ...]:
+        try:
+            if action.kind.startswith("directory."):
+                return self.directory.read_values(action.target, action.attribute)
+            report = self.hosts.host_report(action.target)
+        except (DirectoryError, HostError) as exc:
+            raise RemediationError(f"cannot read {action.attribute} of {action.target}: {exc}") from None
+        if not report.reachable or report.settings is None:
+            raise RemediationError(f"cannot read {action.target}: {report.error}")
+        if action.kind == "host.set_auth_type":
+            return (report.settings.auth_type.value,)
+        if action.kind == "host.enable_migration":
+            return (str(report.settings.migration_enabled),)
+        return ()
+
+    @staticmethod
+    def target_value(action: FixAction, before: tuple[str, ...]) -> tuple[str, ...]:
+        kind = action.kind
+        if kind == "directory.add_values":
+            have = _keys(before)
+            return before + tuple(v for v in action.values if v.lower() not in have)
+        if kind == "directory.remove_values":
+            drop = _keys(action.values)
+            return tuple(v for v in before if v.lower() not in drop)
+        if kind in ("directory.set_uac_bits", "directory.clear_uac_bits"):
+            old, bits = int(before[0]), int(action.values[0], 16)
+            return (str(old | bits if kind == "directory.set_uac_bits" else old & ~bits),)
+        if kind in ("host.set_auth_type", "host.enable_migration"):
+            return action.values
+        return before
+
+    def preview(self, plan: FixPlan) -> list[ChangePreview]:
+        previews = []
+        for action in plan.actions:
+            before = self.current(action)
+            previews.append(ChangePreview(action=action, before=before, after=self.target_value(action, before)))
+        return previews
+
+    # --- writing -----------------------------------------------------------------------
+    def _write(self, action: FixAction, before: tuple[str, ...], after: tuple[str, ...]) -> None:
+        """Move one attribute/setting from `before` to `after`, touching only the difference."""
+        if action.kind.startswith("directory."):
+            if action.attribute == "userAccountControl":
+                old, new = int(before[0]), int(after[0])
+                self.directory.change_uac(action.target, new & ~old, old & ~new)
+                return
+            add = [v for v in after if v.lower() not in _keys(before)]
+            remove = [v for v in before if v.lower() not in _keys(after)]
+            if remove:
+                self.directory.remove_values(action.target, action.attribute, remove)
+            if add:
+                self.directory.add_values(action.target, action.attribute, add)
+        elif action.kind == "host.set_auth_type":
+            self.hosts.set_auth_type(action.target, AuthType(after[0]))
+        elif action.kind == "host.enable_migration":
+            self.hosts.set_migration_enabled(action.target, after[0] == "True")
+
+    def _guard(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError("read-only mode: lmdoctor will not change anything (drop --read-only to allow writes)")
+
+    def _change(self, outcome: Outcome, preview: ChangePreview, reason: str, rollback_of: str | None = None) -> bool:
+        """Journal intent, write, read back, journal outcome. Returns False when it failed."""
+        change_id = new_id()
+        common = dict(batch=outcome.batch, change_id=change_id, preview=preview, reason=reason, rollback_of=rollback_of)
+        self.journal.record(state="intent", **common)
+        try:
+            self._write(preview.action, preview.before, preview.after)
+            read_back = self.current(preview.action)
+        except (DirectoryError, HostError, RemediationError) as exc:
+            outcome.failed.append(self.journal.record(state="failed", error=str(exc), **common))
+            return False
+        if not same(read_back, preview.after):
+            outcome.failed.append(self.journal.record(
+                state="failed", read_back=read_back, error="read back differs from the intended value", **common))
+            return False
+        outcome.applied.append(self.journal.record(state="applied", read_back=read_back, **common))
+        return True
+
+    def _purge(self, outcome: Outcome, hosts: Iterable[str], notify: Notify) -> None:
+        for host in dict.fromkeys(hosts):
+            try:
+                self.hosts.purge_tickets(host)
+                outcome.purged.append(host)
+                notify(f"klist purge -li 0x3e7 on {host}: done")
+            except HostError as exc:
+                outcome.messages.append(f"klist purge on {host} failed: {exc}")
+                notify(outcome.messages[-1])
+
+    def apply(self, previews: list[ChangePreview], reason: str, purge_hosts: Iterable[str] = (),
+              notify: Notify | None = None) -> Outcome:
+        """Apply previewed changes in order; stop at the first failure (later ones are not sent)."""
+        self._guard()
+        if not reason.strip():
+            raise RemediationError("a reason (change ticket) is required for every write")
+        notify = notify or (lambda _m: None)
+        outcome = Outcome(batch=new_id())
+        for preview in previews:
+            fresh = self.current(preview.action)
+            if not same(fresh, preview.before):
+                raise RemediationError(f"{preview.action.target} {preview.action.attribute} changed since the preview; "
+                                       "preview again")
+            if preview.no_op:
+                notify(f"already in place: {preview.action.description}")
+                continue
+            notify(f"applying: {preview.action.description}")
+            if not self._change(outcome, preview, reason):
+                notify(f"FAILED: {outcome.failed[-1].error}")
+                break
+            notify(f"read back OK: {preview.action.attribute} of {preview.action.target}")
+        if outcome.applied:
+            self._purge(outcome, purge_hosts, notify)
+        return outcome
+
+    def purge(self, hosts: Iterable[str], notify: Notify | None = None) -> Outcome:
+        self._guard()
+        outcome = Outcome(batch=new_id())
+        self._purge(outcome, hosts, notify or (lambda _m: None))
+        return outcome
+
+    # --- undoing -----------------------------------------------------------------------
+    def undoable(self) -> list[JournalEntry]:
+        """Applied changes not yet rolled back, oldest first (rollbacks themselves excluded)."""
+        latest = self.journal.latest_by_change()
+        undone = {e.rollback_of for e in latest.values() if e.rollback_of and e.state in ("applied", "reconciled")}
+        return [e for e in latest.values()
+                if e.state in ("applied", "reconciled") and not e.rollback_of and e.change_id not in undone]
+
+    def rollback(self, entries: list[JournalEntry], reason: str, notify: Notify | None = None) -> Outcome:
+        """Restore each entry's prior value, newest first; refuse an object changed since."""
+        self._guard()
+        notify = notify or (lambda _m: None)
+        outcome = Outcome(batch=new_id())
+        touched_hosts: list[str] = []
+        for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
+            current = self.current(entry.action)
+            if not same(current, entry.after):
+                raise RollbackConflict(
+                    f"{entry.action.target} {entry.action.attribute} changed since lmdoctor wrote it "
+                    f"(expected {list(entry.after)}, found {list(current)}); not rolling back")
+            preview = ChangePreview(action=entry.action, before=entry.after, after=entry.before)
+            notify(f"rolling back: {entry.action.description}")
+            if not self._change(outcome, preview, reason, rollback_of=entry.change_id):
+                notify(f"FAILED: {outcome.failed[-1].error}")
+                break
+            touched_hosts.append(self._host_of(entry))
+        if outcome.applied:
+            self._purge(outcome, [h for h in touched_hosts if h], notify)
+        return outcome
+
+    def last_batch(self) -> list[JournalEntry]:
+        undoable = self.undoable()
+        if not undoable:
+            return []
+        last = max(undoable, key=lambda e: e.seq).batch
+        return [e for e in undoable if e.batch == last]
+
+    def _host_of(self, entry: JournalEntry) -> str | None:
+        if entry.action.kind.startswith("host."):
+            return entry.action.target
+        first = entry.action.target.split(",")[0]
+        return first.split("=", 1)[1].upper() if "=" in first else None
+
+    def reconcile(self) -> list[JournalEntry]:
+        """Settle intents left without an outcome by reading the object back."""
+        settled = []
+        for entry in self.journal.in_doubt():
+            current = self.current(entry.action)
+            preview = ChangePreview(action=entry.action, before=entry.before, after=entry.after)
+            common = dict(batch=entry.batch, change_id=entry.change_id, preview=preview, reason=entry.reason,
+                          rollback_of=entry.rollback_of, read_back=current)
+            if same(current, entry.after):
+                settled.append(self.journal.record(state="reconciled", **common))
+            elif same(current, entry.before):
+                settled.append(self.journal.record(state="failed", error="interrupted before the write landed", **common))
+            else:
+                settled.append(self.journal.record(state="failed", error="interrupted; the object now holds other values", **common))
+        return settled

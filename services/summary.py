@@ -1,0 +1,49 @@
+"""Summaries of a snapshot and its findings, shared by the CLI (JSON) and the console."""
+
+from __future__ import annotations
+
+from services.models import Finding, NodeSnapshot, Severity, Snapshot
+
+_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def node_health(node: str, findings: list[Finding]) -> str:
+    """'error', 'warning' or 'ok': the worst finding naming this node as source or target."""
+    mine = [f for f in findings if node in (f.source, f.target)]
+    if not mine:
+        return "ok"
+    return min((f.severity for f in mine), key=_RANK.__getitem__).value
+
+
+def node_row(node: NodeSnapshot, findings: list[Finding]) -> dict:
+    host, settings = node.host, node.host.settings if node.host else None
+    return {
+        "name": node.name,
+        "fqdn": node.fqdn,
+        "state": node.cluster_state,
+        "reachable": bool(host and host.reachable),
+        "migration_enabled": settings.migration_enabled if settings else None,
+        "auth_type": settings.auth_type.value if settings else None,
+        "performance_option": settings.performance_option.value if settings else None,
+        "max_migrations": settings.max_migrations if settings else None,
+        "vms": [vm.name for vm in host.vms] if host else [],
+        "protocol_transition": node.account.protocol_transition if node.account else None,
+        "unconstrained": node.account.unconstrained if node.account else None,
+        "health": node_health(node.name, findings),
+    }
+
+
+def check_document(snapshot: Snapshot, findings: list[Finding]) -> dict:
+    """The `lmdoctor check --json` document (a stable contract)."""
+    return {
+        "domain": snapshot.domain,
+        "cluster": snapshot.cluster,
+        "taken_at": snapshot.taken_at.isoformat(),
+        "nodes": [node_row(n, findings) for n in snapshot.nodes],
+        "findings": [
+            {"id": f.id, "code": f.code, "severity": f.severity.value, "source": f.source, "target": f.target,
+             "message": f.message, "cause": f.cause, "evidence": list(f.evidence), "remedy": f.remedy,
+             "fix": f.fix.model_dump(mode="json") if f.fix else None}
+            for f in findings
+        ],
+    }
