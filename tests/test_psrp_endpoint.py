@@ -25,6 +25,8 @@ from tests.psrp_endpoint import (
     make_pki,
 )
 
+pytestmark = pytest.mark.psrp
+
 HOSTILE = [
     "it's a \"quoted\" value",
     "a; Remove-Item C:\\ -Recurse",
