@@ -37,7 +37,10 @@ def parse(name: str, blob: bytes) -> DnsRecord | None:
     (ttl,) = struct.unpack_from(">I", blob, 12)
     (timestamp,) = struct.unpack_from("<I", blob, 20)
     address = str(ipaddress.IPv4Address(blob[24:28]))
-    when = _EPOCH_1601 + timedelta(hours=timestamp) if timestamp else None
+    try:
+        when = _EPOCH_1601 + timedelta(hours=timestamp) if timestamp else None
+    except OverflowError:
+        raise DnsRecordError(f"dnsRecord of {name!r} has timestamp {timestamp} (hours since 1601) beyond year 9999") from None
     return DnsRecord(name=name.upper(), address=address, timestamp=when, ttl=ttl)
 
 
@@ -45,4 +48,6 @@ def build_a(address: str, timestamp: datetime | None = None, ttl: int = 1200) ->
     """Encode an A record; timestamp None makes it static."""
     data = ipaddress.IPv4Address(address).packed
     hours = hours_since_1601(timestamp) if timestamp else 0
+    if timestamp and hours < 1:  # 0 means static; negative hours do not fit the field
+        raise ValueError(f"timestamp {timestamp.isoformat()} is before 1601-01-01 01:00 UTC and cannot be encoded")
     return _HEADER.pack(len(data), TYPE_A, 5, 0xF0, 0, 1) + struct.pack(">I", ttl) + struct.pack("<II", 0, hours) + data

@@ -32,13 +32,13 @@ class Journal:
         if not self.path.exists():
             return []
         result = []
-        with self.path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
+        with self.path.open("rb") as f:  # decode per line: a torn write may split a UTF-8 character
+            for number, raw in enumerate(f, start=1):
+                if not raw.strip():
                     continue
                 try:
-                    result.append(JournalEntry.model_validate(json.loads(line)))
-                except (json.JSONDecodeError, ValidationError) as exc:
+                    result.append(JournalEntry.model_validate(json.loads(raw.decode("utf-8"))))
+                except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
                     first = str(exc).splitlines()[0]
                     raise JournalError(f"{self.path}: line {number} is not a valid journal entry ({first})") from None
         return result

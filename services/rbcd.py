@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import struct
+
 from winacl.dtyp.security_descriptor import SECURITY_DESCRIPTOR
+
+SE_SELF_RELATIVE = 0x8000
+_SD_HEADER = struct.Struct("<BBHIIII")  # Revision, Sbz1, Control, OffsetOwner, OffsetGroup, OffsetSacl, OffsetDacl
+_ACL_HEADER = struct.Struct("<BBHHH")  # AclRevision, Sbz1, AclSize, AceCount, Sbz2
 
 
 class SecurityDescriptorError(ValueError):
     """Not a self-relative security descriptor."""
 
 
+def _check_layout(blob: bytes) -> None:
+    """winacl reads past the end as zeros; refuse what is not a self-relative descriptor first."""
+    def bad(why: str) -> SecurityDescriptorError:
+        return SecurityDescriptorError(f"unreadable security descriptor ({len(blob)} bytes): {why}")
+
+    if len(blob) < _SD_HEADER.size:
+        raise bad("shorter than the 20-byte header")
+    revision, _sbz1, control, *offsets = _SD_HEADER.unpack_from(blob)
+    if revision != 1 or not control & SE_SELF_RELATIVE:
+        raise bad("not a self-relative descriptor of revision 1")
+    if any(o and not _SD_HEADER.size <= o < len(blob) for o in offsets):
+        raise bad("an offset points outside the descriptor")
+    dacl = offsets[3]
+    if dacl:
+        if dacl + _ACL_HEADER.size > len(blob):
+            raise bad("the DACL header is truncated")
+        _rev, _sbz, size, _count, _sbz2 = _ACL_HEADER.unpack_from(blob, dacl)
+        if size < _ACL_HEADER.size or dacl + size > len(blob):
+            raise bad("the DACL is truncated")
+
+
 def allowed_sids(blob: bytes) -> tuple[str, ...]:
     """SIDs granted by the DACL's access-allowed ACEs (the principals allowed to delegate)."""
+    _check_layout(blob)
     try:
         sd = SECURITY_DESCRIPTOR.from_bytes(blob)
+        if sd.Dacl is None:
+            return ()
+        return tuple(str(ace.Sid) for ace in sd.Dacl.aces if type(ace).__name__ == "ACCESS_ALLOWED_ACE")
     except Exception as exc:  # winacl raises assorted struct/index errors on garbage
         raise SecurityDescriptorError(f"unreadable security descriptor ({len(blob)} bytes): {type(exc).__name__}") from None
-    if sd.Dacl is None:
-        return ()
-    return tuple(str(ace.Sid) for ace in sd.Dacl.aces if type(ace).__name__ == "ACCESS_ALLOWED_ACE")

@@ -86,10 +86,14 @@ class Remediator:
         return before
 
     def preview(self, plan: FixPlan) -> list[ChangePreview]:
-        previews = []
+        """One preview per action; an action on an attribute an earlier action changes builds on its result."""
+        previews: list[ChangePreview] = []
+        pending: dict[tuple[str, str], tuple[str, ...]] = {}
         for action in plan.actions:
-            before = self.current(action)
-            previews.append(ChangePreview(action=action, before=before, after=self.target_value(action, before)))
+            key = (action.target, action.attribute)
+            before = pending[key] if key in pending else self.current(action)
+            pending[key] = self.target_value(action, before)
+            previews.append(ChangePreview(action=action, before=before, after=pending[key]))
         return previews
 
     # --- writing -----------------------------------------------------------------------
@@ -151,8 +155,16 @@ class Remediator:
             raise RemediationError("a reason (change ticket) is required for every write")
         notify = notify or (lambda _m: None)
         outcome = Outcome(batch=new_id())
+        # (target, attribute) -> (value previewed first, value this batch left): previews made separately
+        # (one per finding) of one attribute are rebased on what this batch wrote before them.
+        touched: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for preview in previews:
+            key = (preview.action.target, preview.action.attribute)
             fresh = self.current(preview.action)
+            if key in touched and same(preview.before, touched[key][0]) and same(fresh, touched[key][1]):
+                preview = ChangePreview(action=preview.action, before=fresh,
+                                        after=self.target_value(preview.action, fresh))
+            touched[key] = (touched[key][0] if key in touched else preview.before, preview.after)
             if not same(fresh, preview.before):
                 raise RemediationError(f"{preview.action.target} {preview.action.attribute} changed since the preview; "
                                        "preview again")
@@ -164,7 +176,7 @@ class Remediator:
                 notify(f"FAILED: {outcome.failed[-1].error}")
                 break
             notify(f"read back OK: {preview.action.attribute} of {preview.action.target}")
-        if outcome.applied:
+        if outcome.applied or outcome.ok:  # a purge-only plan (stale tickets) has nothing to apply
             self._purge(outcome, purge_hosts, notify)
         return outcome
 
@@ -188,6 +200,16 @@ class Remediator:
         notify = notify or (lambda _m: None)
         outcome = Outcome(batch=new_id())
         touched_hosts: list[str] = []
+        # Check every entry before writing any, following earlier undos of the same attribute.
+        expected: dict[tuple[str, str], tuple[str, ...]] = {}
+        for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
+            key = (entry.action.target, entry.action.attribute)
+            current = expected[key] if key in expected else self.current(entry.action)
+            if not same(current, entry.after):
+                raise RollbackConflict(
+                    f"{entry.action.target} {entry.action.attribute} changed since lmdoctor wrote it "
+                    f"(expected {list(entry.after)}, found {list(current)}); not rolling back")
+            expected[key] = entry.before
         for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
             current = self.current(entry.action)
             if not same(current, entry.after):

@@ -49,7 +49,7 @@ class Spn:
             raise SpnError(f"SPN {text[:60]!r} has no host")
         port = None
         if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
                 raise SpnError(f"SPN {text[:60]!r} has an invalid port {port_text!r}")
             port = int(port_text)
         return cls(service=service, host=host, port=port)
