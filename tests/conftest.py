@@ -1,0 +1,58 @@
+"""Shared fixtures: every test runs with its own data/config directories and, when it asks, its own lab."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from services.lab import manage
+from services.session import Session, open_demo
+
+REPO = Path(__file__).resolve().parent.parent
+
+settings.register_profile("lmdoctor", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", parent=settings.get_profile("lmdoctor"), max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lmdoctor"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Point lmdoctor's data and config directories into a temporary folder: no test touches the real home."""
+    root = tmp_path_factory.mktemp("lmdoctor-home")
+    dirs = {"data": root / "data", "config": root / "config"}
+    for path in dirs.values():
+        path.mkdir()
+    monkeypatch.setenv("LMDOCTOR_DATA_DIR", str(dirs["data"]))
+    monkeypatch.setenv("LMDOCTOR_CONFIG_DIR", str(dirs["config"]))
+    return dirs
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    """A fresh seed lab in tmp_path."""
+    root = tmp_path / "lab"
+    manage.reset(root, "seed")
+    return root
+
+
+@pytest.fixture
+def lab_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
+    """Factory: lab_session("kerberos-only") resets a lab to that scenario and opens a demo session on it.
+
+    Moves run without the demo's step delay; every session opened is closed after the test."""
+    opened: list[Session] = []
+
+    def make(scenario: str = "seed", read_only: bool = False, lab_dir: Path | None = None) -> Session:
+        root = lab_dir or tmp_path / f"lab-{scenario}-{len(opened)}"
+        manage.reset(root, scenario)
+        session = open_demo(root, read_only=read_only, step_delay=0)
+        opened.append(session)
+        return session
+
+    yield make
+    for session in opened:
+        session.close()

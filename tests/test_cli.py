@@ -1,0 +1,293 @@
+"""The headless CLI contract, run as a subprocess: exit 0 ok, 1 problem found, 2 could not run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from services.lab import manage
+from services.lab.state import LabStore
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_IDS = {"delegation.missing:HV01:HV02", "delegation.wrong_object:HV02:HV02"}
+
+# scenario -> (finding ids of `check`, exit code of `check`, has an automatic fix that makes the move work)
+SCENARIOS = {
+    "seed": (SEED_IDS, 1, True),
+    "healthy": (set(), 0, True),
+    "kerberos-only": ({f"delegation.kerberos_only:HV0{i}:-" for i in range(1, 5)}, 1, True),
+    "duplicate-spn": ({"spn.duplicate:HV02-OLD:HV02"}, 1, False),
+    "stale-dns": ({"dns.stale:HV02:-"}, 1, False),
+    "auth-mismatch": ({"auth.mismatch:-:HV02"}, 1, True),
+    "migration-disabled": ({"migration.disabled:HV02:-"}, 1, True),
+    "stale-tickets": ({"tickets.stale:HV01:-", "tickets.stale:HV02:-"}, 1, True),
+    "unconstrained": ({"delegation.unconstrained:HV03:-"}, 0, True),  # a warning: check passes
+}
+
+
+def lmdoctor(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the CLI with no terminal on stdin; LMDOCTOR_* dirs come from the autouse fixture's environment."""
+    env = env or os.environ.copy()
+    assert env.get("LMDOCTOR_DATA_DIR") and env.get("LMDOCTOR_CONFIG_DIR"), "never run against the real home"
+    return subprocess.run([sys.executable, "-m", "tui.main", *args], cwd=REPO, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+class Lab:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.env = env
+
+    def run(self, command: str, *args: str) -> subprocess.CompletedProcess:
+        return lmdoctor(command, "--demo", "--lab-dir", str(self.root), *args, env=self.env)
+
+    def reset(self, scenario: str = "seed") -> None:
+        r = lmdoctor("lab", "reset", "--scenario", scenario, "--lab-dir", str(self.root), env=self.env)
+        assert r.returncode == 0, r.stderr
+        assert scenario in r.stdout
+
+    def check(self) -> tuple[int, dict]:
+        r = self.run("check", "--json")
+        assert r.returncode in (0, 1), r.stderr
+        return r.returncode, json.loads(r.stdout)
+
+    def files(self) -> dict[str, bytes | None]:
+        return {n: (self.root / n).read_bytes() if (self.root / n).exists() else None
+                for n in ("directory.json", "hosts.json", "journal.jsonl")}
+
+
+def ids(doc: dict) -> set[str]:
+    return {f["id"] for f in doc["findings"]}
+
+
+def vms(doc: dict) -> dict[str, list[str]]:
+    return {n["name"]: n["vms"] for n in doc["nodes"]}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    lab = Lab(tmp_path / "lab")
+    lab.reset("seed")
+    return lab
+
+
+def test_seed_fix_migrate_rollback_round_trip(lab):
+    code, doc = lab.check()
+    assert code == 1
+    assert ids(doc) == SEED_IDS
+    missing = next(f for f in doc["findings"] if f["code"] == "delegation.missing")
+    assert (missing["source"], missing["target"]) == ("HV01", "HV02")
+    wrong = next(f for f in doc["findings"] if f["code"] == "delegation.wrong_object")
+    assert wrong["source"] == "HV02"
+    assert "APP01" in vms(doc)["HV01"]
+
+    r = lab.run("migrate", "--vm", "APP01", "--to", "HV02")
+    assert r.returncode == 1
+    assert "0x8009030E" in r.stderr
+
+    r = lab.run("fix", "--all", "--yes", "--reason", "CHG-1")
+    assert r.returncode == 0, r.stderr
+    assert "+ cifs/HV02.contoso.local" in r.stderr and "read back OK" in r.stderr
+    assert "klist purge -li 0x3e7 on HV01: done" in r.stderr
+
+    code, doc = lab.check()
+    assert code == 0 and doc["findings"] == []
+
+    r = lab.run("migrate", "--vm", "APP01", "--to", "HV02")
+    assert r.returncode == 0, r.stderr
+    assert "APP01 moved HV01 → HV02" in r.stdout
+    code, doc = lab.check()
+    assert "APP01" in vms(doc)["HV02"] and "APP01" not in vms(doc)["HV01"]
+
+    r = lab.run("rollback", "--all", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "rolled back 2 change(s)" in r.stderr
+
+    code, doc = lab.check()
+    assert code == 1
+    assert ids(doc) == SEED_IDS
+
+    r = lab.run("journal", "--json")
+    assert r.returncode == 0
+    states = [e["state"] for e in json.loads(r.stdout)]
+    assert states == ["intent", "applied"] * 4
+    assert all(e["reason"] == "CHG-1" for e in json.loads(r.stdout)[:4])
+
+
+def test_fix_without_yes_and_no_terminal_writes_nothing(lab):
+    before = lab.files()
+    r = lab.run("fix", "--all", "--reason", "CHG-1")
+    assert r.returncode == 2
+    assert "--yes" in r.stderr
+    assert lab.files() == before
+
+
+def test_fix_without_reason_and_no_terminal_writes_nothing(lab):
+    before = lab.files()
+    r = lab.run("fix", "--all", "--yes")
+    assert r.returncode == 2
+    assert "reason" in r.stderr
+    assert lab.files() == before
+
+
+def test_fix_dry_run_writes_nothing(lab):
+    before = lab.files()
+    r = lab.run("fix", "--all", "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["dry_run"] is True
+    assert set(report["findings"]) == SEED_IDS
+    assert report["purge_hosts"] == ["HV01", "HV02"]
+    (add,) = [c for c in report["changes"] if c["action"]["kind"] == "directory.add_values"]
+    assert set(add["after"]) - set(add["before"]) == {
+        "Microsoft Virtual System Migration Service/HV02", "Microsoft Virtual System Migration Service/HV02.contoso.local",
+        "cifs/HV02", "cifs/HV02.contoso.local"}
+    r = lab.run("fix", "--all", "--dry-run")
+    assert r.returncode == 0 and "+ cifs/HV02" in r.stderr
+    assert lab.files() == before
+
+
+def test_fix_read_only_writes_nothing(lab):
+    before = lab.files()
+    r = lab.run("fix", "--all", "--yes", "--reason", "CHG-1", "--read-only")
+    assert r.returncode == 2
+    assert "read-only" in r.stderr
+    assert lab.files() == before
+
+
+def test_fix_one_finding_by_id(lab):
+    r = lab.run("fix", "--finding", "delegation.missing:HV01:HV02", "--yes", "--reason", "CHG-1")
+    assert r.returncode == 0, r.stderr
+    code, doc = lab.check()
+    assert ids(doc) == {"delegation.wrong_object:HV02:HV02"}
+    assert code == 0  # only a warning left
+
+
+def test_fix_unknown_finding_id(lab):
+    before = lab.files()
+    r = lab.run("fix", "--finding", "delegation.missing:HV09:HV02", "--yes", "--reason", "CHG-1")
+    assert r.returncode == 2
+    assert "delegation.missing:HV09:HV02" in r.stderr
+    assert lab.files() == before
+
+
+def test_check_needs_a_target():
+    r = lmdoctor("check")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "--demo" in r.stderr and "--profile" in r.stderr
+
+
+def test_unknown_profile():
+    r = lmdoctor("check", "--profile", "nosuch")
+    assert r.returncode == 2
+    assert "nosuch" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_hostile_profile_name():
+    r = lmdoctor("check", "--profile", "../../etc/passwd")
+    assert r.returncode == 2
+    assert "invalid profile name" in r.stderr
+
+
+def test_rollback_conflict_exits_1_and_writes_nothing(lab):
+    assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
+    directory, _hosts, _journal = manage.open_lab(lab.root, step_delay=0)
+    directory.add_values("CN=HV01,CN=Computers,DC=contoso,DC=local", "msDS-AllowedToDelegateTo", ["cifs/FS01"])
+    before = lab.files()
+    r = lab.run("rollback", "--all", "--yes")
+    assert r.returncode == 1
+    assert "changed since lmdoctor wrote it" in r.stderr
+    assert lab.files() == before
+
+
+def test_rollback_with_nothing_to_undo(lab):
+    r = lab.run("rollback", "--last", "--yes")
+    assert r.returncode == 0 and "nothing to roll back" in r.stderr
+
+
+def test_interrupted_change_is_settled_on_the_next_run(lab):
+    from services.diagnosis import diagnose
+    from services.inventory import take_snapshot
+    from services.session import open_demo
+
+    session = open_demo(lab.root, step_delay=0)
+    finding = next(f for f in diagnose(take_snapshot(session.directory, session.hosts, session.cluster))
+                   if f.code == "delegation.missing")
+    (preview,) = session.remediator.preview(finding.fix)
+    session.journal.record(batch="b", change_id="c", state="intent", preview=preview, reason="CHG-1")
+    r = lab.run("check")
+    assert r.returncode == 1
+    assert "settled interrupted change" in r.stderr and "failed" in r.stderr
+    assert session.journal.in_doubt() == []
+
+
+def test_lab_scenarios_are_listed():
+    r = lmdoctor("lab", "scenarios")
+    assert r.returncode == 0
+    assert [line.split()[0] for line in r.stdout.splitlines()] == list(SCENARIOS)
+
+
+def scenario_pipeline(root: Path, scenario: str, env: dict[str, str]) -> dict:
+    """reset → check → fix --all → migrate APP01 to HV02 → check, through the CLI."""
+    lab = Lab(root, env)
+    lab.reset(scenario)
+    result: dict = {}
+    result["check"] = lab.check()
+    fix = lab.run("fix", "--all", "--yes", "--reason", f"CHG-{scenario}")
+    result["fix"] = (fix.returncode, fix.stderr)
+    move = lab.run("migrate", "--vm", "APP01", "--to", "HV02")
+    result["migrate"] = (move.returncode, move.stdout, move.stderr)
+    result["after"] = lab.check()
+    result["hosts"] = LabStore(root).load_hosts()
+    return result
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(tmp_path_factory) -> dict[str, dict]:
+    """Every scenario's pipeline, two at a time (each one is a chain of CLI processes in its own lab)."""
+    root = tmp_path_factory.mktemp("scenarios")
+    # module scope runs before the autouse per-test environment: give the processes their own dirs
+    env = dict(os.environ, LMDOCTOR_DATA_DIR=str(root / "data"), LMDOCTOR_CONFIG_DIR=str(root / "config"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {s: pool.submit(scenario_pipeline, root / s, s, env) for s in SCENARIOS}
+        return {s: f.result() for s, f in futures.items()}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_scenario_check_codes(scenario_runs, scenario):
+    expected_ids, expected_exit, _ = SCENARIOS[scenario]
+    code, doc = scenario_runs[scenario]["check"]
+    assert ids(doc) == expected_ids
+    assert code == expected_exit
+    assert doc["domain"] == "contoso.local" and doc["cluster"] == "HVCLUSTER"
+    assert [n["name"] for n in doc["nodes"]] == ["HV01", "HV02", "HV03", "HV04"]
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_scenario_fix_then_move(scenario_runs, scenario):
+    expected_ids, _, automatic = SCENARIOS[scenario]
+    run = scenario_runs[scenario]
+    fix_code, fix_err = run["fix"]
+    assert fix_code == 0, fix_err
+    move_code, move_out, move_err = run["migrate"]
+    after_code, after = run["after"]
+    hosts = run["hosts"].hosts
+    if automatic:
+        assert move_code == 0, move_err
+        assert "APP01 moved HV01 → HV02" in move_out
+        assert after["findings"] == [] and after_code == 0
+        assert "APP01" in [v.name for v in hosts["HV02"].vms]
+    else:
+        assert move_code == 1
+        assert "0x80090322" in move_err
+        assert ids(after) == expected_ids  # only a manual remedy: lmdoctor changed nothing
+        assert all(f["remedy"] for f in after["findings"])
+        assert "APP01" in [v.name for v in hosts["HV01"].vms]

@@ -1,0 +1,163 @@
+"""The append-only change journal: durable lines, loud failures on damage, and in-doubt intents."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from services import fixes
+from services.journal import Journal, JournalError, new_id
+from services.models import ChangePreview, ComputerAccount
+
+HV01 = ComputerAccount(name="HV01", dn="CN=HV01,CN=Computers,DC=contoso,DC=local")
+VALUES = ("cifs/HV02", "cifs/HV02.contoso.local")
+
+
+def preview(values=VALUES) -> ChangePreview:
+    action = fixes.add_delegation(HV01, values, "HV02")
+    return ChangePreview(action=action, before=("HOST/x",), after=("HOST/x",) + tuple(values))
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal" / "journal.jsonl")
+
+
+def record(journal: Journal, state: str, change_id: str, batch: str = "b1", reason: str = "CHG-1", **kw):
+    return journal.record(batch=batch, change_id=change_id, state=state, preview=preview(), reason=reason, **kw)
+
+
+def test_missing_journal_is_empty(journal):
+    assert journal.entries() == []
+    assert journal.in_doubt() == []
+    assert journal.latest_by_change() == {}
+
+
+def test_record_appends_one_json_line_per_entry(journal):
+    first = record(journal, "intent", "c1")
+    second = record(journal, "applied", "c1", read_back=preview().after)
+    lines = journal.path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    assert [json.loads(line)["state"] for line in lines] == ["intent", "applied"]
+    assert journal.entries() == [first, second]
+    assert (first.seq, second.seq) == (1, 2)
+    assert second.read_back == preview().after and first.read_back is None
+    assert second.action == preview().action and second.reason == "CHG-1"
+
+
+def test_journal_file_is_private(journal):
+    record(journal, "intent", "c1")
+    assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
+
+
+def test_every_append_is_fsynced(journal, monkeypatch):
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    record(journal, "intent", "c1")
+    record(journal, "applied", "c1")
+    assert len(synced) == 2
+
+
+def test_append_never_rewrites_earlier_lines(journal):
+    record(journal, "intent", "c1")
+    head = journal.path.read_bytes()
+    record(journal, "applied", "c1")
+    assert journal.path.read_bytes().startswith(head)
+
+
+def test_blank_lines_are_ignored(journal):
+    record(journal, "intent", "c1")
+    with journal.path.open("a", encoding="utf-8") as f:
+        f.write("\n   \n")
+    record(journal, "applied", "c1")
+    assert [e.state for e in journal.entries()] == ["intent", "applied"]
+
+
+def test_truncated_last_line_names_the_line(journal):
+    record(journal, "intent", "c1")
+    record(journal, "applied", "c1")
+    record(journal, "intent", "c2")
+    data = journal.path.read_bytes()
+    journal.path.write_bytes(data[: len(data) - 40])  # a torn write: the last line lost its end
+    with pytest.raises(JournalError, match="line 3") as info:
+        journal.entries()
+    assert str(journal.path) in str(info.value)
+    with pytest.raises(JournalError):
+        journal.in_doubt()
+
+
+def test_truncated_inside_a_multibyte_character_is_a_journal_error(journal):
+    """A torn write can split a UTF-8 character (reasons are free text): still a JournalError, not a crash."""
+    record(journal, "intent", "c1", reason="Änderung CHG-7 — Wartungsfenster ✓")
+    data = journal.path.read_bytes()
+    cut = data.index("✓".encode()) + 1
+    journal.path.write_bytes(data[:cut])
+    with pytest.raises(JournalError, match="line 1"):
+        journal.entries()
+
+
+def test_edited_line_with_a_bad_field_names_the_line(journal):
+    record(journal, "intent", "c1")
+    record(journal, "applied", "c1")
+    lines = journal.path.read_text(encoding="utf-8").splitlines()
+    edited = json.loads(lines[1])
+    edited["state"] = "done"
+    lines[1] = json.dumps(edited)
+    journal.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(JournalError, match="line 2"):
+        journal.entries()
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda e: e.pop("action"),
+    lambda e: e.update(seq="first"),
+    lambda e: e.update(extra_field=1),
+    lambda e: e["action"].update(kind="directory.replace_everything"),
+    lambda e: e.update(before="not a list"),
+])
+def test_edited_entry_is_refused(journal, mutate):
+    record(journal, "intent", "c1")
+    entry = json.loads(journal.path.read_text(encoding="utf-8"))
+    mutate(entry)
+    journal.path.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    with pytest.raises(JournalError, match="line 1"):
+        journal.entries()
+
+
+@pytest.mark.parametrize("line", ["42", "[]", "null", '"intent"', "{not json"])
+def test_non_entry_lines_are_refused(journal, line):
+    record(journal, "intent", "c1")
+    with journal.path.open("a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    with pytest.raises(JournalError, match="line 2"):
+        journal.entries()
+
+
+def test_in_doubt_lists_intents_without_an_outcome(journal):
+    record(journal, "intent", "c1")
+    record(journal, "applied", "c1")
+    record(journal, "intent", "c2")
+    record(journal, "failed", "c2", error="boom")
+    record(journal, "intent", "c3", batch="b2")
+    doubt = journal.in_doubt()
+    assert [(e.change_id, e.state, e.batch) for e in doubt] == [("c3", "intent", "b2")]
+    latest = journal.latest_by_change()
+    assert {k: v.state for k, v in latest.items()} == {"c1": "applied", "c2": "failed", "c3": "intent"}
+    record(journal, "reconciled", "c3", batch="b2")
+    assert journal.in_doubt() == []
+
+
+def test_new_ids_are_unique():
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 12 for i in ids)
