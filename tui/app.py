@@ -1,0 +1,160 @@
+"""The lmdoctor console: one keyboard-driven app over a session (lab or real cluster)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from importlib import resources
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from services.diagnosis import diagnose
+from services.inventory import take_snapshot
+from services.models import Finding, Snapshot
+from services.session import Session
+
+Clock = Callable[[], datetime]
+
+
+class InventoryUpdated(Message):
+    """A fresh snapshot and its findings are on the app."""
+
+
+class LmDoctorApp(App[int]):
+    CSS_PATH = str(resources.files("styles") / "app.tcss")
+    TITLE = "lmdoctor"
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, session: Session, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.clock: Clock = clock or (lambda: datetime.now(timezone.utc))
+        self.snapshot: Snapshot | None = None
+        self.findings: list[Finding] = []
+        self.as_of: datetime | None = None
+        self.inventory_error: str | None = None
+        self.sub_title = session.label
+
+    def on_mount(self) -> None:
+        from tui.screens.nodes import NodesScreen
+
+        self.push_screen(NodesScreen())
+        self.refresh_inventory()
+
+    # --- inventory ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="inventory")
+    def refresh_inventory(self) -> None:
+        def progress(message: str, done: int, total: int) -> None:
+            self.call_from_thread(self._inventory_progress, message, done, total)
+
+        try:
+            snapshot = take_snapshot(self.session.directory, self.session.hosts, self.session.cluster,
+                                     self.session.configured_nodes, progress=progress)
+            findings = diagnose(snapshot)
+        except Exception as exc:  # shown to the user; the console stays up
+            self.call_from_thread(self._inventory_failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.call_from_thread(self._inventory_done, snapshot, findings)
+
+    def _inventory_progress(self, message: str, done: int, total: int) -> None:
+        for screen in self.screen_stack:
+            if hasattr(screen, "show_progress"):
+                screen.show_progress(message, done, total)
+
+    def _inventory_done(self, snapshot: Snapshot, findings: list[Finding]) -> None:
+        self.snapshot, self.findings, self.inventory_error = snapshot, findings, None
+        self.as_of = self.clock()
+        self._broadcast()
+
+    def _inventory_failed(self, error: str) -> None:
+        self.inventory_error = error
+        self.notify(error, title="Inventory failed", severity="error", timeout=10)
+        self._broadcast()
+
+    def _broadcast(self) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(InventoryUpdated())
+
+    # --- actions -----------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self.refresh_inventory()
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def open_findings(self, node: str | None = None, focus: str | None = None) -> None:
+        from tui.screens.findings import FindingsScreen
+
+        self.push_screen(FindingsScreen(node, focus))
+
+    def open_fix(self, findings: list[Finding]) -> None:
+        from tui.screens.fix import FixScreen
+
+        def closed(wrote: bool | None) -> None:
+            if wrote:
+                self.refresh_inventory()
+
+        self.push_screen(FixScreen(findings), closed)
+
+    def open_migrate(self, vm: str | None = None, destination: str | None = None) -> None:
+        from tui.screens.migrate import MigrateScreen
+
+        self.push_screen(MigrateScreen(vm, destination))
+
+    def open_journal(self) -> None:
+        from tui.screens.journal import JournalScreen
+
+        self.push_screen(JournalScreen())
+
+    def open_node(self, name: str) -> None:
+        from tui.screens.node import NodeScreen
+
+        self.push_screen(NodeScreen(name))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh inventory", "Read the directory and every host again", self.action_refresh)
+        yield SystemCommand("Findings", "Everything wrong, with evidence and fixes", self.open_findings)
+        yield SystemCommand("Test Move-VM", "Pre-flight, live move with progress, verify", self.open_migrate)
+        yield SystemCommand("Journal and rollback", "Every change lmdoctor made, and undo", self.open_journal)
+        yield SystemCommand("Help", "Keys and what each screen shows", self.action_help)
+        if self.snapshot:
+            for node in self.snapshot.nodes:
+                yield SystemCommand(f"Node {node.name}", f"SPNs, delegation, events and findings of {node.name}",
+                                    lambda n=node.name: self.open_node(n))
+
+    def on_unmount(self) -> None:
+        self.session.close()
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from services import profiles
+    from services.cli import open_session, UsageError
+
+    if not args.demo and args.profile is None and args.lab_dir is None:
+        names = profiles.list_names()
+        if names:
+            print("lmdoctor: choose --demo or --profile NAME (profiles: " + ", ".join(names) + ")")
+            return 2
+        args.demo = True
+    try:
+        session = open_session(args)
+    except UsageError as exc:
+        print(f"lmdoctor: {exc}")
+        return 2
+    except Exception as exc:  # a DC or host down, a bad profile: one clear line, no traceback
+        print(f"lmdoctor: cannot open the session: {type(exc).__name__}: {exc}")
+        return 2
+    return LmDoctorApp(session).run() or 0

@@ -1,0 +1,42 @@
+"""What every lmdoctor screen shares: header, DEMO banner, status line, footer, Esc to go back."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+
+class BaseScreen(Screen):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def compose_top(self) -> ComposeResult:
+        yield Header()
+        if self.app.session.demo:
+            yield Static(f" DEMO · simulated contoso.local lab (scenario '{self.app.session.scenario}') — "
+                         "changes affect only the lab ", classes="demo-banner")
+        yield Static("", classes="status-line")
+
+    def compose_bottom(self) -> ComposeResult:
+        yield Footer()
+
+    def set_status(self, text: str) -> None:
+        self.query_one(".status-line", Static).update(text)
+
+    def as_of_text(self) -> str:
+        app = self.app
+        if app.inventory_error:
+            return f"[b red]inventory failed:[/] {app.inventory_error}"
+        if app.as_of is None:
+            return "reading the directory and the hosts…"
+        errors = sum(1 for f in app.findings if f.severity == "error")
+        return (f"as of {app.as_of:%H:%M:%S} UTC · {len(app.findings)} finding(s), {errors} error(s) · "
+                f"[dim]ctrl+r refresh[/]")
+
+    def show_progress(self, message: str, done: int, total: int) -> None:
+        self.set_status(f"{message}… ({done}/{total})")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()

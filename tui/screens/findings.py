@@ -1,0 +1,122 @@
+"""Everything wrong, with the evidence, the cause and the fix plan; Enter previews the fix."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from services.models import Finding
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+from tui.widgets.badges import badge
+from tui.widgets.filter_table import FilterTable
+
+
+def finding_detail(f: Finding) -> str:
+    """The detail pane's text for one finding (Rich markup, values escaped)."""
+    lines = [f"[b]{escape(f.message)}[/]", f"[dim]{f.code} · {f.id}[/]", "", "[b u]Cause[/]", escape(f.cause)]
+    if f.evidence:
+        lines += ["", "[b u]Evidence[/]"] + [f"• {escape(e)}" for e in f.evidence]
+    if f.fix:
+        lines += ["", f"[b u]Fix[/] {escape(f.fix.summary)}  [reverse] Enter [/] preview and apply"]
+        for a in f.fix.actions:
+            lines += [f"• {escape(a.description)}", f"  [dim]PowerShell:[/] [cyan]{escape(a.powershell)}[/]"]
+            if a.aduc:
+                lines.append(f"  [dim]ADUC:[/] {escape(a.aduc)}")
+        if f.fix.purge_hosts:
+            lines.append(f"• then [cyan]klist purge -li 0x3e7[/] on {', '.join(f.fix.purge_hosts)}")
+    elif f.remedy:
+        lines += ["", "[b u]Remedy (manual)[/]", escape(f.remedy)]
+    return "\n".join(lines)
+
+
+class FindingsScreen(BaseScreen):
+    """Findings of the whole cluster (or one node), worst first."""
+
+    HELP = ("Every finding of the diagnosis: what is wrong, the evidence read from AD and the hosts, "
+            "the cause, and the fix plan. Enter previews the fix of the selected finding; "
+            "a previews the fixes of all fixable findings in one change.")
+    BINDINGS = [
+        Binding("enter", "fix", "Preview fix", show=True),
+        Binding("a", "fix_all", "Fix all"),
+        Binding("m", "migrate", "Test Move-VM"),
+    ]
+
+    def __init__(self, node: str | None = None, focus: str | None = None) -> None:
+        super().__init__()
+        self.node = node
+        self.focus_id = focus
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with Horizontal(classes="split"):
+            yield FilterTable(("Severity", "Code", "Node", "Finding"), id="findings")
+            with VerticalScroll(classes="detail-pane"):
+                yield Static(id="finding-detail", classes="detail")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one(FilterTable).table.focus()
+        self.render_findings()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.render_findings()
+
+    @property
+    def findings(self) -> list[Finding]:
+        found = self.app.findings
+        if self.node:
+            found = [f for f in found if self.node in (f.source, f.target)]
+        return found
+
+    def render_findings(self) -> None:
+        scope = f"[b]{self.node}[/] · " if self.node else ""
+        self.set_status(scope + self.as_of_text())
+        rows = [(f.id, (badge(f.severity.value), f.code, f.source or "—", f.message)) for f in self.findings]
+        table = self.query_one(FilterTable)
+        table.set_rows(rows)
+        if self.focus_id and self.focus_id in table.table.rows:
+            table.table.move_cursor(row=table.table.get_row_index(self.focus_id))
+            self.focus_id = None
+        if not rows:
+            detail = ("[green]No findings: every node may migrate to every other node.[/]"
+                      if self.app.snapshot else "reading…")
+            self.query_one("#finding-detail", Static).update(detail)
+        else:
+            self._show(table.selected_key)
+
+    def _show(self, finding_id: str | None) -> None:
+        f = next((f for f in self.findings if f.id == finding_id), None)
+        if f:
+            self.query_one("#finding-detail", Static).update(finding_detail(f))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self._show(event.row_key.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_fix()
+
+    def action_fix(self) -> None:
+        key = self.query_one(FilterTable).selected_key
+        f = next((f for f in self.findings if f.id == key), None)
+        if f is None:
+            return
+        if f.fix is None:
+            self.notify(f.remedy or "This finding has no automatic fix.", title="Manual remedy", timeout=8)
+            return
+        self.app.open_fix([f])
+
+    def action_fix_all(self) -> None:
+        fixable = [f for f in self.findings if f.fix]
+        if not fixable:
+            self.notify("Nothing here has an automatic fix.")
+            return
+        self.app.open_fix(fixable)
+
+    def action_migrate(self) -> None:
+        self.app.open_migrate()

@@ -1,0 +1,171 @@
+"""Preview a fix (exact values before → after, PowerShell/ADUC equivalents), confirm with a reason, apply."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Log, Static
+
+from services.cli import format_preview
+from services.models import ChangePreview, Finding
+from services.remediation import RemediationError
+
+
+def preview_markup(previews: list[ChangePreview]) -> str:
+    """The previews as Rich markup: additions green, removals red."""
+    out = []
+    for p in previews:
+        for line in format_preview(p).splitlines():
+            text = escape(line)
+            stripped = line.strip()
+            if stripped.startswith("+ "):
+                text = f"[green]{text}[/]"
+            elif stripped.startswith("- ") and not line.startswith("- "):
+                text = f"[red]{text}[/]"
+            elif line.startswith("- "):
+                text = f"[b]{text}[/]"
+            elif "PowerShell:" in line or "ADUC:" in line:
+                text = f"[dim]{text}[/]"
+            out.append(text)
+    return "\n".join(out)
+
+
+def blast_radius(previews: list[ChangePreview]) -> int:
+    """How many distinct objects (AD objects or hosts) the writes touch."""
+    return len({p.action.target for p in previews if not p.no_op})
+
+
+class FixScreen(ModalScreen[bool]):
+    """Returns True when something was written (the caller refreshes the inventory)."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply"),
+    ]
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__()
+        self.findings = findings
+        self.previews: list[ChangePreview] = []
+        self.purge_hosts = sorted({h for f in findings if f.fix for h in f.fix.purge_hosts})
+        self.wrote = False
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="fix-dialog"):
+            yield Label(self._title(), classes="dialog-title")
+            with VerticalScroll(classes="preview"):
+                yield Static("reading current values…", id="preview")
+            yield Input(placeholder="Reason / change ticket (required), e.g. CHG-1234 enable live migration",
+                        id="reason")
+            yield Input(placeholder="", id="confirm-word", classes="hidden")
+            with Horizontal(classes="buttons"):
+                yield Button("Apply (ctrl+s)", id="apply", variant="error", disabled=True)
+                yield Button("Cancel (esc)", id="cancel")
+            yield Log(id="fix-log", classes="hidden")
+
+    def _title(self) -> str:
+        if len(self.findings) == 1:
+            return f"Fix: {self.findings[0].fix.summary}"
+        return f"Fix {len(self.findings)} findings"
+
+    def on_mount(self) -> None:
+        self.load_preview()
+
+    @work(thread=True, exclusive=True)
+    def load_preview(self) -> None:
+        remediator = self.app.session.remediator
+        try:
+            previews = [p for f in self.findings for p in remediator.preview(f.fix)]
+        except Exception as exc:  # shown in the dialog; nothing was written
+            self.app.call_from_thread(self._preview_failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._show_preview, previews)
+
+    def _preview_failed(self, error: str) -> None:
+        self.query_one("#preview", Static).update(f"[b red]Could not read the current values:[/] {escape(error)}")
+
+    def _show_preview(self, previews: list[ChangePreview]) -> None:
+        self.previews = previews
+        writes = [p for p in previews if not p.no_op]
+        purge = ", ".join(self.purge_hosts) or "no host"
+        header = (f"[b]{len(writes)} write(s) to {blast_radius(previews)} object(s), "
+                  f"then klist purge -li 0x3e7 on {purge}.[/] Each value is read back after writing "
+                  "and journaled with its prior value (undo from the journal, j).\n")
+        if self.app.session.read_only:
+            header += "[b red]Read-only session: nothing will be written.[/]\n"
+        self.query_one("#preview", Static).update(header + "\n" + preview_markup(previews))
+        if blast_radius(previews) > 1:
+            word = self.query_one("#confirm-word", Input)
+            word.placeholder = f"This touches {blast_radius(previews)} objects: type APPLY to confirm"
+            word.remove_class("hidden")
+        self.query_one("#apply", Button).disabled = self.app.session.read_only or not (writes or self.purge_hosts)
+        self.query_one("#reason", Input).focus()
+
+    def _confirmed(self) -> str | None:
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.notify("A reason (change ticket) is required for every write.", severity="warning")
+            self.query_one("#reason", Input).focus()
+            return None
+        word = self.query_one("#confirm-word", Input)
+        if not word.has_class("hidden") and word.value.strip() != "APPLY":
+            self.notify("Type APPLY to confirm a change to several objects.", severity="warning")
+            word.focus()
+            return None
+        return reason
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_apply()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        else:
+            self.action_close()
+
+    def action_apply(self) -> None:
+        apply_button = self.query_one("#apply", Button)
+        if self.busy or apply_button.disabled:
+            return
+        reason = self._confirmed()
+        if reason is None:
+            return
+        self.busy = True
+        apply_button.disabled = True
+        self.query_one("#fix-log", Log).remove_class("hidden")
+        self.apply(reason)
+
+    @work(thread=True, exclusive=True)
+    def apply(self, reason: str) -> None:
+        def note(message: str) -> None:
+            self.app.call_from_thread(self.query_one("#fix-log", Log).write_line, message)
+
+        try:
+            outcome = self.app.session.remediator.apply(self.previews, reason, self.purge_hosts, notify=note)
+        except RemediationError as exc:
+            note(f"NOT APPLIED: {exc}")
+            self.app.call_from_thread(self._finished, False)
+            return
+        except Exception as exc:  # a dead DC or host: the journal holds what landed
+            note(f"FAILED: {type(exc).__name__}: {exc} — see the journal (j) for what landed")
+            self.app.call_from_thread(self._finished, True)
+            return
+        note(f"Done: {len(outcome.applied)} change(s) applied and read back" if outcome.ok
+             else f"FAILED: {outcome.failed[-1].error}")
+        self.app.call_from_thread(self._finished, bool(outcome.applied or outcome.purged))
+
+    def _finished(self, wrote: bool) -> None:
+        self.busy = False
+        self.wrote = wrote
+        cancel = self.query_one("#cancel", Button)
+        cancel.label = "Close (esc)"
+        cancel.focus()
+
+    def action_close(self) -> None:
+        if not self.busy:
+            self.dismiss(self.wrote)

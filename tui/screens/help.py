@@ -1,0 +1,49 @@
+"""Context help: what the current screen shows and every key that works on it."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Label, Static
+
+GLOBAL_KEYS = [
+    ("? / F1", "this help"),
+    ("ctrl+p", "command palette: every action, every node"),
+    ("/", "filter the list in focus (Esc clears)"),
+    ("Enter", "drill in / act on the selected row"),
+    ("Esc", "back"),
+    ("ctrl+r", "read the directory and every host again"),
+    ("q", "quit"),
+]
+
+
+def key_lines(screen: Screen) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    for binding in screen.BINDINGS:
+        if isinstance(binding, Binding) and binding.description:
+            keys.append((binding.key_display or binding.key, binding.description))
+    return keys
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,f1,q", "close", "Close")]
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self.for_screen = screen
+
+    def compose(self) -> ComposeResult:
+        about = getattr(self.for_screen, "HELP", None) or (self.for_screen.__doc__ or "").strip()
+        lines = [escape(about), "", "[b u]Keys on this screen[/]"]
+        lines += [f"  [b cyan]{escape(k):<10}[/] {escape(d)}" for k, d in key_lines(self.for_screen)]
+        lines += ["", "[b u]Everywhere[/]"] + [f"  [b cyan]{escape(k):<10}[/] {escape(d)}" for k, d in GLOBAL_KEYS]
+        with Vertical(classes="dialog", id="help"):
+            yield Label(f"Help · {type(self.for_screen).__name__.removesuffix('Screen')}", classes="dialog-title")
+            with VerticalScroll():
+                yield Static("\n".join(lines), id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

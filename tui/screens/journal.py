@@ -1,0 +1,133 @@
+"""The change journal: every write with its prior value, and rollback of the last batch or of everything."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Log, Static
+
+from services.models import JournalEntry
+from services.remediation import RemediationError
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+from tui.screens.confirm import ReasonDialog
+from tui.widgets.filter_table import FilterTable
+
+STATE_STYLE = {"applied": "green", "reconciled": "green", "failed": "bold red", "intent": "yellow",
+               "rolled_back": "cyan"}
+
+
+def _values_diff(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
+    """before → after as one line per value: added green, removed red, kept dim."""
+    b, a = {v.lower() for v in before}, {v.lower() for v in after}
+    lines = [f"  [red]- {escape(v)}[/]" for v in before if v.lower() not in a]
+    lines += [f"  [green]+ {escape(v)}[/]" for v in after if v.lower() not in b]
+    kept = [v for v in after if v.lower() in b]
+    if kept:
+        lines.append(f"  [dim]{len(kept)} value(s) unchanged[/]")
+    return lines or ["  (no change)"]
+
+
+def entry_detail(e: JournalEntry) -> str:
+    lines = [f"[b]#{e.seq} {escape(e.action.description)}[/]",
+             f"state: {e.state} · batch {e.batch} · {e.time:%Y-%m-%d %H:%M:%S} UTC",
+             f"reason: {escape(e.reason)}", f"target: {escape(e.action.target)}",
+             f"attribute: {escape(e.action.attribute)}", "before → after:"]
+    lines += _values_diff(e.before, e.after)
+    if e.read_back is not None:
+        ok = {v.lower() for v in e.read_back} == {v.lower() for v in e.after}
+        lines.append("read back: " + ("[green]matches the intended value[/]" if ok
+                                      else "[b red]differs:[/] " + escape(", ".join(e.read_back) or "(empty)")))
+    if e.rollback_of:
+        lines.append(f"undoes change {e.rollback_of}")
+    if e.error:
+        lines.append(f"[b red]error:[/] {escape(e.error)}")
+    return "\n".join(lines)
+
+
+class JournalScreen(BaseScreen):
+    HELP = ("The append-only change journal: the intent of every write (with the prior value) before it is "
+            "sent, and its outcome with the read-back value after. u rolls back the last batch, "
+            "U every change lmdoctor made; a rollback refuses if someone changed the object since.")
+    BINDINGS = [
+        Binding("u", "rollback_last", "Undo last batch"),
+        Binding("U", "rollback_all", "Undo all", key_display="U"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with Horizontal(classes="split"):
+            yield FilterTable(("#", "Time (UTC)", "State", "Change", "Reason"), id="journal")
+            with VerticalScroll(classes="detail-pane"):
+                yield Static(id="entry-detail", classes="detail")
+                yield Log(id="rollback-log", classes="hidden")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one(FilterTable).table.focus()
+        self.render_journal()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.render_journal()
+
+    def render_journal(self) -> None:
+        self.entries = {str(e.seq): e for e in self.app.session.journal.entries()}
+        undoable = self.app.session.remediator.undoable()
+        self.set_status(f"{len(self.entries)} journal line(s) · {len(undoable)} change(s) can be rolled back · "
+                        + self.as_of_text())
+        rows = [(k, (k, f"{e.time:%m-%d %H:%M:%S}", Text(e.state, style=STATE_STYLE.get(e.state, "")),
+                     e.action.description, e.reason))
+                for k, e in reversed(self.entries.items())]
+        self.query_one(FilterTable).set_rows(rows)
+        if not rows:
+            self.query_one("#entry-detail", Static).update("No changes yet. Fixes you apply are journaled here.")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value in self.entries:
+            self.query_one("#entry-detail", Static).update(entry_detail(self.entries[event.row_key.value]))
+
+    def action_rollback_last(self) -> None:
+        self._ask(self.app.session.remediator.last_batch(), "Undo the last batch")
+
+    def action_rollback_all(self) -> None:
+        self._ask(self.app.session.remediator.undoable(), "Undo every change lmdoctor made")
+
+    def _ask(self, entries: list[JournalEntry], title: str) -> None:
+        if not entries:
+            self.notify("Nothing to roll back.")
+            return
+        if self.app.session.read_only:
+            self.notify("Read-only session: nothing will be written.", severity="warning")
+            return
+        body = "\n".join(f"undo #{e.seq}: {e.action.description}\n    {e.action.attribute}: "
+                         f"{', '.join(e.after) or '(empty)'}  →  {', '.join(e.before) or '(empty)'}"
+                         for e in sorted(entries, key=lambda e: e.seq, reverse=True))
+        body += "\n\nthen klist purge -li 0x3e7 on the affected hosts."
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.query_one("#rollback-log", Log).remove_class("hidden")
+                self.rollback(entries, reason)
+
+        self.app.push_screen(ReasonDialog(f"{title}: {len(entries)} change(s)", body, "Roll back"), answered)
+
+    @work(thread=True, exclusive=True, group="write")
+    def rollback(self, entries: list[JournalEntry], reason: str) -> None:
+        log = self.query_one("#rollback-log", Log)
+
+        def note(message: str) -> None:
+            self.app.call_from_thread(log.write_line, message)
+
+        try:
+            outcome = self.app.session.remediator.rollback(entries, reason, notify=note)
+            note(f"rolled back {len(outcome.applied)} change(s)" if outcome.ok
+                 else f"FAILED: {outcome.failed[-1].error}")
+        except RemediationError as exc:
+            note(f"NOT ROLLED BACK: {exc}")
+        except Exception as exc:  # the journal holds what landed
+            note(f"FAILED: {type(exc).__name__}: {exc}")
+        self.app.call_from_thread(self.app.refresh_inventory)

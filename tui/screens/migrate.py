@@ -1,0 +1,168 @@
+"""The test Move-VM: pre-flight (-WhatIf), live move with the host's progress, verify with Get-VM."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
+
+from services.migration import MoveRequest, run_test_move
+from services.models import MoveProgress, MoveResult
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+
+
+class MigrateScreen(BaseScreen):
+    HELP = ("Runs a test live migration the way a jump host does: Move-VM started remotely on the source. "
+            "w runs the pre-flight only (-WhatIf); g runs pre-flight, the live move with the host's progress, "
+            "and Get-VM on the destination. A failure shows the host's own error and its likely cause.")
+    BINDINGS = [
+        Binding("w", "preflight", "Pre-flight"),
+        Binding("g", "move", "Move"),
+        Binding("f", "findings", "Findings"),
+    ]
+
+    def __init__(self, vm: str | None = None, destination: str | None = None) -> None:
+        super().__init__()
+        self.initial_vm = vm
+        self.initial_destination = destination
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with Vertical(id="migrate"):
+            with Horizontal(classes="form-row"):
+                yield Label("VM", classes="field-label")
+                yield Select([], id="vm", prompt="choose a VM", allow_blank=True)
+                yield Label("to", classes="field-label")
+                yield Select([], id="destination", prompt="destination node", allow_blank=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Pre-flight -WhatIf (w)", id="preflight")
+                yield Button("Move and verify (g)", id="move", variant="primary")
+            yield ProgressBar(total=100, show_eta=False, id="move-progress")
+            yield Static("", id="move-activity")
+            yield Static("", id="move-result", classes="detail")
+            yield Log(id="move-log")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.fill_choices()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.fill_choices()
+
+    def vm_hosts(self) -> dict[str, str]:
+        snapshot = self.app.snapshot
+        if snapshot is None:
+            return {}
+        return {vm.name: node.name for node in snapshot.nodes if node.host for vm in node.host.vms}
+
+    def fill_choices(self) -> None:
+        self.set_status(self.as_of_text())
+        snapshot = self.app.snapshot
+        if snapshot is None or self.running:
+            return
+        vm_select = self.query_one("#vm", Select)
+        dest_select = self.query_one("#destination", Select)
+        chosen_vm = vm_select.value if vm_select.value != Select.BLANK else self.initial_vm
+        chosen_dest = dest_select.value if dest_select.value != Select.BLANK else self.initial_destination
+        hosts = self.vm_hosts()
+        vm_select.set_options([(f"{vm}  (on {host})", vm) for vm, host in sorted(hosts.items())])
+        if chosen_vm in hosts:
+            vm_select.value = chosen_vm
+        elif hosts:
+            vm_select.value = sorted(hosts)[0]
+        self._fill_destinations(chosen_dest)
+
+    def _fill_destinations(self, preferred: str | None = None) -> None:
+        snapshot = self.app.snapshot
+        vm = self.query_one("#vm", Select).value
+        source = self.vm_hosts().get(vm) if vm != Select.BLANK else None
+        names = [n.name for n in snapshot.nodes if n.name != source] if snapshot else []
+        dest_select = self.query_one("#destination", Select)
+        dest_select.set_options([(n, n) for n in names])
+        if preferred in names:
+            dest_select.value = preferred
+        elif names:
+            dest_select.value = names[0]
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "vm":
+            current = self.query_one("#destination", Select).value
+            self._fill_destinations(current if current != Select.BLANK else None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_preflight() if event.button.id == "preflight" else self.action_move()
+
+    def action_preflight(self) -> None:
+        self._start(what_if_only=True)
+
+    def action_move(self) -> None:
+        self._start(what_if_only=False)
+
+    def action_findings(self) -> None:
+        self.app.open_findings()
+
+    def _start(self, what_if_only: bool) -> None:
+        if self.running:
+            self.notify("A move is already running.")
+            return
+        vm = self.query_one("#vm", Select).value
+        destination = self.query_one("#destination", Select).value
+        if vm == Select.BLANK or destination == Select.BLANK:
+            self.notify("Choose a VM and a destination first.", severity="warning")
+            return
+        source = self.vm_hosts().get(vm)
+        self.running = True
+        for button in self.query(Button):
+            button.disabled = True
+        self.query_one("#move-progress", ProgressBar).update(progress=0)
+        self.query_one("#move-result", Static).update("")
+        self.query_one("#move-log", Log).clear()
+        self.run_move(MoveRequest(vm=vm, destination=destination, source=source, what_if_only=what_if_only))
+
+    @work(thread=True, exclusive=True, group="move")
+    def run_move(self, request: MoveRequest) -> None:
+        log = self.query_one("#move-log", Log)
+        candidates = [n.name for n in self.app.snapshot.nodes] if self.app.snapshot else []
+
+        def step(message: str) -> None:
+            self.app.call_from_thread(log.write_line, message)
+
+        def progress(p: MoveProgress) -> None:
+            self.app.call_from_thread(self._progress, p)
+
+        try:
+            result = run_test_move(self.app.session.hosts, request, candidates, progress=progress, step=step)
+        except Exception as exc:  # shown on screen; the console stays up
+            step(f"FAILED: {type(exc).__name__}: {exc}")
+            result = None
+        self.app.call_from_thread(self._done, result)
+
+    def _progress(self, p: MoveProgress) -> None:
+        self.query_one("#move-progress", ProgressBar).update(progress=p.percent)
+        self.query_one("#move-activity", Static).update(f"{escape(p.activity)}: {escape(p.status)}")
+
+    def _done(self, result: MoveResult | None) -> None:
+        self.running = False
+        for button in self.query(Button):
+            button.disabled = False
+        box = self.query_one("#move-result", Static)
+        if result is None:
+            box.update("[b red]The test move could not be attempted.[/]")
+        elif result.ok:
+            self.query_one("#move-progress", ProgressBar).update(progress=100)
+            verb = "can move" if result.what_if else "moved"
+            tail = "" if result.what_if else f" and is verified there with Get-VM ({result.duration_s:.1f} s)"
+            box.update(f"[b green]✔ {result.vm} {verb} {result.source} → {result.destination}{tail}[/]")
+            if not result.what_if:
+                self.app.refresh_inventory()
+        else:
+            from services import events
+
+            cause = events.describe(result.cause) if result.cause else "unknown"
+            box.update(f"[b red]✖ Move failed[/]\n{escape(result.error or '')}\n[b]Likely cause:[/] {escape(cause)}"
+                       "\n[dim]f: findings and fixes[/]")

@@ -1,0 +1,151 @@
+"""One node in depth: SPNs, delegation (decoded), classified events, and its findings."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from services import events as event_rules
+from services.matrix import pair
+from services.models import NodeSnapshot
+from services.spn import required_host_spns, spn_key
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+from tui.widgets.badges import badge, yes_no
+from tui.widgets.filter_table import FilterTable
+
+
+class NodeScreen(BaseScreen):
+    HELP = ("One node in depth. 1 SPNs: required vs registered (short name and FQDN) and who holds each; "
+            "2 Delegation: msDS-AllowedToDelegateTo decoded, protocol transition, unconstrained, RBCD, and "
+            "which peers this node can migrate to; 3 Events: recent VMMS-Admin events classified to a cause; "
+            "4 Findings (Enter opens the fix).")
+    BINDINGS = [
+        Binding("1", "tab('spns')", "SPNs"),
+        Binding("2", "tab('delegation')", "Delegation"),
+        Binding("3", "tab('events')", "Events"),
+        Binding("4", "tab('findings')", "Findings"),
+        Binding("m", "migrate", "Test Move-VM"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.node_name = name
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with TabbedContent(initial="spns"):
+            with TabPane("SPNs", id="spns"):
+                yield FilterTable(("Service principal name", "Registered", "Held by"), id="spn-table")
+            with TabPane("Delegation", id="delegation"):
+                with VerticalScroll():
+                    yield Static(id="delegation-flags")
+                    yield FilterTable(("Destination", "Can migrate to it?", "Missing"), id="peer-table")
+                    yield Static(id="delegation-values")
+            with TabPane("Events", id="events"):
+                yield FilterTable(("Time (UTC)", "Id", "Level", "Cause", "Message"), id="event-table")
+                yield Static(id="event-detail", classes="detail")
+            with TabPane("Findings", id="findings"):
+                yield FilterTable(("Severity", "Code", "Finding"), id="finding-table")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.render_node()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.render_node()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_migrate(self) -> None:
+        node = self.node
+        vm = node.host.vms[0].name if node and node.host and node.host.vms else None
+        self.app.open_migrate(vm)
+
+    @property
+    def node(self) -> NodeSnapshot | None:
+        snapshot = self.app.snapshot
+        return snapshot.node(self.node_name) if snapshot else None
+
+    def render_node(self) -> None:
+        self.set_status(f"[b]{self.node_name}[/] · " + self.as_of_text())
+        node = self.node
+        if node is None:
+            return
+        self._render_spns(node)
+        self._render_delegation(node)
+        self._render_events(node)
+        mine = [f for f in self.app.findings if self.node_name in (f.source, f.target)]
+        self.query_one("#finding-table", FilterTable).set_rows(
+            [(f.id, (badge(f.severity.value), f.code, f.message)) for f in mine])
+
+    def _render_spns(self, node: NodeSnapshot) -> None:
+        have = {spn_key(s) for s in node.account.spns} if node.account else set()
+        owners = self.app.snapshot.spn_owners
+        rows = []
+        for spn in required_host_spns(node.name, node.fqdn):
+            held = owners.get(spn_key(spn), ())
+            held_text = Text(", ".join(held) or "—", style="bold red" if len(held) > 1 else "")
+            rows.append((spn, (spn, yes_no(spn_key(spn) in have), held_text)))
+        extra = [s for s in (node.account.spns if node.account else ()) if spn_key(s) not in {spn_key(r) for r, _ in rows}]
+        rows += [(s, (Text(s, style="dim"), Text("extra", style="dim"), node.name)) for s in extra]
+        self.query_one("#spn-table", FilterTable).set_rows(rows)
+
+    def _render_delegation(self, node: NodeSnapshot) -> None:
+        a = node.account
+        if a is None:
+            self.query_one("#delegation-flags", Static).update("[b red]No computer account found.[/]")
+            return
+        rbcd = ", ".join(a.rbcd_principals) or "none"
+        self.query_one("#delegation-flags", Static).update(
+            f"[b]{a.dn}[/]\n"
+            f"userAccountControl = {a.uac:#x}\n"
+            f"  Protocol transition (0x1000000, 'use any authentication protocol'): "
+            f"{'[green]yes[/]' if a.protocol_transition else '[b red]no — Kerberos only[/]'}\n"
+            f"  Unconstrained (0x80000): {'[b red]yes — risk[/]' if a.unconstrained else '[green]no[/]'}\n"
+            f"Resource-based delegation (msDS-AllowedToActOnBehalfOfOtherIdentity): {rbcd}\n")
+        rows = []
+        for peer in self.app.snapshot.nodes:
+            if peer.name == node.name:
+                continue
+            status = pair(node, peer)
+            rows.append((peer.name, (peer.name, Text(("✔ " if status.ok else "✖ ") + status.summary,
+                                                     style="green" if status.ok else "bold red"),
+                                     ", ".join(status.missing) or "—")))
+        self.query_one("#peer-table", FilterTable).set_rows(rows)
+        values = "\n".join(f"  {v}" for v in a.allowed_to_delegate_to) or "  (none)"
+        self.query_one("#delegation-values", Static).update(
+            f"msDS-AllowedToDelegateTo ({len(a.allowed_to_delegate_to)} values):\n{values}")
+
+    def _render_events(self, node: NodeSnapshot) -> None:
+        host = node.host
+        if host is None or not host.reachable:
+            self.query_one("#event-detail", Static).update(f"[b red]Host unreachable:[/] {host.error if host else ''}")
+            self.query_one("#event-table", FilterTable).set_rows([])
+            return
+        rows = []
+        for i, e in enumerate(host.events):
+            rows.append((str(i), (f"{e.time:%Y-%m-%d %H:%M}", str(e.event_id), e.level,
+                                  event_rules.describe(e.cause) if e.cause else "—", e.message.splitlines()[0][:90])))
+        self.query_one("#event-table", FilterTable).set_rows(rows)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        node = self.node
+        table = self.query_one("#event-table", FilterTable).table
+        if event.data_table is not table or node is None or node.host is None or event.row_key is None:
+            return
+        e = node.host.events[int(event.row_key.value)]
+        self.query_one("#event-detail", Static).update(
+            f"[b]{e.log} {e.event_id}[/] ({e.level})\n{e.message}\n[b]Likely cause:[/] {event_rules.describe(e.cause)}")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is self.query_one("#finding-table", FilterTable).table:
+            self.app.open_findings(self.node_name, focus=event.row_key.value)
+        elif event.data_table is self.query_one("#peer-table", FilterTable).table:
+            node = self.node
+            vm = node.host.vms[0].name if node and node.host and node.host.vms else None
+            self.app.open_migrate(vm, event.row_key.value)

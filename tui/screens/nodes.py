@@ -1,0 +1,86 @@
+"""The home screen: every cluster node with its migration settings and a health badge."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from services.summary import node_row
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+from tui.widgets.badges import badge, yes_no
+from tui.widgets.filter_table import FilterTable
+
+COLUMNS = ("Node", "Cluster", "Migration", "Auth", "Performance", "Max", "Protocol transition", "VMs", "Health")
+
+
+class NodesScreen(BaseScreen):
+    HELP = ("Every node of the cluster: state, whether live migration is enabled, the migration "
+            "authentication type (Kerberos or CredSSP), performance option, whether its AD account may "
+            "use protocol transition, its VMs, and a health badge from the diagnosis. Enter opens a node.")
+    BINDINGS = [
+        Binding("enter", "open_node", "Details", show=False),
+        Binding("f", "findings", "Findings"),
+        Binding("m", "migrate", "Test Move-VM"),
+        Binding("j", "journal", "Journal"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield FilterTable(COLUMNS, id="nodes")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one(FilterTable).table.focus()
+        self.render_nodes()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.render_nodes()
+
+    def render_nodes(self) -> None:
+        self.set_status(self.as_of_text())
+        snapshot = self.app.snapshot
+        if snapshot is None:
+            return
+        rows = []
+        for node in snapshot.nodes:
+            r = node_row(node, self.app.findings)
+            reachable = r["reachable"]
+            rows.append((node.name, (
+                Text(node.name, style="bold"),
+                Text(r["state"], style="green" if r["state"] == "Up" else "bold red"),
+                yes_no(r["migration_enabled"]) if reachable else Text("unreachable", style="bold red"),
+                Text(r["auth_type"] or "?", style="bold red" if r["auth_type"] == "CredSSP" else ""),
+                r["performance_option"] or "?",
+                str(r["max_migrations"] or "?"),
+                yes_no(r["protocol_transition"]),
+                ", ".join(r["vms"]) or "—",
+                badge(r["health"]),
+            )))
+        self.query_one(FilterTable).set_rows(rows)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_node(event.row_key.value)
+
+    def action_open_node(self) -> None:
+        key = self.query_one(FilterTable).selected_key
+        if key:
+            self.app.open_node(key)
+
+    def action_findings(self) -> None:
+        self.app.open_findings()
+
+    def action_migrate(self) -> None:
+        self.app.open_migrate()
+
+    def action_journal(self) -> None:
+        self.app.open_journal()
+
+    def action_refresh(self) -> None:
+        self.app.refresh_inventory()
+
+    def action_back(self) -> None:
+        """The home screen has nowhere to go back to."""

@@ -1,0 +1,97 @@
+"""A DataTable with a `/` filter box: rows are kept and re-shown as the filter changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input
+
+Cell = str | Text
+
+
+class FilterTable(Vertical):
+    """Compose once with the columns; call `set_rows`; `/` filters, Esc clears the filter."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+    DEFAULT_CSS = """
+    FilterTable { height: 1fr; }
+    FilterTable > Input { display: none; height: 3; }
+    FilterTable.-filtering > Input { display: block; }
+    FilterTable > DataTable { height: 1fr; }
+    """
+
+    def __init__(self, columns: Sequence[str], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns = list(columns)
+        self._rows: list[tuple[str, Sequence[Cell]]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter… (Esc to clear)")
+        table = DataTable(cursor_type="row", zebra_stripes=True)
+        table.add_columns(*self.columns)
+        yield table
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    @property
+    def filter_text(self) -> str:
+        return self.query_one(Input).value.strip().lower()
+
+    def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
+        self._rows = list(rows)
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        table = self.table
+        selected = self.selected_key
+        table.clear()
+        needle = self.filter_text
+        for key, cells in self._rows:
+            text = " ".join(c.plain if isinstance(c, Text) else str(c) for c in cells).lower()
+            if needle and needle not in text:
+                continue
+            table.add_row(*cells, key=key)
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+
+    @property
+    def selected_key(self) -> str | None:
+        table = self.table
+        if table.row_count == 0 or table.cursor_row < 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+
+    def action_filter(self) -> None:
+        self.add_class("-filtering")
+        self.query_one(Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._render_rows()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return self.has_class("-filtering")  # otherwise Esc goes on to the screen (back)
+        return True
+
+    def action_clear_filter(self) -> None:
+        self.query_one(Input).value = ""
+        self.remove_class("-filtering")
+        self._render_rows()
+        self.table.focus()
