@@ -118,6 +118,21 @@ class LmDoctorApp(App[int]):
 
         self.push_screen(JournalScreen())
 
+    def open_walkthrough(self) -> None:
+        from tui.screens.walkthrough import WalkthroughScreen
+
+        self.push_screen(WalkthroughScreen())
+
+    def open_matrix(self) -> None:
+        from tui.screens.matrix import MatrixScreen
+
+        self.push_screen(MatrixScreen())
+
+    def open_connect(self) -> None:
+        from tui.screens.connect import ConnectScreen
+
+        self.push_screen(ConnectScreen())
+
     def open_node(self, name: str) -> None:
         from tui.screens.node import NodeScreen
 
@@ -128,6 +143,9 @@ class LmDoctorApp(App[int]):
         yield SystemCommand("Refresh inventory", "Read the directory and every host again", self.action_refresh)
         yield SystemCommand("Findings", "Everything wrong, with evidence and fixes", self.open_findings)
         yield SystemCommand("Test Move-VM", "Pre-flight, live move with progress, verify", self.open_migrate)
+        yield SystemCommand("Guided walkthrough", "The runbook step by step, on this cluster", self.open_walkthrough)
+        yield SystemCommand("Delegation matrix", "Source × destination: who may migrate to whom", self.open_matrix)
+        yield SystemCommand("Profiles", "Connect to a cluster: create, edit, switch profiles", self.open_connect)
         yield SystemCommand("Journal and rollback", "Every change lmdoctor made, and undo", self.open_journal)
         yield SystemCommand("Help", "Keys and what each screen shows", self.action_help)
         if self.snapshot:

@@ -24,6 +24,8 @@ class NodesScreen(BaseScreen):
         Binding("enter", "open_node", "Details", show=False),
         Binding("f", "findings", "Findings"),
         Binding("m", "migrate", "Test Move-VM"),
+        Binding("w", "walkthrough", "Walkthrough"),
+        Binding("x", "matrix", "Matrix"),
         Binding("j", "journal", "Journal"),
         Binding("r", "refresh", "Refresh"),
     ]
@@ -75,6 +77,12 @@ class NodesScreen(BaseScreen):
 
     def action_migrate(self) -> None:
         self.app.open_migrate()
+
+    def action_walkthrough(self) -> None:
+        self.app.open_walkthrough()
+
+    def action_matrix(self) -> None:
+        self.app.open_matrix()
 
     def action_journal(self) -> None:
         self.app.open_journal()
