@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 
 from services.directory.base import Directory
@@ -41,10 +41,11 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
     names = [n.name for n in nodes]
     total, done = len(names) + 1, 0
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names) + 1))) as pool:
-        reports = {name: pool.submit(hosts.host_report, name) for name in names}
+        pending = {pool.submit(hosts.host_report, name): name for name in names}
         directory_part = pool.submit(_read_directory, directory, names)
         host_reports: dict[str, HostReport] = {}
-        for name, fut in reports.items():
+        for fut in as_completed(pending):  # report progress as hosts answer, slow ones last
+            name = pending[fut]
             host_reports[name] = fut.result()
             done += 1
             note(f"Read host {name}", done, total)
