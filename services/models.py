@@ -202,7 +202,7 @@ class ChangePreview(Model):
         return self.before == self.after
 
 
-JournalState = Literal["intent", "applied", "failed", "rolled_back", "reconciled"]
+JournalState = Literal["intent", "applied", "failed", "rolled_back", "reconciled", "in_doubt"]
 
 
 class JournalEntry(Model):
@@ -220,6 +220,7 @@ class JournalEntry(Model):
     read_back: tuple[str, ...] | None = None
     error: str | None = None
     rollback_of: str | None = None  # change_id this entry undoes
+    expires: datetime | None = None  # a time-boxed change (the CredSSP window) is reverted after this
 
 
 class MoveProgress(Model):

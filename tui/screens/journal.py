@@ -18,7 +18,7 @@ from tui.screens.confirm import ReasonDialog
 from tui.widgets.filter_table import FilterTable
 
 STATE_STYLE = {"applied": "green", "reconciled": "green", "failed": "bold red", "intent": "yellow",
-               "rolled_back": "cyan"}
+               "rolled_back": "cyan", "in_doubt": "bold yellow"}
 
 
 def _values_diff(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
