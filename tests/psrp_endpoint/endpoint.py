@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from .events import Handler
-from .tls import make_pki
+from .tls import TestPki, make_pki
 from .transport import DROP_MID_RECEIVE, HANG, RequestRecord, ServerConfig, WsmanHTTPServer
 from .wsman import WsmanService
 
@@ -31,6 +31,8 @@ class PsrpEndpoint:
             Receive) or ``"http_<status>"`` such as ``"http_401"`` /
             ``"http_500"`` (answer every request with that status).
             ``fault`` and ``delay`` may be changed while the endpoint runs.
+        pki: serve this certificate (e.g. one CA shared by several endpoints)
+            instead of generating a fresh CA.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class PsrpEndpoint:
         password: str = "Pa55w.rd",
         delay: float = 0.0,
         fault: str | None = None,
+        pki: TestPki | None = None,
     ) -> None:
         self.handler = handler
         self.https = https
@@ -49,6 +52,7 @@ class PsrpEndpoint:
         self.password = password
         self.delay = delay
         self.fault = fault
+        self.pki = pki
         self._records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
         self._tmp: Path | None = None
@@ -72,8 +76,10 @@ class PsrpEndpoint:
     def start(self) -> "PsrpEndpoint":
         context = None
         if self.https:
-            self._tmp = Path(tempfile.mkdtemp(prefix="psrp-endpoint-"))
-            pki = make_pki(self._tmp)
+            pki = self.pki
+            if pki is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="psrp-endpoint-"))
+                pki = make_pki(self._tmp)
             self.ca_file = pki.ca_file
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(pki.cert_file, pki.key_file)

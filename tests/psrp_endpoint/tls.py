@@ -24,8 +24,8 @@ class TestPki:
     key_file: Path
 
 
-def make_pki(directory: Path, name: str = "lmdoctor test CA") -> TestPki:
-    """Generate a CA plus a server cert (SAN localhost, 127.0.0.1) in ``directory``."""
+def make_pki(directory: Path, name: str = "lmdoctor test CA", dns_names: tuple[str, ...] = ()) -> TestPki:
+    """Generate a CA plus a server cert (SAN localhost, 127.0.0.1 and ``dns_names``) in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -48,7 +48,8 @@ def make_pki(directory: Path, name: str = "lmdoctor test CA") -> TestPki:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        [x509.DNSName("localhost"), *(x509.DNSName(n) for n in dns_names),
+         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     )
     cert = (
         _builder(subject, ca_name, key.public_key(), now)

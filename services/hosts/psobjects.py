@@ -1,0 +1,171 @@
+"""Read deserialized PowerShell objects (pypsrp) into lmdoctor's models.
+
+Remote objects arrive as property bags whose values are plain Python scalars, strings for
+DateTime (CLIXML's ISO 8601 text) and enum objects whose ToString is the member name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from services import events
+from services.models import (
+    AuthType,
+    ClusterNode,
+    HostEvent,
+    PerformanceOption,
+    VirtualMachine,
+    VMHostSettings,
+)
+
+LEVELS = {0: "Information", 1: "Critical", 2: "Error", 3: "Warning", 4: "Information", 5: "Verbose"}
+CLUSTER_NODE_STATES = {0: "Up", 1: "Down", 2: "Paused", 3: "Joining", -1: "Unknown"}
+VM_STATES = {1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 6: "Saved", 9: "Paused", 10: "Starting",
+             11: "Reset", 32773: "Saving", 32776: "Pausing", 32777: "Resuming"}
+AUTH_TYPES = {0: AuthType.CREDSSP, 1: AuthType.KERBEROS}
+PERFORMANCE_OPTIONS = {0: PerformanceOption.TCPIP, 1: PerformanceOption.COMPRESSION, 2: PerformanceOption.SMB}
+
+_DT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def props(obj: Any) -> dict[str, Any]:
+    """All properties of a deserialized object (adapted, then note properties); a dict as is."""
+    if isinstance(obj, dict):
+        return obj
+    merged: dict[str, Any] = {}
+    merged.update(getattr(obj, "adapted_properties", None) or {})
+    merged.update(getattr(obj, "extended_properties", None) or {})
+    return merged
+
+
+def enum_text(value: Any, names: dict[int, Any] | None = None) -> str | None:
+    """The member name of an enum value: its ToString, a plain string, or a known number."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(names.get(value, value)) if names else str(value)
+    text = getattr(value, "to_string", None)
+    if text is not None:
+        return str(text)
+    return str(value)
+
+
+def _member(value: Any, enum_type: type, numbers: dict[int, Any]) -> Any:
+    text = enum_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in numbers:
+        return numbers[value]
+    for member in enum_type:
+        if text is not None and member.value.lower() == text.lower():
+            return member
+    raise ValueError(f"unexpected {enum_type.__name__} value {text!r}")
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A CLIXML DateTime (up to 7 fractional digits, Z / offset / unspecified = UTC) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    match = _DT.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not a DateTime: {str(value)[:60]!r}")
+    base, fraction, zone = match.groups()
+    when = datetime.fromisoformat(base)
+    if fraction:
+        when += timedelta(microseconds=int((fraction + "000000")[:6]))
+    tz = timezone.utc if zone in (None, "Z") else datetime.strptime(zone.replace(":", ""), "%z").tzinfo
+    return when.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def local_offset(value: Any) -> timedelta:
+    """The UTC offset a host's Get-Date carries ("...+01:00"); zero when it carries none."""
+    match = _DT.match(str(value).strip()) if value is not None else None
+    zone = match.group(3) if match else None
+    if zone in (None, "Z"):
+        return timedelta(0)
+    sign = -1 if zone[0] == "-" else 1
+    hours, minutes = zone[1:].split(":")
+    return sign * timedelta(hours=int(hours), minutes=int(minutes))
+
+
+def vmhost_settings(vmhost: Any, networks: Iterable[Any] = ()) -> VMHostSettings:
+    """Get-VMHost (+ Get-VMMigrationNetwork) → VMHostSettings."""
+    p = props(vmhost)
+    subnets = tuple(str(props(n).get("Subnet")) for n in networks if props(n).get("Subnet"))
+    return VMHostSettings(
+        migration_enabled=bool(p["VirtualMachineMigrationEnabled"]),
+        auth_type=_member(p["VirtualMachineMigrationAuthenticationType"], AuthType, AUTH_TYPES),
+        performance_option=_member(p.get("VirtualMachineMigrationPerformanceOption", "Compression"),
+                                   PerformanceOption, PERFORMANCE_OPTIONS),
+        max_migrations=int(p.get("MaximumVirtualMachineMigrations", 2)),
+        use_any_network=bool(p.get("UseAnyNetworkForMigration", True)),
+        migration_networks=subnets,
+    )
+
+
+def virtual_machine(obj: Any, host: str) -> VirtualMachine:
+    p = props(obj)
+    return VirtualMachine(name=str(p["Name"]), host=str(p.get("ComputerName") or host).split(".")[0].upper(),
+                          state=enum_text(p.get("State"), VM_STATES) or "Unknown")
+
+
+def cluster_node(obj: Any) -> ClusterNode:
+    p = props(obj)
+    return ClusterNode(name=str(p["Name"]).split(".")[0].upper(),
+                       state=enum_text(p.get("State"), CLUSTER_NODE_STATES) or "Unknown")
+
+
+def host_event(obj: Any) -> HostEvent:
+    """An EventLogRecord from Get-WinEvent, classified on its message text and id."""
+    p = props(obj)
+    level = p.get("Level")
+    level_name = LEVELS.get(int(level)) if isinstance(level, int) else None
+    message = str(p.get("Message") or "")
+    event_id = int(p["Id"])
+    return HostEvent(time=parse_datetime(p["TimeCreated"]), event_id=event_id,
+                     level=level_name or str(p.get("LevelDisplayName") or "Unknown"), log=str(p.get("LogName") or ""),
+                     message=message, cause=events.classify(message, event_id))
+
+
+def error_text(record: Any) -> str:
+    """The verbatim message of an ErrorRecord (its exception's Message), else its string form."""
+    exception = getattr(record, "exception", None)
+    message = props(exception).get("Message") if exception is not None else None
+    if message:
+        return str(message)
+    return str(getattr(record, "message", None) or record)
+
+
+def error_id(record: Any) -> str:
+    return str(getattr(record, "fq_error", None) or "")
+
+
+def error_category(record: Any) -> str:
+    return str(getattr(record, "category", None) or "")
+
+
+# klist prints times in the host's local time and its locale; we read the en-US form.
+_START = re.compile(r"Start\s*Time\s*:\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})", re.I)
+_SERVER = re.compile(r"Server\s*:\s*(\S+)", re.I)
+
+
+def klist_tgt_start(lines: Iterable[Any], offset: timedelta) -> datetime | None:
+    """Start time (UTC) of the krbtgt ticket in `klist -li 0x3e7` output; None when there is none.
+
+    `offset` is the host's UTC offset (from its Get-Date), used to read klist's local times."""
+    server: str | None = None
+    starts: list[datetime] = []
+    for raw in lines:
+        line = str(raw)
+        if m := _SERVER.search(line):
+            server = m.group(1).lower()
+        if (m := _START.search(line)) and server and server.startswith("krbtgt/"):
+            month, day, year, hour, minute, second = (int(g) for g in m.groups())
+            local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
+            starts.append(local.astimezone(timezone.utc))
+    return min(starts) if starts else None

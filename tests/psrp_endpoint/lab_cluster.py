@@ -1,0 +1,70 @@
+"""One loopback WinRM/PSRP endpoint per lab Hyper-V host, all backed by one lab directory."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from services.hosts.psrp import PsrpHostGateway, WinRMSettings
+from services.lab.state import LabStore
+
+from .endpoint import PsrpEndpoint
+from .lab_handler import LabHostHandler
+from .tls import make_pki
+
+USERNAME, PASSWORD = "CONTOSO\\lmdoctor", "Lab-Pa55w.rd"
+
+
+class LabCluster:
+    """Endpoints for every host of the lab in ``lab_dir`` (one test CA, Basic auth over HTTPS).
+
+    ``endpoints[host]`` and ``handlers[host]`` give the wire log and the commands each host received;
+    ``gateway()`` is a PsrpHostGateway that reaches them (host names resolved to their loopback ports).
+    """
+
+    def __init__(self, lab_dir: Path, delay: float = 0.0) -> None:
+        self.lab_dir = Path(lab_dir)
+        store = LabStore(self.lab_dir)
+        state = store.load_hosts()
+        self.domain = state.domain
+        self.hosts = sorted(state.hosts)
+        self._tmp = Path(tempfile.mkdtemp(prefix="lab-cluster-"))
+        self.pki = make_pki(self._tmp, dns_names=tuple(f"{h}.{self.domain}".lower() for h in self.hosts))
+        self.handlers = {h: LabHostHandler(self.lab_dir, h) for h in self.hosts}
+        self.endpoints = {h: PsrpEndpoint(self.handlers[h], username=USERNAME, password=PASSWORD, delay=delay,
+                                          pki=self.pki) for h in self.hosts}
+        self.gateways: list[PsrpHostGateway] = []
+
+    def __enter__(self) -> "LabCluster":
+        for endpoint in self.endpoints.values():
+            endpoint.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for gateway in self.gateways:
+            gateway.close()
+        for endpoint in self.endpoints.values():
+            endpoint.stop()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def resolve(self, host: str) -> tuple[str, int]:
+        """The loopback address of a host's endpoint (unknown names: a closed port, as DNS would fail)."""
+        endpoint = self.endpoints.get(host.split(".")[0].upper())
+        if endpoint is None:
+            raise OSError(f"{host}: name does not resolve")
+        return endpoint.host, endpoint.port
+
+    def settings(self, timeout_s: float = 5.0, password: str = PASSWORD) -> WinRMSettings:
+        return WinRMSettings(transport="https", auth="basic", username=USERNAME, password=password,
+                             cert_validation=str(self.pki.ca_file), timeout_s=timeout_s, domain=self.domain)
+
+    def gateway(self, timeout_s: float = 5.0, password: str = PASSWORD) -> PsrpHostGateway:
+        gateway = PsrpHostGateway(self.settings(timeout_s, password), seeds=self.hosts, resolve=self.resolve)
+        self.gateways.append(gateway)
+        return gateway
+
+    def received(self, host: str) -> list:
+        return list(self.handlers[host.upper()].received)
