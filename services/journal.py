@@ -9,14 +9,46 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.models import ChangePreview, JournalEntry, JournalState
 
 
 class JournalError(Exception):
     """The journal file is unreadable (truncated or edited); names the line."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_jsonl(path: Path, model: type[M], what: str) -> list[M]:
+    """Every line of a JSON-lines file as `model`; JournalError names the first bad line."""
+    if not path.exists():
+        return []
+    result = []
+    with path.open("rb") as f:  # decode per line: a torn write may split a UTF-8 character
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                result.append(model.model_validate(json.loads(raw.decode("utf-8"))))
+            except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
+                first = str(exc).splitlines()[0]
+                raise JournalError(f"{path}: line {number} is not a valid {what} ({first})") from None
+    return result
+
+
+def append_jsonl(path: Path, item: BaseModel) -> None:
+    """Append one line and fsync it before returning (private file, created 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (item.model_dump_json() + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def new_id() -> str:
@@ -29,40 +61,21 @@ class Journal:
         self._lock = threading.Lock()
 
     def entries(self) -> list[JournalEntry]:
-        if not self.path.exists():
-            return []
-        result = []
-        with self.path.open("rb") as f:  # decode per line: a torn write may split a UTF-8 character
-            for number, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    result.append(JournalEntry.model_validate(json.loads(raw.decode("utf-8"))))
-                except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
-                    first = str(exc).splitlines()[0]
-                    raise JournalError(f"{self.path}: line {number} is not a valid journal entry ({first})") from None
-        return result
+        return read_jsonl(self.path, JournalEntry, "journal entry")
 
     def append(self, entry: JournalEntry) -> JournalEntry:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = entry.model_dump_json() + "\n"
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_jsonl(self.path, entry)
         return entry
 
     def record(self, *, batch: str, change_id: str, state: JournalState, preview: ChangePreview, reason: str,
                read_back: Iterable[str] | None = None, error: str | None = None,
-               rollback_of: str | None = None) -> JournalEntry:
+               rollback_of: str | None = None, expires: datetime | None = None) -> JournalEntry:
         seq = len(self.entries()) + 1
         return self.append(JournalEntry(
             seq=seq, batch=batch, change_id=change_id, time=datetime.now(timezone.utc), state=state,
             action=preview.action, reason=reason, before=preview.before, after=preview.after,
-            read_back=tuple(read_back) if read_back is not None else None, error=error, rollback_of=rollback_of))
+            read_back=tuple(read_back) if read_back is not None else None, error=error, rollback_of=rollback_of, expires=expires))
 
     def latest_by_change(self) -> dict[str, JournalEntry]:
         """The last line of every change: its current state."""
@@ -72,5 +85,6 @@ class Journal:
         return latest
 
     def in_doubt(self) -> list[JournalEntry]:
-        """Intents with no outcome: the process or the server died between the two lines."""
-        return [e for e in self.latest_by_change().values() if e.state == "intent"]
+        """Changes whose outcome is unknown: an intent with no outcome line (the process died between
+        the two) or an explicit in-doubt line (the connection broke and the object could not be read back)."""
+        return [e for e in self.latest_by_change().values() if e.state in ("intent", "in_doubt")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from services.directory.base import Directory, DirectoryError
 from services.hosts.base import HostError, HostGateway
@@ -30,12 +31,22 @@ class Outcome:
     batch: str
     applied: list[JournalEntry] = field(default_factory=list)
     failed: list[JournalEntry] = field(default_factory=list)
+    in_doubt: list[JournalEntry] = field(default_factory=list)
     purged: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    error: str | None = None  # why the batch stopped early (the changes before it are in `applied`)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.in_doubt and self.error is None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the outcome is not ok, in one line; None when it is."""
+        if self.error:
+            return self.error
+        bad = self.failed or self.in_doubt
+        return (bad[-1].error or bad[-1].state) if bad else None
 
 
 def _keys(values: Iterable[str]) -> set[str]:
@@ -115,25 +126,39 @@ class Remediator:
         elif action.kind == "host.enable_migration":
             self.hosts.set_migration_enabled(action.target, after[0] == "True")
 
+    def ensure_writable(self) -> None:
+        """Raise ReadOnlyError in read-only mode (profile `read_only` or --read-only)."""
+        self._guard()
+
     def _guard(self) -> None:
         if self.read_only:
             raise ReadOnlyError("read-only mode: lmdoctor will not change anything (drop --read-only to allow writes)")
 
-    def _change(self, outcome: Outcome, preview: ChangePreview, reason: str, rollback_of: str | None = None) -> bool:
-        """Journal intent, write, read back, journal outcome. Returns False when it failed."""
+    def _change(self, outcome: Outcome, preview: ChangePreview, reason: str, rollback_of: str | None = None,
+                expires: datetime | None = None) -> bool:
+        """Journal intent, write, read back, journal outcome. Returns False when it failed or is in doubt."""
         change_id = new_id()
-        common = dict(batch=outcome.batch, change_id=change_id, preview=preview, reason=reason, rollback_of=rollback_of)
+        common = dict(batch=outcome.batch, change_id=change_id, preview=preview, reason=reason, rollback_of=rollback_of,
+                      expires=expires)
         self.journal.record(state="intent", **common)
+        write_error: str | None = None
         try:
             self._write(preview.action, preview.before, preview.after)
+        except (DirectoryError, HostError) as exc:
+            write_error = str(exc)  # the reply may be lost while the write landed: read back to know
+        try:
             read_back = self.current(preview.action)
-        except (DirectoryError, HostError, RemediationError) as exc:
-            outcome.failed.append(self.journal.record(state="failed", error=str(exc), **common))
+        except RemediationError as exc:
+            error = f"{write_error}; cannot read back: {exc}" if write_error else f"written, but the read-back failed: {exc}"
+            outcome.in_doubt.append(self.journal.record(state="in_doubt", error=error, **common))
             return False
         if not same(read_back, preview.after):
             outcome.failed.append(self.journal.record(
-                state="failed", read_back=read_back, error="read back differs from the intended value", **common))
+                state="failed", read_back=read_back, error=write_error or "read back differs from the intended value",
+                **common))
             return False
+        if write_error:
+            outcome.messages.append(f"{preview.action.description}: the write reported '{write_error}' but landed")
         outcome.applied.append(self.journal.record(state="applied", read_back=read_back, **common))
         return True
 
@@ -148,8 +173,10 @@ class Remediator:
                 notify(outcome.messages[-1])
 
     def apply(self, previews: list[ChangePreview], reason: str, purge_hosts: Iterable[str] = (),
-              notify: Notify | None = None) -> Outcome:
-        """Apply previewed changes in order; stop at the first failure (later ones are not sent)."""
+              notify: Notify | None = None, expires: datetime | None = None) -> Outcome:
+        """Apply previewed changes in order; stop at the first failure (later ones are not sent).
+
+        A change with `expires` is time-boxed: services.credssp reverts it after that time."""
         self._guard()
         if not reason.strip():
             raise RemediationError("a reason (change ticket) is required for every write")
@@ -159,26 +186,40 @@ class Remediator:
         # (one per finding) of one attribute are rebased on what this batch wrote before them.
         touched: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for preview in previews:
-            key = (preview.action.target, preview.action.attribute)
-            fresh = self.current(preview.action)
-            if key in touched and same(preview.before, touched[key][0]) and same(fresh, touched[key][1]):
-                preview = ChangePreview(action=preview.action, before=fresh,
-                                        after=self.target_value(preview.action, fresh))
-            touched[key] = (touched[key][0] if key in touched else preview.before, preview.after)
-            if not same(fresh, preview.before):
-                raise RemediationError(f"{preview.action.target} {preview.action.attribute} changed since the preview; "
-                                       "preview again")
+            try:
+                preview = self._rebase(preview, touched)
+            except RemediationError as exc:
+                if not (outcome.applied or outcome.failed or outcome.in_doubt):
+                    raise  # nothing written yet: refuse the whole batch
+                outcome.error = str(exc)
+                notify(f"STOPPED: {exc}")
+                break
             if preview.no_op:
                 notify(f"already in place: {preview.action.description}")
                 continue
             notify(f"applying: {preview.action.description}")
-            if not self._change(outcome, preview, reason):
-                notify(f"FAILED: {outcome.failed[-1].error}")
+            if not self._change(outcome, preview, reason, expires=expires):
+                last = (outcome.failed or outcome.in_doubt)[-1]
+                notify(f"{'FAILED' if last.state == 'failed' else 'IN DOUBT'}: {last.error}")
                 break
             notify(f"read back OK: {preview.action.attribute} of {preview.action.target}")
         if outcome.applied or outcome.ok:  # a purge-only plan (stale tickets) has nothing to apply
             self._purge(outcome, purge_hosts, notify)
         return outcome
+
+    def _rebase(self, preview: ChangePreview,
+                touched: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]]) -> ChangePreview:
+        """Check the live value against the preview, rebasing a preview of an attribute this batch changed."""
+        key = (preview.action.target, preview.action.attribute)
+        fresh = self.current(preview.action)
+        if key in touched and same(preview.before, touched[key][0]) and same(fresh, touched[key][1]):
+            preview = ChangePreview(action=preview.action, before=fresh,
+                                    after=self.target_value(preview.action, fresh))
+        touched[key] = (touched[key][0] if key in touched else preview.before, preview.after)
+        if not same(fresh, preview.before):
+            raise RemediationError(f"{preview.action.target} {preview.action.attribute} changed since the preview; "
+                                   "preview again")
+        return preview
 
     def purge(self, hosts: Iterable[str], notify: Notify | None = None) -> Outcome:
         self._guard()
@@ -211,7 +252,14 @@ class Remediator:
                     f"(expected {list(entry.after)}, found {list(current)}); not rolling back")
             expected[key] = entry.before
         for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
-            current = self.current(entry.action)
+            try:
+                current = self.current(entry.action)
+            except RemediationError as exc:
+                if not outcome.applied:
+                    raise
+                outcome.error = str(exc)
+                notify(f"STOPPED: {exc}")
+                break
             if not same(current, entry.after):
                 raise RollbackConflict(
                     f"{entry.action.target} {entry.action.attribute} changed since lmdoctor wrote it "
@@ -219,7 +267,8 @@ class Remediator:
             preview = ChangePreview(action=entry.action, before=entry.after, after=entry.before)
             notify(f"rolling back: {entry.action.description}")
             if not self._change(outcome, preview, reason, rollback_of=entry.change_id):
-                notify(f"FAILED: {outcome.failed[-1].error}")
+                last = (outcome.failed or outcome.in_doubt)[-1]
+                notify(f"{'FAILED' if last.state == 'failed' else 'IN DOUBT'}: {last.error}")
                 break
             touched_hosts.append(self._host_of(entry))
         if outcome.applied:
@@ -246,7 +295,7 @@ class Remediator:
             current = self.current(entry.action)
             preview = ChangePreview(action=entry.action, before=entry.before, after=entry.after)
             common = dict(batch=entry.batch, change_id=entry.change_id, preview=preview, reason=entry.reason,
-                          rollback_of=entry.rollback_of, read_back=current)
+                          rollback_of=entry.rollback_of, read_back=current, expires=entry.expires)
             if same(current, entry.after):
                 settled.append(self.journal.record(state="reconciled", **common))
             elif same(current, entry.before):

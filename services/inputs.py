@@ -1,0 +1,74 @@
+"""Validation of what an operator types (host and VM names, reasons, finding ids): clear errors naming the field."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import unicodedata
+
+from services.profiles import HOSTNAME
+
+VM_NAME_MAX = 100  # Hyper-V's limit
+REASON_MAX = 500
+FINDING_ID = re.compile(r"^[a-z_.]{1,40}:[A-Za-z0-9-]{1,64}:[A-Za-z0-9-]{1,64}$")
+WILDCARDS = set("*?[]")  # Get-VM / Move-VM -Name treat these as wildcards
+
+
+class InputError(argparse.ArgumentTypeError):
+    """A value typed by the operator is not acceptable; the message names the field."""
+
+
+def _show(value: str) -> str:
+    return repr(value[:60] + ("…" if len(value) > 60 else ""))
+
+
+def _controls(value: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
+
+
+def host_name(value: str, field: str = "host") -> str:
+    """A host's short name or FQDN (letters, digits, hyphens, dots); returned upper case."""
+    if not HOSTNAME.match(value):
+        raise InputError(f"{field}: {_show(value)} is not a valid host name (letters, digits, '-' and '.', at most 253)")
+    return value.upper()
+
+
+def vm_name(value: str, field: str = "--vm") -> str:
+    """A Hyper-V VM name: 1–100 printable characters, no wildcard (it would select several VMs)."""
+    if not value.strip() or value != value.strip():
+        raise InputError(f"{field}: a VM name must not be empty or start/end with spaces")
+    if len(value) > VM_NAME_MAX:
+        raise InputError(f"{field}: a VM name has at most {VM_NAME_MAX} characters (got {len(value)})")
+    if _controls(value):
+        raise InputError(f"{field}: {_show(value)} contains a control character")
+    if WILDCARDS & set(value):
+        raise InputError(f"{field}: {_show(value)} contains a wildcard (* ? [ ]): name exactly one VM")
+    return value
+
+
+def reason(value: str, field: str = "--reason") -> str:
+    """A change reason / ticket: 1–500 characters on one line."""
+    text = value.strip()
+    if not text:
+        raise InputError(f"{field}: a reason (change ticket) is required")
+    if len(text) > REASON_MAX:
+        raise InputError(f"{field}: at most {REASON_MAX} characters (got {len(text)})")
+    if _controls(text):
+        raise InputError(f"{field}: {_show(text)} contains a control character or line break")
+    return text
+
+
+def finding_id(value: str, field: str = "--finding") -> str:
+    """An id as `check` prints it: code:source:target."""
+    if not FINDING_ID.match(value):
+        raise InputError(f"{field}: {_show(value)} is not a finding id (code:source:target, as `check` prints)")
+    return value
+
+
+def minutes(value: str, field: str = "--minutes") -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(f"{field}: {_show(value)} is not a whole number of minutes") from None
+    return number
+
