@@ -1,4 +1,6 @@
-"""The headless command line: check, fix, migrate, rollback, lab. Exit 0 ok, 1 problem found, 2 could not run."""
+"""The headless command line: check, fix, migrate, rollback, credssp, report, lab.
+
+Exit 0 ok, 1 problem found, 2 could not run (bad input, unreachable, read-only refusal)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
-from services import profiles
+from services import credssp, inputs, moves, profiles, reconcile, report
 from services.diagnosis import diagnose, has_errors
 from services.directory.base import DirectoryError
 from services.hosts.base import HostError
@@ -19,7 +22,8 @@ from services.lab.scenarios import SCENARIOS
 from services.migration import MigrationError, MoveRequest, run_test_move
 from services.models import ChangePreview, Finding
 from services.paths import default_lab_dir
-from services.remediation import RemediationError
+from services.files import atomic_write
+from services.remediation import ReadOnlyError, RemediationError
 from services.session import Session, open_demo, open_profile
 from services.summary import check_document
 
@@ -49,15 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fix", parents=[common], help="preview and apply fixes")
     which = f.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every finding that has a fix")
-    which.add_argument("--finding", action="append", metavar="ID", help="a finding id from check (repeatable)")
+    which.add_argument("--finding", action="append", metavar="ID", type=inputs.finding_id,
+                       help="a finding id from check (repeatable)")
     f.add_argument("--dry-run", action="store_true", help="preview only; write nothing")
     f.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    f.add_argument("--reason", help="change ticket / reason, journaled with every write")
+    f.add_argument("--reason", type=inputs.reason, help="change ticket / reason, journaled with every write")
     f.add_argument("--json", action="store_true")
     m = sub.add_parser("migrate", parents=[common], help="test Move-VM: pre-flight, live, verify")
-    m.add_argument("--vm", required=True)
-    m.add_argument("--to", required=True, metavar="HOST")
-    m.add_argument("--from", dest="source", metavar="HOST", help="source host (found automatically)")
+    m.add_argument("--vm", required=True, type=inputs.vm_name)
+    m.add_argument("--to", required=True, metavar="HOST", type=inputs.host_name)
+    m.add_argument("--from", dest="source", metavar="HOST", type=inputs.host_name,
+                   help="source host (found automatically)")
     m.add_argument("--what-if", action="store_true", help="pre-flight only")
     m.add_argument("--json", action="store_true")
     r = sub.add_parser("rollback", parents=[common], help="undo changes recorded in the journal")
@@ -65,7 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--last", action="store_true", help="the last fix run")
     scope.add_argument("--all", action="store_true", help="every change not yet rolled back")
     r.add_argument("--yes", action="store_true")
-    r.add_argument("--reason", default="rollback")
+    r.add_argument("--reason", default="rollback", type=inputs.reason)
+    cs = sub.add_parser("credssp", parents=[common], help="a time-boxed CredSSP window: status, open, revert")
+    act = cs.add_mutually_exclusive_group()
+    act.add_argument("--open", metavar="HOST", type=inputs.host_name, help="switch HOST to CredSSP for --minutes")
+    act.add_argument("--revert", action="store_true", help="return to Kerberos now (every window, or --host)")
+    cs.add_argument("--host", type=inputs.host_name, help="with --revert: only this host's window")
+    cs.add_argument("--minutes", type=inputs.minutes, default=60, help="window length (default 60, at most 480)")
+    cs.add_argument("--yes", action="store_true")
+    cs.add_argument("--reason", type=inputs.reason)
+    rp = sub.add_parser("report", parents=[common], help="export findings, changes and test moves for the change record")
+    rp.add_argument("--format", choices=("md", "json"), default="md")
+    rp.add_argument("--out", type=Path, metavar="FILE", help="write here (default: standard output)")
+    rp.add_argument("--no-check", action="store_true", help="journal and moves only; do not read the cluster")
     j = sub.add_parser("journal", parents=[common], help="show the change journal")
     j.add_argument("--json", action="store_true")
     lab = sub.add_parser("lab", help="manage the embedded lab")
@@ -125,6 +143,7 @@ def cmd_check(args, session: Session) -> int:
         for f in findings:
             print(f"[{f.severity.value.upper():7}] {f.id}  {f.message}")
         print(f"{len(findings)} finding(s)")
+        _credssp_status(session, quiet_when_none=True)
     return EXIT_FOUND if has_errors(findings) else EXIT_OK
 
 
@@ -175,12 +194,12 @@ def cmd_fix(args, session: Session) -> int:
             _say("nothing to fix")
         return EXIT_OK
     if session.read_only:
-        raise UsageError("read-only: refusing to write")
+        raise UsageError("read-only (--read-only or the profile's read_only = true): refusing to write; nothing was changed")
     reason = args.reason
     if not reason:
         if not sys.stdin.isatty():
             raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
-        reason = input("Reason / change ticket: ").strip()
+        reason = inputs.reason(input("Reason / change ticket: "))
     if not _confirm(f"Apply {len(writes)} change(s)?", args.yes):
         _say("cancelled; nothing written")
         return EXIT_FOUND
@@ -203,7 +222,10 @@ def cmd_migrate(args, session: Session) -> int:
         if not args.json:
             _say(f"  {p.percent:3d}%  {p.status}")
 
+    if session.read_only and not args.what_if:
+        raise UsageError("read-only: refusing a live move (use --what-if for the pre-flight)")
     result = run_test_move(session.hosts, request, candidates, progress=progress, step=None if args.json else _say)
+    moves.record(session.journal, result)
     if args.json:
         print(result.model_dump_json(indent=2))
     elif result.ok:
@@ -216,6 +238,8 @@ def cmd_migrate(args, session: Session) -> int:
 
 def cmd_rollback(args, session: Session) -> int:
     remediator = session.remediator
+    if session.read_only:
+        raise UsageError("read-only: refusing to roll back (drop --read-only / the profile's read_only)")
     entries = remediator.last_batch() if args.last else remediator.undoable()
     if not entries:
         _say("nothing to roll back")
@@ -228,6 +252,64 @@ def cmd_rollback(args, session: Session) -> int:
     outcome = remediator.rollback(entries, args.reason, notify=_say)
     _say(f"rolled back {len(outcome.applied)} change(s)" + ("" if outcome.ok else f"; FAILED: {outcome.failed[-1].error}"))
     return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _credssp_status(session: Session, quiet_when_none: bool = False) -> list[credssp.Window]:
+    open_windows = credssp.windows(session.remediator)
+    for w in open_windows:
+        _say(w.describe(_now()))
+    if open_windows:
+        _say("warning: " + credssp.CREDENTIAL_GUARD_WARNING)
+    elif not quiet_when_none:
+        _say("no CredSSP window is open")
+    return open_windows
+
+
+def cmd_credssp(args, session: Session) -> int:
+    if not args.open and not args.revert:
+        _credssp_status(session)
+        return EXIT_OK
+    if session.read_only:
+        raise UsageError("read-only: refusing to change the migration authentication type")
+    if args.open:
+        _say(f"- Set {args.open}'s live-migration authentication to CredSSP for {args.minutes} min, then back to Kerberos")
+        _say("warning: " + credssp.CREDENTIAL_GUARD_WARNING)
+    else:
+        chosen = [w for w in credssp.windows(session.remediator) if args.host in (None, w.host)]
+        if not chosen:
+            _say("no CredSSP window to revert" + (f" on {args.host}" if args.host else ""))
+            return EXIT_OK
+        for w in chosen:
+            _say(f"- Return {w.host} to {w.entry.before[0]} ({w.describe(_now())})")
+    if not args.reason:
+        raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
+    if not _confirm("Apply?", args.yes):
+        _say("cancelled; nothing written")
+        return EXIT_FOUND
+    if args.open:
+        outcome = credssp.open_window(session.remediator, args.open, args.minutes, args.reason, _now(), notify=_say)
+    else:
+        outcome = credssp.revert(session.remediator, chosen, args.reason, notify=_say)
+    if outcome.ok:
+        _credssp_status(session)
+    else:
+        _say(f"FAILED: {outcome.problem}")
+    return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def cmd_report(args, session: Session) -> int:
+    snapshot_doc = None if args.no_check else _findings(session)[0]
+    text = report.render(report.build(session.remediator, session.label, snapshot_doc, _now()), args.format)
+    if args.out:
+        atomic_write(args.out, text)
+        _say(f"report written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
 
 
 def cmd_journal(args, session: Session) -> int:
@@ -253,7 +335,8 @@ def cmd_lab(args) -> int:
 
 
 COMMANDS: dict[str, Callable] = {"check": cmd_check, "fix": cmd_fix, "migrate": cmd_migrate,
-                                 "rollback": cmd_rollback, "journal": cmd_journal}
+                                 "rollback": cmd_rollback, "journal": cmd_journal, "credssp": cmd_credssp,
+                                 "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], int] | None = None) -> int:
@@ -269,16 +352,17 @@ def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], 
             return cmd_lab(args)
         session = open_session(args)
         try:
-            if session.journal.in_doubt() and not session.read_only:
-                for e in session.remediator.reconcile():
-                    _say(f"journal: settled interrupted change #{e.seq} as {e.state}")
+            try:
+                reconcile.settle(session.remediator, _now(), _say)
+            except RemediationError as exc:
+                raise UsageError(f"cannot settle the journal before running: {exc}") from None
             return COMMANDS[args.command](args, session)
         finally:
             session.close()
     except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
-            MigrationError, profiles.ProfileError) as exc:
+            MigrationError, profiles.ProfileError, inputs.InputError, OSError) as exc:
         print(f"lmdoctor: {exc}", file=sys.stderr)
-        return EXIT_CANNOT if not isinstance(exc, RemediationError) else EXIT_FOUND
+        return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) else EXIT_CANNOT
     except KeyboardInterrupt:
         print("lmdoctor: interrupted", file=sys.stderr)
         return EXIT_CANNOT
