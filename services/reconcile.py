@@ -24,10 +24,12 @@ def settle(remediator: Remediator, now: datetime, say: Say) -> None:
             if window.expired(now):
                 say(window.describe(now) + " (read-only: not reverted now)")
         return
+    interrupted = {e.change_id: e.seq for e in doubt}
     for entry in remediator.reconcile():
         verdict = "landed" if entry.state == "reconciled" else "did not land" if "before the write" in (entry.error or "") \
             else "found other values"
-        say(f"journal: settled interrupted change #{entry.seq} as {entry.state} ({verdict}): {entry.action.description}")
+        say(f"journal: settled interrupted change #{interrupted.get(entry.change_id, entry.seq)} as {entry.state} "
+            f"(read back: {verdict}): {entry.action.description}")
     try:
         outcome = credssp.expire_due(remediator, now, say)
     except RemediationError as exc:  # a host down: warn, keep the window, try again next run

@@ -1,0 +1,165 @@
+"""Crashes between the journal's intent line and the write's outcome: never a silent gap.
+
+The process dies (an exception that escapes, or SIGKILL in a real subprocess) after the intent is
+on disk; the next run reads the object back and settles the change as landed or not landed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from services.directory.base import DirectoryError
+from services.journal import Journal
+from services.lab.directory import LabDirectory
+from services.remediation import Remediator
+from tests.test_cli import REPO, Lab
+
+DELEGATE = "msDS-AllowedToDelegateTo"
+HV01 = "CN=HV01,CN=Computers,DC=contoso,DC=local"
+HV02_VALUES = {"cifs/HV02", "cifs/HV02.contoso.local", "Microsoft Virtual System Migration Service/HV02",
+               "Microsoft Virtual System Migration Service/HV02.contoso.local"}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    lab = Lab(tmp_path / "lab")
+    lab.reset("seed")
+    return lab
+
+
+def journal_lines(lab: Lab) -> list[dict]:
+    path = lab.root / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def fix_previews(session):
+    from services.diagnosis import diagnose
+    from services.inventory import take_snapshot
+
+    previews, purge = [], []
+    for f in diagnose(take_snapshot(session.directory, session.hosts, session.cluster)):
+        if f.fix:
+            previews += session.remediator.preview(f.fix)
+            purge += f.fix.purge_hosts
+    return previews, purge
+
+
+@pytest.mark.parametrize("lands", [False, True], ids=["dies-before-the-write", "dies-after-the-write"])
+def test_exception_after_the_intent_leaves_an_in_doubt_entry_that_the_next_run_settles(lab_session, lands):
+    s = lab_session("seed")
+    previews, purge = fix_previews(s)
+    real_add = s.directory.add_values
+
+    def crash(dn, attribute, values):
+        if lands:
+            real_add(dn, attribute, values)
+        raise KeyboardInterrupt  # escapes every handler, as a crash or Ctrl-C would
+
+    s.directory.add_values = crash
+    with pytest.raises(KeyboardInterrupt):
+        s.remediator.apply(previews, "CHG-crash", purge)
+    entries = s.journal.entries()
+    assert [e.state for e in entries] == ["intent"]  # on disk before the write was sent
+    assert entries[0].reason == "CHG-crash" and set(entries[0].after) - set(entries[0].before) == HV02_VALUES
+    assert [e.change_id for e in s.journal.in_doubt()] == [entries[0].change_id]
+
+    from services import reconcile
+    from datetime import datetime, timezone
+
+    said: list[str] = []
+    fresh = Remediator(LabDirectory(s.directory.store), s.hosts, Journal(s.journal.path))
+    reconcile.settle(fresh, datetime.now(timezone.utc), said.append)
+    (settled,) = [e for e in fresh.journal.entries() if e.seq == 2]
+    assert settled.change_id == entries[0].change_id
+    assert settled.state == ("reconciled" if lands else "failed")
+    assert ("landed" if lands else "did not land") in said[0]
+    assert fresh.journal.in_doubt() == []
+    assert [e.change_id for e in fresh.undoable()] == ([entries[0].change_id] if lands else [])
+
+
+def test_write_error_with_the_object_unreadable_is_journaled_in_doubt_and_stops_the_batch(lab_session, monkeypatch):
+    s = lab_session("seed")
+    previews, purge = fix_previews(s)
+    real_add = s.directory.add_values
+
+    def lost_reply(dn, attribute, values):
+        real_add(dn, attribute, values)  # the DC applied it, then the connection broke
+        monkeypatch.setattr(s.directory, "read_values", lambda *_a: (_ for _ in ()).throw(DirectoryError("DC down")))
+        raise DirectoryError("cannot reach the domain controller: connection reset")
+
+    s.directory.add_values = lost_reply
+    notes: list[str] = []
+    outcome = s.remediator.apply(previews, "CHG-1", purge, notify=notes.append)
+    assert not outcome.ok and outcome.applied == [] and len(outcome.in_doubt) == 1
+    assert [e.state for e in s.journal.entries()] == ["intent", "in_doubt"]
+    assert "cannot read back" in outcome.in_doubt[0].error and "connection reset" in outcome.in_doubt[0].error
+    assert any(n.startswith("IN DOUBT") for n in notes)
+    assert outcome.purged == []  # nothing confirmed: no purge
+    monkeypatch.undo()
+    (settled,) = s.remediator.reconcile()  # the DC answers again
+    assert settled.state == "reconciled" and set(settled.read_back) >= HV02_VALUES
+
+
+def test_write_error_whose_change_landed_is_recorded_as_applied(lab_session):
+    s = lab_session("seed")
+    previews, purge = fix_previews(s)
+    real_add = s.directory.add_values
+
+    def lost_reply(dn, attribute, values):
+        real_add(dn, attribute, values)
+        raise DirectoryError("cannot reach the domain controller: reply lost")
+
+    s.directory.add_values = lost_reply
+    outcome = s.remediator.apply(previews, "CHG-1", purge)
+    assert outcome.ok and len(outcome.applied) == 2
+    assert any("reply lost" in m and "landed" in m for m in outcome.messages)
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    from services import cli
+    from services.lab.directory import LabDirectory
+    real = LabDirectory._modify
+    calls = []
+    def modify(self, dn, changes):
+        calls.append(dn)
+        if len(calls) == int(sys.argv[2]):
+            if sys.argv[3] == "after":
+                real(self, dn, changes)
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(self, dn, changes)
+    LabDirectory._modify = modify
+    sys.exit(cli.main(["fix", "--demo", "--lab-dir", sys.argv[1], "--all", "--yes", "--reason", "CHG-kill"]))
+""")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_sigkill_during_the_second_write_then_the_next_run_settles_and_converges(lab, when):
+    """A real process killed with SIGKILL on its second LDAP modify: the first change is applied,
+    the second is an intent without outcome; the next run settles it, and fix --all converges."""
+    r = subprocess.run([sys.executable, "-c", KILLER, str(lab.root), "2", when], cwd=REPO, env=lab.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    lines = journal_lines(lab)
+    assert [e["state"] for e in lines] == ["intent", "applied", "intent"]
+    assert lines[2]["action"]["kind"] == "directory.remove_values" and lines[2]["reason"] == "CHG-kill"
+
+    r = lab.run("journal")
+    assert r.returncode == 0 and "settled interrupted change #3" in r.stderr
+    assert ("landed" if when == "after" else "did not land") in r.stderr
+    assert journal_lines(lab)[3]["state"] == ("reconciled" if when == "after" else "failed")
+
+    r = lab.run("fix", "--all", "--yes", "--reason", "CHG-kill again")
+    assert r.returncode == 0, r.stderr
+    code, doc = lab.check()
+    assert code == 0 and doc["findings"] == []
+    r = lab.run("rollback", "--all", "--yes", "--reason", "back out")
+    assert r.returncode == 0, r.stderr
+    assert {f["id"] for f in lab.check()[1]["findings"]} == {"delegation.missing:HV01:HV02",
+                                                              "delegation.wrong_object:HV02:HV02"}
