@@ -77,6 +77,7 @@ class LabHostHandler:
         self.store = LabStore(lab_dir)
         self.host = host.upper()
         self.received: list[Invocation] = []
+        self.failures: dict[str, Error] = {}  # cmdlet -> the ErrorRecord to answer instead (fault injection)
         self._lock = threading.Lock()
 
     def _gateway(self) -> LabHostGateway:
@@ -87,6 +88,9 @@ class LabHostHandler:
         with self._lock:
             self.received.extend(commands)
         command = commands[0]
+        if command.name in self.failures:
+            yield self.failures[command.name]
+            return
         method = getattr(self, "_" + command.name.replace("-", "_").replace(".", "_").lower(), None)
         if method is None:
             yield Error(f"The term '{command.name}' is not recognized as the name of a cmdlet, function, script "
