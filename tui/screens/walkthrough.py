@@ -1,0 +1,278 @@
+"""The guided walkthrough: the runbook step by step on this cluster, resumable, with the commands it runs."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, ProgressBar, Static
+
+from services.models import MoveProgress, MoveResult
+from services.walkthrough import PURPOSE, STEPS, TITLES, Step, StepResult, Walkthrough
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+
+STATUS_STYLE = {"ok": "b green", "problem": "b red", "manual": "b dark_orange", "optional": "b cyan",
+                "pending": "b yellow"}
+LINE_STYLE = {"✔": "green", "✖": "red", "▲": "dark_orange"}
+
+
+class ConfirmSkip(ModalScreen[bool]):
+    """One line: skip a step whose condition does not hold? y / n."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Skip it"), Binding("n,escape", "answer(False)", "Stay")]
+
+    def __init__(self, step: str) -> None:
+        super().__init__()
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="confirm-line"):
+            yield Label(f"Skip '{escape(self.step)}' although its condition does not hold?  "
+                        "[b]y[/] skip · [b]n[/]/Esc stay", id="skip-question")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+def found_markup(lines: list[str]) -> str:
+    out = []
+    for line in lines:
+        style = LINE_STYLE.get(line[:1])
+        out.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
+    return "\n".join(out)
+
+
+class WalkthroughScreen(BaseScreen):
+    HELP = ("The runbook, step by step, on this cluster: Symptom → Environment → Triage → Diagnosis → Fix → "
+            "(optional) CredSSP window → Verify → Rollback → Prevention. Each step runs its checks and shows what it "
+            "found and the PowerShell/AD commands it ran or would run (c copies them). Enter moves on only when the "
+            "step's condition holds; s skips deliberately (asks first). Progress is kept per cluster: reopening "
+            "continues where you left off.")
+    BINDINGS = [
+        Binding("enter,n", "next", "Next", key_display="⏎"),
+        Binding("b", "back_step", "Back step"),
+        Binding("s", "skip", "Skip"),
+        Binding("c", "copy", "Copy cmds"),
+        Binding("r", "recheck", "Re-check"),
+        Binding("f", "fix", "Fix"),
+        Binding("g", "verify", "Move-VM"),
+        Binding("o", "credssp", "Open CredSSP"),
+        Binding("u", "undo", "Undo"),
+        Binding("R", "restart", "Restart", key_display="R"),
+    ]
+    STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.walkthrough: Walkthrough | None = None
+        self.result: StepResult | None = None
+        self.moving = False
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield Static("", id="wt-rail")
+        yield Static("", id="wt-headline")
+        with VerticalScroll(id="wt-body"):
+            yield Static("", id="wt-found", classes="detail")
+            yield Static("", id="wt-commands", classes="detail")
+        yield ProgressBar(total=100, show_eta=False, id="wt-progress", classes="hidden")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.walkthrough = Walkthrough(self.app.session)
+        self.render_step()
+        self.run_check()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.run_check()
+
+    # --- checking ---------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="walkthrough-check")
+    def run_check(self) -> None:
+        app = self.app
+        if app.snapshot is None or self.walkthrough.state.finished:
+            app.call_from_thread(self.render_step)
+            return
+        step = self.walkthrough.current
+        try:
+            result = self.walkthrough.check(app.snapshot, app.findings)
+        except Exception as exc:  # shown on screen; the console stays up
+            result = StepResult(step, False, "problem", f"The check could not run: {type(exc).__name__}: {exc}")
+        app.call_from_thread(self._checked, result)
+
+    def _checked(self, result: StepResult) -> None:
+        if result.step == self.walkthrough.current:
+            self.result = result
+        self.render_step()
+
+    @property
+    def current_result(self) -> StepResult | None:
+        r = self.result
+        return r if r is not None and self.walkthrough and r.step == self.walkthrough.current else None
+
+    # --- rendering --------------------------------------------------------------------------
+    def render_step(self) -> None:
+        wt = self.walkthrough
+        self.set_status(self.as_of_text())
+        self.query_one("#wt-rail", Static).update(self._rail())
+        headline = self.query_one("#wt-headline", Static)
+        found = self.query_one("#wt-found", Static)
+        commands = self.query_one("#wt-commands", Static)
+        if wt.state.finished:
+            done = [TITLES[s] for s in STEPS if wt.state.outcomes.get(s) == "done"]
+            skipped = [TITLES[s] for s in STEPS if wt.state.outcomes.get(s) == "skipped"]
+            headline.update("[b green]✔ Walkthrough complete.[/] b goes back a step · R starts over")
+            found.update(f"Done: {escape(', '.join(done) or 'none')}\nSkipped: {escape(', '.join(skipped) or 'none')}")
+            commands.update("")
+        else:
+            step = wt.current
+            result = self.current_result
+            if result is None:
+                headline.update(f"[b]{escape(TITLES[step])}[/] · checking…")
+                found.update(escape(PURPOSE[step]))
+                commands.update("")
+            else:
+                style = STATUS_STYLE.get(result.status, "b")
+                nxt = "⏎ next" if result.met else "s skips"
+                headline.update(f"[{style}]{escape(result.headline)}[/]  [dim]({nxt})[/]")
+                found.update(f"[dim]{escape(PURPOSE[step])}[/]\n\n" + found_markup(result.found))
+                cmd_lines = "\n".join(f"[cyan]$ {escape(c)}[/]" for c in result.commands)
+                commands.update(f"\n[b u]Commands[/] [dim](c copies)[/]\n{cmd_lines}" if result.commands else "")
+        self.refresh_bindings()
+
+    def _rail(self) -> str:
+        wt = self.walkthrough
+        marks = []
+        for i, step in enumerate(STEPS, start=1):
+            outcome = wt.state.outcomes.get(step)
+            if step == wt.current and not wt.state.finished:
+                marks.append(f"[reverse b] {i} {escape(TITLES[step])} [/]")
+            elif outcome == "done":
+                marks.append("[green]✔[/]")
+            elif outcome == "skipped":
+                marks.append("[dark_orange]»[/]")
+            else:
+                marks.append("[dim]·[/]")
+        return f"Step {wt.index + 1}/{len(STEPS)} " + " ".join(marks)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        wt = self.walkthrough
+        if wt is None:
+            return True
+        if action == "restart":
+            return wt.state.finished
+        if action in ("next", "skip", "copy", "recheck") and wt.state.finished:
+            return False
+        if action == "fix":
+            return bool(self.current_result and self.current_result.fixable) and not wt.state.finished
+        if action in self.STEP_ACTIONS:
+            return wt.current == self.STEP_ACTIONS[action] and not wt.state.finished
+        return True
+
+    # --- navigation -------------------------------------------------------------------------
+    def _moved(self) -> None:
+        self.result = None
+        self.render_step()
+        self.run_check()
+
+    def action_next(self) -> None:
+        result = self.current_result
+        if result is None:
+            self.notify("Still checking…")
+            return
+        if not self.walkthrough.advance(result):
+            self.notify(f"{result.headline} — s skips this step deliberately.", title="Condition not met",
+                        severity="warning")
+            return
+        self._moved()
+
+    def action_back_step(self) -> None:
+        self.walkthrough.back()
+        self._moved()
+
+    def action_skip(self) -> None:
+        step = TITLES[self.walkthrough.current]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.walkthrough.skip()
+                self._moved()
+
+        self.app.push_screen(ConfirmSkip(step), answered)
+
+    def action_restart(self) -> None:
+        self.walkthrough.restart()
+        self._moved()
+
+    def action_recheck(self) -> None:
+        self.result = None
+        self.render_step()
+        self.app.refresh_inventory()  # the check runs again when the fresh snapshot arrives
+
+    def action_copy(self) -> None:
+        result = self.current_result
+        if not result or not result.commands:
+            self.notify("No commands on this step.")
+            return
+        self.app.copy_to_clipboard("\n".join(result.commands))
+        self.notify(f"Copied {len(result.commands)} command(s) to the clipboard.")
+
+    # --- step actions -----------------------------------------------------------------------
+    def action_fix(self) -> None:
+        result = self.current_result
+        if result and result.fixable:
+            self.app.open_fix(result.fixable)
+
+    def action_credssp(self) -> None:
+        finding = self.walkthrough.credssp_window(self.app.snapshot) if self.app.snapshot else None
+        if finding is None:
+            self.notify("No CredSSP window to open: no test pair yet, or it already uses CredSSP.")
+            return
+        self.app.open_fix([finding])
+
+    def action_undo(self) -> None:
+        self.app.open_journal()
+
+    def action_verify(self) -> None:
+        if self.moving or self.app.snapshot is None:
+            return
+        if self.walkthrough.state.test_move is None:
+            self.notify("No test move chosen yet: go back to Symptom (b).", severity="warning")
+            return
+        self.moving = True
+        bar = self.query_one("#wt-progress", ProgressBar)
+        bar.update(progress=0)
+        bar.remove_class("hidden")
+        self.run_verify()
+
+    @work(thread=True, exclusive=True, group="walkthrough-move")
+    def run_verify(self) -> None:
+        def progress(p: MoveProgress) -> None:
+            self.app.call_from_thread(self._progress, p.percent, f"{p.activity}: {p.status}")
+
+        def step(message: str) -> None:
+            self.app.call_from_thread(self._progress, None, message)
+
+        try:
+            result: MoveResult | None = self.walkthrough.run_verify(self.app.snapshot, progress=progress, step=step)
+        except Exception as exc:  # shown; the console stays up
+            step(f"The test move could not be attempted: {type(exc).__name__}: {exc}")
+            result = None
+        self.app.call_from_thread(self._verified, result)
+
+    def _progress(self, percent: int | None, message: str) -> None:
+        if percent is not None:
+            self.query_one("#wt-progress", ProgressBar).update(progress=percent)
+        self.query_one("#wt-headline", Static).update(f"[b]Verify[/] · {escape(message)}")
+
+    def _verified(self, result: MoveResult | None) -> None:
+        self.moving = False
+        self.query_one("#wt-progress", ProgressBar).add_class("hidden")
+        if result is not None and result.ok and not result.what_if:
+            self.app.refresh_inventory()  # the VM moved; the check runs again on the new snapshot
+        else:
+            self.run_check()
