@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
+from services import credssp
 from services.summary import node_row
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
@@ -33,17 +34,36 @@ class NodesScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield FilterTable(COLUMNS, id="nodes")
+        yield Static("", id="credssp-window")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
         self.query_one(FilterTable).table.focus()
+        self.windows: list[credssp.Window] = []
         self.render_nodes()
+        self.set_interval(1, self.render_countdown)
 
     def on_inventory_updated(self, _: InventoryUpdated) -> None:
         self.render_nodes()
 
+    def render_countdown(self) -> None:
+        """Open CredSSP windows with the time left (the journal is re-read with each inventory)."""
+        now = self.app.clock()
+        lines = [w.describe(now) for w in self.windows]
+        if lines:
+            lines.append("Credential Guard (default on Windows Server 2025) blocks CredSSP migration")
+        widget = self.query_one("#credssp-window", Static)
+        widget.update("\n".join(f"[b yellow]⚠ {line}[/]" for line in lines))
+        widget.display = bool(lines)
+
     def render_nodes(self) -> None:
         self.set_status(self.as_of_text())
+        try:
+            self.windows = credssp.windows(self.app.session.remediator)
+        except Exception as exc:  # a damaged journal: say so, keep the screen
+            self.windows = []
+            self.app.notify(str(exc), title="Journal unreadable", severity="error")
+        self.render_countdown()
         snapshot = self.app.snapshot
         if snapshot is None:
             return
