@@ -169,6 +169,9 @@ def run_app(args: argparse.Namespace) -> int:
         args.demo = True
     try:
         session = open_session(args)
+        from services.reconcile import settle
+
+        settle(session.remediator, datetime.now(timezone.utc), print)  # in-doubt changes, expired CredSSP windows
     except UsageError as exc:
         print(f"lmdoctor: {exc}")
         return 2
