@@ -61,9 +61,14 @@ def _coverage(have: set[str], values: tuple[str, str]) -> Coverage:
     return "ok" if found == len(values) else "partial" if found else "missing"
 
 
-def pair(src: NodeSnapshot, dst: NodeSnapshot) -> PairStatus:
+def delegated(src: NodeSnapshot) -> set[str]:
+    """The comparison keys of the source's msDS-AllowedToDelegateTo values."""
+    return {spn_key(v) for v in src.account.allowed_to_delegate_to} if src.account else set()
+
+
+def pair(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None) -> PairStatus:
     account = src.account
-    have = {spn_key(v) for v in account.allowed_to_delegate_to} if account else set()
+    have = delegated(src) if have is None else have
     missing = tuple(v for v in delegation_targets(dst.name, dst.fqdn) if spn_key(v) not in have)
     return PairStatus(source=src.name, destination=dst.name, missing=missing,
                       protocol_transition=bool(account and account.protocol_transition),
@@ -73,7 +78,20 @@ def pair(src: NodeSnapshot, dst: NodeSnapshot) -> PairStatus:
 
 
 def matrix(snapshot: Snapshot) -> dict[Pair, PairStatus]:
-    return {(s.name, d.name): pair(s, d) for s in snapshot.nodes for d in snapshot.nodes if s is not d}
+    return statuses(snapshot, ((s.name, d.name) for s in snapshot.nodes for d in snapshot.nodes if s is not d))
+
+
+def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus]:
+    """The status of just these pairs; each source's values are read once."""
+    nodes = {n.name: n for n in snapshot.nodes}
+    haves: dict[str, set[str]] = {}
+    found: dict[Pair, PairStatus] = {}
+    for s, d in pairs:
+        if s in nodes and d in nodes and s != d:
+            if s not in haves:
+                haves[s] = delegated(nodes[s])
+            found[(s, d)] = pair(nodes[s], nodes[d], haves[s])
+    return found
 
 
 def last_moves(snapshot: Snapshot) -> dict[Pair, bool]:
@@ -102,6 +120,7 @@ LEGEND = (
     ("3rd", "P protocol transition (any protocol)  k Kerberos only  U unconstrained"),
     ("4th", "last move from the events: ✓ passed  ✗ failed  · unknown"),
 )
+LEGEND_SHORT = "● both ◐ one ○ none (short+FQDN) · P any protocol k Kerberos only U unconstrained · ✓ ✗ · moved/failed/unknown"
 
 
 def glyph(status: PairStatus, last: bool | None) -> str:
@@ -146,11 +165,9 @@ def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -
 
 def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
     """One fix per source for the chosen pairs: the missing values (one write) and protocol transition."""
-    statuses = matrix(snapshot)
     by_source: dict[str, list[PairStatus]] = {}
-    for key in pairs:
-        status = statuses.get(key)
-        if status is not None and status.needs_fix:
+    for status in statuses(snapshot, pairs).values():
+        if status.needs_fix:
             by_source.setdefault(status.source, []).append(status)
     found = []
     for source, chosen in by_source.items():

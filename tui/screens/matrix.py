@@ -1,0 +1,233 @@
+"""The delegation matrix: every source × destination pair as one compact cell, its evidence, and fixes
+for a pair, a row, a column or the whole grid in one previewed change."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Input, Static
+
+from services import fixes, matrix
+from services.matrix import Pair, PairStatus
+from services.models import Snapshot
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+
+TONE_STYLE = {"ok": "green", "warning": "dark_orange", "error": "bold red"}
+SELF_CELL = Text(" ─ ", style="dim")
+
+
+def legend_markup() -> str:
+    return "[b]Cell[/] = VSMS · cifs · transition · last move    " + escape(matrix.LEGEND_SHORT)
+
+
+def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> str:
+    """The detail pane for one pair: evidence, then exactly the fix for that pair."""
+    lines = [f"[b]{escape(status.source)} → {escape(status.destination)}[/]  "
+             f"[{TONE_STYLE[matrix.tone(status)]}]{escape(status.summary)}[/]", ""]
+    for line in matrix.evidence(snapshot, status, last)[1:]:
+        style = "green" if line.startswith("✔") else "red" if line.startswith("✖") else ""
+        lines.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
+    plans = matrix.fix_findings(snapshot, [(status.source, status.destination)])
+    lines += ["", "[b u]Fix for this pair[/]" + ("  [reverse] f [/] preview and apply" if plans else "")]
+    if not plans:
+        lines.append("[green]Nothing to fix: the source may delegate to every service, with any protocol.[/]")
+    for finding in plans:
+        for action in finding.fix.actions:
+            lines += [f"• {escape(action.description)}", f"  [cyan]{escape(action.powershell)}[/]"]
+        lines += [f"• then [cyan]{escape(fixes.purge_tickets_command(h))}[/]" for h in finding.fix.purge_hosts]
+    lines += ["", "[dim]r fixes the row (this source), c the column (this destination), a the whole grid[/]"]
+    return "\n".join(lines)
+
+
+class MatrixScreen(BaseScreen):
+    HELP = ("Who may live-migrate to whom: rows are sources, columns destinations. Each cell has four marks: "
+            "the source's delegation to the destination's Microsoft Virtual System Migration Service and cifs "
+            "(short name and FQDN: ● both, ◐ one, ○ none), protocol transition (P any protocol, k Kerberos only, "
+            "U unconstrained), and the last move seen in the source's events (✓ passed, ✗ failed, · unknown). "
+            "Move the cursor to see a pair's evidence and fix; f fixes the pair, r the row, c the column, a the "
+            "grid — one previewed change each.")
+    BINDINGS = [
+        Binding("f", "fix('pair')", "Fix pair"),
+        Binding("r", "fix('row')", "Fix row"),
+        Binding("c", "fix('column')", "Fix column"),
+        Binding("a", "fix('grid')", "Fix grid"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[Pair, PairStatus] = {}
+        self.moves: dict[Pair, bool] = {}
+        self.cells: dict[Pair, str] = {}
+        self.grid_names: tuple[str, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield Static(legend_markup(), id="mx-legend")
+        yield Input(placeholder="show nodes whose name contains… (Esc clears)", id="mx-filter", classes="hidden")
+        with Horizontal(classes="split"):
+            with Vertical(id="mx-grid"):
+                yield DataTable(cursor_type="cell", fixed_columns=1, id="matrix")
+            with VerticalScroll(classes="detail-pane", id="mx-pane"):
+                yield Static("reading…", id="mx-detail", classes="detail")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.render_matrix()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.render_matrix()
+
+    # --- the grid ---------------------------------------------------------------------------
+    @property
+    def filter_text(self) -> str:
+        return self.query_one("#mx-filter", Input).value.strip().upper()
+
+    def _shown(self, snapshot: Snapshot) -> tuple[str, ...]:
+        needle = self.filter_text
+        return tuple(n.name for n in snapshot.nodes if needle in n.name)
+
+    def render_matrix(self) -> None:
+        snapshot = self.app.snapshot
+        if snapshot is None:
+            self.set_status(self.as_of_text())
+            return
+        self.statuses = matrix.matrix(snapshot)
+        self.moves = matrix.last_moves(snapshot)
+        broken = sum(not s.ok for s in self.statuses.values())
+        self.set_status(f"{len(self.statuses) - broken} of {len(self.statuses)} pairs may migrate · "
+                        + self.as_of_text())
+        shown = self._shown(snapshot)
+        if shown != self.grid_names:
+            self._build(shown)
+            self.grid_names = shown
+        else:
+            self._update_cells(shown)
+        self._show_cursor()
+
+    @staticmethod
+    def _signature(cell: Text) -> str:
+        return cell.plain + str(cell.style)
+
+    def _cell(self, key: Pair) -> Text:
+        status = self.statuses.get(key)
+        if status is None:
+            return SELF_CELL
+        return Text(f" {matrix.glyph(status, self.moves.get(key))} ", style=TONE_STYLE[matrix.tone(status)])
+
+    def _build(self, names: tuple[str, ...]) -> None:
+        """Columns and rows once per set of nodes; later inventories only update changed cells."""
+        table = self.query_one(DataTable)
+        cursor = table.cursor_coordinate
+        table.clear(columns=True)
+        table.add_column("src \\ dst", key="__source__")
+        for name in names:
+            table.add_column(name, key=name)
+        self.cells = {}
+        for src in names:
+            cells = []
+            for dst in names:
+                cell = self._cell((src, dst))
+                self.cells[(src, dst)] = self._signature(cell)
+                cells.append(cell)
+            table.add_row(Text(src, style="bold"), *cells, key=src)
+        if names:  # keep the cursor where it was; the first time, on the first real pair
+            column = cursor.column if cursor.column > 0 else min(2, len(names))
+            table.cursor_coordinate = Coordinate(min(cursor.row, len(names) - 1), min(column, len(names)))
+
+    def _update_cells(self, names: tuple[str, ...]) -> None:
+        table = self.query_one(DataTable)
+        for src in names:
+            for dst in names:
+                cell = self._cell((src, dst))
+                signature = self._signature(cell)
+                if self.cells.get((src, dst)) != signature:
+                    self.cells[(src, dst)] = signature
+                    table.update_cell(src, dst, cell)
+
+    def selected_pair(self) -> Pair | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            keys = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        src, dst = keys.row_key.value, keys.column_key.value
+        return (src, dst) if dst != "__source__" else (src, None)
+
+    def _show_cursor(self) -> None:
+        snapshot, chosen = self.app.snapshot, self.selected_pair()
+        detail = self.query_one("#mx-detail", Static)
+        if snapshot is None or chosen is None:
+            detail.update("No nodes." if snapshot else "reading…")
+            return
+        src, dst = chosen
+        status = self.statuses.get((src, dst)) if dst else None
+        if status is None:
+            detail.update(f"[b]{escape(src)}[/]" + (" → itself: a node does not migrate to itself." if dst else
+                          ": move right to a destination. r fixes this whole row."))
+            return
+        detail.update(pair_detail(snapshot, status, self.moves.get((src, dst))))
+
+    def on_data_table_cell_highlighted(self, _: DataTable.CellHighlighted) -> None:
+        self._show_cursor()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self._show_cursor()
+
+    # --- fixing -----------------------------------------------------------------------------
+    def action_fix(self, scope: str) -> None:
+        snapshot, chosen = self.app.snapshot, self.selected_pair()
+        if snapshot is None:
+            return
+        src, dst = chosen or (None, None)
+        if scope == "pair":
+            pairs = [(src, dst)] if src and dst else []
+        elif scope == "row":
+            pairs = matrix.row(snapshot, src) if src else []
+        elif scope == "column":
+            pairs = matrix.column(snapshot, dst) if dst else []
+        else:
+            pairs = matrix.every_pair(snapshot)
+        plans = matrix.fix_findings(snapshot, pairs)
+        if not plans:
+            self.notify(f"Nothing to fix in this {scope}: every pair in it may delegate with any protocol.")
+            return
+        self.app.open_fix(plans)
+
+    # --- filter -----------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#mx-filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.render_matrix()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(DataTable).focus()
+
+    @property
+    def filtering(self) -> bool:
+        return not self.query_one("#mx-filter", Input).has_class("hidden")
+
+    def action_back(self) -> None:
+        """Esc clears the filter first, then goes back."""
+        if not self.filtering:
+            super().action_back()
+            return
+        box = self.query_one("#mx-filter", Input)
+        box.value = ""
+        box.add_class("hidden")
+        self.render_matrix()
+        self.query_one(DataTable).focus()
