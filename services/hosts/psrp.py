@@ -112,12 +112,16 @@ class PsrpHostGateway:
 
     @classmethod
     def from_profile(cls, profile: Profile, password: str | None) -> "PsrpHostGateway":
-        settings = WinRMSettings(
-            transport=profile.winrm_transport, port=profile.winrm_port, auth=profile.winrm_auth,
-            username=profile.winrm_username if profile.winrm_auth != "kerberos" else None,
-            password=password if profile.winrm_auth != "kerberos" else None,
-            cert_validation=str(profile.winrm_ca_file) if profile.winrm_ca_file else True,
-            timeout_s=profile.timeout_s, domain=profile.domain)
+        """A gateway for a profile's hosts: certificate validation on (the profile's CA file or the system store)."""
+        try:
+            settings = WinRMSettings(
+                transport=profile.winrm_transport, port=profile.winrm_port, auth=profile.winrm_auth,
+                username=profile.winrm_username if profile.winrm_auth != "kerberos" else None,
+                password=password if profile.winrm_auth != "kerberos" else None,
+                cert_validation=str(profile.winrm_ca_file) if profile.winrm_ca_file else True,
+                timeout_s=profile.timeout_s, domain=profile.domain)
+        except ValueError as exc:
+            raise HostError(f"profile {profile.name}: {exc}") from None
         return cls(settings, seeds=(*profile.nodes, profile.cluster))
 
     # --- connections -------------------------------------------------------------------
@@ -169,25 +173,32 @@ class PsrpHostGateway:
                         for record in ps.streams.progress[seen:]:
                             progress(_move_progress(record))
                         seen = len(ps.streams.progress)
-                return ps
-            except AuthenticationError as exc:
-                self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: WinRM refused the credentials ({exc})") from None
-            except WSManFaultError as exc:
-                self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: WinRM fault {exc.code:#x}: {exc.reason or exc}") from None
-            except WinRMTransportError as exc:
-                self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: WinRM answered HTTP {exc.code}: {_first_line(exc.response_text)}") from None
-            except requests.exceptions.Timeout:
-                self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: WinRM did not answer within {self.settings.read_timeout} s") from None
-            except requests.exceptions.SSLError as exc:
-                self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: TLS failed (certificate not trusted?): {exc}") from None
             except _TRANSPORT_ERRORS as exc:
                 self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: WinRM connection failed: {type(exc).__name__}: {exc}") from None
+                raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
+            self._release(link, ps)
+            return ps
+
+    def _describe(self, exc: BaseException) -> str:
+        """One line on why a host did not answer (timeouts, TLS, HTTP status, WSMan fault, credentials)."""
+        if isinstance(exc, AuthenticationError):
+            return f"WinRM refused the credentials ({exc})"
+        if isinstance(exc, WSManFaultError):
+            return f"WinRM fault {exc.code:#x}: {exc.reason or exc}"
+        if isinstance(exc, WinRMTransportError):
+            return f"WinRM answered HTTP {exc.code}: {_first_line(exc.response_text)}"
+        if isinstance(exc, requests.exceptions.Timeout):
+            return f"WinRM did not answer within {self.settings.read_timeout} s"
+        if isinstance(exc, requests.exceptions.SSLError):
+            return f"TLS failed (certificate not trusted?): {exc}"
+        return f"WinRM connection failed: {type(exc).__name__}: {exc}"
+
+    def _release(self, link: _HostLink, ps: PowerShell) -> None:
+        """Signal Terminate for a finished pipeline; the answer is already in hand, so a failure only drops the pool."""
+        try:
+            ps.close()
+        except Exception:
+            self._drop(link, polite=False)
 
     def _call(self, host: str, cmdlet: str, *args: Any, stop: bool = False, **params: Any) -> list[Any]:
         """Run one cmdlet and return its output; any error record becomes a HostError with its text."""

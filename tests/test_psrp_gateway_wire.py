@@ -1,0 +1,248 @@
+"""The pypsrp host gateway on the wire: literal parameters, pool reuse, faults, and a full inventory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from services.diagnosis import diagnose
+from services.hosts.base import HostError, HostUnreachable
+from services.hosts.psrp import PsrpHostGateway, WinRMSettings
+from services.inventory import take_snapshot
+from services.lab import manage
+from services.lab.directory import LabDirectory
+from services.lab.state import LabStore
+from services.models import AuthType
+from services.profiles import Profile
+from tests.psrp_endpoint import Error, make_pki
+from tests.psrp_endpoint.lab_cluster import LabCluster
+
+pytestmark = pytest.mark.psrp
+
+HOSTILE = [
+    "APP01' ; Stop-Computer -Force; '",
+    'APP01" -Force "',
+    "APP01; Remove-Item C:\\ -Recurse",
+    "$(Stop-Computer -Force)",
+    "`$env:COMPUTERNAME`n",
+    "@(1,2) | % { $_ }",
+    "<Obj RefId=\"0\"/>&amp;",
+]
+
+ACCESS_DENIED = ("You do not have the required permission to complete this task. Contact the administrator of the "
+                 "authorization policy for the computer 'HV03'.")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LabCluster]:
+    lab_dir = tmp_path / "lab"
+    manage.reset(lab_dir, "seed")
+    with LabCluster(lab_dir) as c:
+        yield c
+
+
+def _only(received: list, name: str):
+    matching = [c for c in received if c.name == name]
+    assert len(matching) == 1, [c.name for c in received]
+    return matching[0]
+
+
+# --- values travel as literal parameters ------------------------------------------------
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_vm_name_arrives_as_a_literal_parameter(cluster: LabCluster, name: str) -> None:
+    gateway = cluster.gateway()
+    with pytest.raises(HostError, match="unable to find a virtual machine"):
+        gateway.move_vm(name, "HV01", "HV02", what_if=True)
+    assert gateway.get_vm("HV02", name) is None
+
+    move = _only(cluster.received("HV01"), "Move-VM")
+    assert move.parameters == {"Name": name, "DestinationHost": "HV02", "WhatIf": True, "ErrorAction": "Stop"}
+    assert move.arguments == [] and not move.is_script
+    get = _only(cluster.received("HV02"), "Get-VM")
+    assert get.parameters == {"ComputerName": "HV02", "Name": name} and not get.is_script
+    assert {vm.name for vm in LabStore(cluster.lab_dir).load_hosts().hosts["HV01"].vms} == {"APP01", "APP02"}
+
+
+@pytest.mark.parametrize("destination", HOSTILE[:4])
+def test_hostile_destination_arrives_as_a_literal_parameter(cluster: LabCluster, destination: str) -> None:
+    result = cluster.gateway().move_vm("APP01", "HV01", destination, what_if=True)
+    assert not result.ok and "no such host" in result.error
+    move = _only(cluster.received("HV01"), "Move-VM")
+    assert move.parameters["DestinationHost"] == destination and move.parameters["Name"] == "APP01"
+
+
+def test_every_command_is_a_cmdlet_with_parameters(cluster: LabCluster) -> None:
+    gateway = cluster.gateway()
+    gateway.host_report("HV01")
+    gateway.set_auth_type("HV01", AuthType.KERBEROS)
+    gateway.set_migration_enabled("HV01", True)
+    gateway.purge_tickets("HV01")
+    received = cluster.received("HV01")
+    assert [c.name for c in received] == ["Get-VMHost", "Get-VMMigrationNetwork", "Get-VM", "Get-WinEvent",
+                                          "Get-NetIPAddress", "Get-Date", "klist.exe", "Set-VMHost",
+                                          "Enable-VMMigration", "klist.exe"]
+    assert not any(c.is_script for c in received)
+    events = received[3]
+    assert events.parameters == {"FilterHashtable": {"LogName": ["Microsoft-Windows-Hyper-V-VMMS-Admin",
+                                                                 "Microsoft-Windows-Hyper-V-High-Availability-Admin"],
+                                                     "Level": [1, 2, 3]},
+                                 "MaxEvents": 60}
+    assert received[6].arguments == ["-li", "0x3e7"]
+    assert received[7].parameters == {"VirtualMachineMigrationAuthenticationType": "Kerberos", "ErrorAction": "Stop"}
+    assert received[9].arguments == ["purge", "-li", "0x3e7"]
+
+
+# --- one runspace pool per host, reused and closed ------------------------------------
+
+def test_one_pool_per_host_reused_and_closed(cluster: LabCluster) -> None:
+    gateway = cluster.gateway()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        reports = list(pool.map(gateway.host_report, ["HV01", "HV02"] * 3))
+    assert all(r.reachable for r in reports)
+    for host in ("HV01", "HV02"):
+        assert cluster.endpoints[host].actions.count("Create") == 1
+    gateway.close()
+    for host in ("HV01", "HV02"):
+        actions = cluster.endpoints[host].actions
+        assert actions[-1] == "Delete" and actions.count("Delete") == 1
+    assert cluster.endpoints["HV03"].actions == []  # never asked, never connected
+
+
+def test_sent_and_received_psrp_messages(cluster: LabCluster) -> None:
+    gateway = cluster.gateway()
+    gateway.get_vm("HV02", "SQL01")
+    gateway.close()
+    endpoint = cluster.endpoints["HV02"]
+    assert endpoint.actions[:2] == ["Create", "Receive"] and {"Command", "Signal"} <= set(endpoint.actions)
+    assert endpoint.received_messages() == ["SessionCapability", "InitRunspacePool", "CreatePipeline"]
+    sent = endpoint.sent_messages()
+    assert sent[:3] == ["SessionCapability", "ApplicationPrivateData", "RunspacePoolState"]
+    assert "PipelineOutput" in sent and sent[-1] == "PipelineState"
+
+
+# --- faults ------------------------------------------------------------------------------
+
+TIMEOUT_S = 1.0  # operation timeout 1 s, read timeout 2 s
+
+
+def _fault(cluster: LabCluster, kind: str) -> None:
+    if kind == "error_record":
+        cluster.handlers["HV03"].failures["Get-VMHost"] = Error(
+            ACCESS_DENIED, "AccessDenied,Microsoft.HyperV.PowerShell.Commands.GetVMHost", category="PermissionDenied",
+            exception_type="Microsoft.HyperV.PowerShell.VirtualizationException", terminating=True)
+    else:
+        cluster.endpoints["HV03"].fault = kind
+
+
+EXPECTED = {
+    "hang": "WinRM did not answer within 2 s",
+    "drop_mid_receive": "HV03: WinRM connection failed",
+    "http_401": "HV03: WinRM refused the credentials",
+    "http_500": "HV03: WinRM answered HTTP 500",
+    "error_record": f"HV03: Get-VMHost: {ACCESS_DENIED}",
+}
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_fault_gives_an_unreachable_report_within_the_bound(cluster: LabCluster, kind: str) -> None:
+    gateway = cluster.gateway(timeout_s=TIMEOUT_S)
+    _fault(cluster, kind)
+    started = time.monotonic()
+    report = gateway.host_report("HV03")
+    elapsed = time.monotonic() - started
+    assert not report.reachable and report.settings is None
+    assert EXPECTED[kind] in report.error
+    assert elapsed < 4, elapsed
+
+
+def test_hang_on_an_open_pool_times_out_and_the_host_recovers(cluster: LabCluster) -> None:
+    gateway = cluster.gateway(timeout_s=TIMEOUT_S)
+    assert gateway.host_report("HV03").reachable  # the pool is open
+    cluster.endpoints["HV03"].fault = "hang"
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable, match="did not answer"):
+        gateway.set_auth_type("HV03", AuthType.CREDSSP)
+    assert time.monotonic() - started < 4
+    cluster.endpoints["HV03"].fault = None
+    assert gateway.host_report("HV03").reachable  # a fresh pool
+    assert cluster.endpoints["HV03"].actions.count("Create") == 2
+
+
+def test_error_record_of_a_write_is_a_host_error_with_the_hosts_text(cluster: LabCluster) -> None:
+    cluster.handlers["HV03"].failures["Set-VMHost"] = Error(
+        ACCESS_DENIED, "AccessDenied,Microsoft.HyperV.PowerShell.Commands.SetVMHost", category="PermissionDenied",
+        exception_type="Microsoft.HyperV.PowerShell.VirtualizationException", terminating=True)
+    with pytest.raises(HostError) as caught:
+        cluster.gateway().set_auth_type("HV03", AuthType.CREDSSP)
+    assert str(caught.value) == f"HV03: Set-VMHost: {ACCESS_DENIED}"
+    assert not isinstance(caught.value, HostUnreachable)
+
+
+def test_wrong_password_and_untrusted_ca_are_unreachable(cluster: LabCluster, tmp_path: Path) -> None:
+    report = cluster.gateway(password="wrong").host_report("HV01")
+    assert not report.reachable and "refused the credentials" in report.error
+    other_ca = make_pki(tmp_path / "other", name="someone else's CA").ca_file
+    settings = WinRMSettings(transport="https", auth="basic", username="x", password="y",
+                             cert_validation=str(other_ca), timeout_s=2, domain="contoso.local")
+    report = PsrpHostGateway(settings, resolve=cluster.resolve).host_report("HV01")
+    assert not report.reachable and "TLS failed" in report.error
+    assert cluster.endpoints["HV01"].requests[-1].status == 401  # the bad CA never got to send a request
+
+
+def test_no_seed_answers_get_cluster_node(cluster: LabCluster) -> None:
+    for endpoint in cluster.endpoints.values():
+        endpoint.fault = "http_500"
+    with pytest.raises(HostUnreachable, match="no cluster node answered Get-ClusterNode"):
+        cluster.gateway(timeout_s=TIMEOUT_S).cluster_nodes()
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_inventory_with_one_faulty_host(cluster: LabCluster, kind: str) -> None:
+    gateway = cluster.gateway(timeout_s=TIMEOUT_S)
+    _fault(cluster, kind)
+    started = time.monotonic()
+    snapshot = take_snapshot(LabDirectory(LabStore(cluster.lab_dir)), gateway, "HVCLUSTER")
+    assert time.monotonic() - started < 6
+    by_name = {n.name: n for n in snapshot.nodes}
+    assert not by_name["HV03"].host.reachable and EXPECTED[kind] in by_name["HV03"].host.error
+    assert all(by_name[h].host.reachable and by_name[h].host.settings for h in ("HV01", "HV02", "HV04"))
+    findings = diagnose(snapshot)
+    unreachable = [f for f in findings if f.code == "host.unreachable"]
+    assert [f.source for f in unreachable] == ["HV03"] and EXPECTED[kind] in unreachable[0].evidence[0]
+    assert any(f.code == "delegation.missing" and f.source == "HV01" for f in findings)
+
+
+# --- settings from a profile ------------------------------------------------------------
+
+def _profile(**fields) -> Profile:
+    base = dict(name="prod", domain="contoso.local", dc="dc01.contoso.local", bind_user="admin@contoso.local",
+                cluster="hvcluster", nodes=("hv01", "hv02"))
+    return Profile(**{**base, **fields})
+
+
+def test_from_profile_defaults_validate_certificates() -> None:
+    gateway = PsrpHostGateway.from_profile(_profile(winrm_auth="kerberos"), None)
+    kwargs = gateway.settings.wsman_kwargs("HV01")
+    assert kwargs["server"] == "HV01.contoso.local" and kwargs["ssl"] is True and kwargs["cert_validation"] is True
+    assert kwargs["auth"] == "kerberos" and kwargs["username"] is None and kwargs["password"] is None
+    assert (kwargs["operation_timeout"], kwargs["read_timeout"], kwargs["connection_timeout"]) == (15, 23, 15)
+    assert gateway.seeds == ("HV01", "HV02", "HVCLUSTER")
+
+
+def test_from_profile_with_a_ca_file_http_and_basic(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    gateway = PsrpHostGateway.from_profile(_profile(winrm_auth="basic", winrm_user="ops@contoso.local",
+                                                    winrm_ca_file=ca, winrm_port=15986, timeout_s=4), "pw")
+    kwargs = gateway.settings.wsman_kwargs("hv02")
+    assert kwargs["cert_validation"] == str(ca) and kwargs["port"] == 15986
+    assert (kwargs["username"], kwargs["password"]) == ("ops@contoso.local", "pw")
+    assert "pw" not in repr(gateway.settings)
+    http = PsrpHostGateway.from_profile(_profile(winrm_transport="http", winrm_auth="negotiate"), "pw")
+    assert http.settings.wsman_kwargs("HV01")["ssl"] is False and http.settings.wsman_kwargs("HV01")["encryption"] == "auto"
+    with pytest.raises(HostError, match="Basic authentication over HTTP"):
+        PsrpHostGateway.from_profile(_profile(winrm_transport="http", winrm_auth="basic"), "pw")
