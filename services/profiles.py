@@ -111,6 +111,8 @@ def parse(text: str, name: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {name}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ProfileError(f"profile {name}: not valid TOML (nested too deeply)") from None
     data.setdefault("name", name)
     try:
         return Profile.model_validate(data)
@@ -122,7 +124,11 @@ def load(name: str, root: Path | None = None) -> Profile:
     path = profile_path(name, root)
     if not path.exists():
         raise ProfileError(f"no profile named {name!r} ({path})")
-    return parse(path.read_text(encoding="utf-8"), name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"profile {name}: not UTF-8 text (byte {exc.start}); a profile is a TOML file") from None
+    return parse(text, name)
 
 
 def save(profile: Profile, root: Path | None = None) -> Path:
