@@ -1,0 +1,166 @@
+"""The walkthrough's step logic on every lab scenario: driven to the end with real checks, fixes and moves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.diagnosis import diagnose
+from services.inventory import take_snapshot
+from services.lab import manage
+from services.lab.scenarios import SCENARIOS
+from services.models import AuthType, Finding, Severity, Snapshot
+from services.session import Session, open_demo
+from services.walkthrough import (
+    OPTIONAL_CLEANUP,
+    STATE_FILE,
+    STEPS,
+    Step,
+    StepResult,
+    Walkthrough,
+    undo_command,
+)
+
+
+def look(session: Session) -> tuple[Snapshot, list[Finding]]:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
+    return snapshot, diagnose(snapshot)
+
+
+def check(session: Session, wt: Walkthrough) -> StepResult:
+    return wt.check(*look(session))
+
+
+def apply_fixes(session: Session, findings: list[Finding], reason: str = "CHG-2001") -> None:
+    """What FixScreen does once the user confirmed: preview every plan, apply them as one batch."""
+    previews = [p for f in findings for p in session.remediator.preview(f.fix)]
+    outcome = session.remediator.apply(previews, reason, [h for f in findings for h in f.fix.purge_hosts])
+    assert outcome.ok, outcome.failed
+
+
+def drive(session: Session, wt: Walkthrough) -> dict[Step, StepResult]:
+    """Every step: run its check, act as the user would (fix, move), move on or skip. Returns the last results."""
+    seen: dict[Step, StepResult] = {}
+    while not wt.state.finished:
+        result = check(session, wt)
+        if result.step == Step.FIX and result.fixable:
+            apply_fixes(session, result.fixable)
+            result = check(session, wt)
+        if result.step == Step.VERIFY:
+            wt.run_verify(look(session)[0])
+            result = check(session, wt)
+        seen[result.step] = result
+        if not wt.advance(result):
+            assert result.headline and result.found, f"{result.step} neither holds nor explains why"
+            wt.skip()
+    return seen
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_every_scenario_runs_to_the_end(lab_session, scenario):
+    session = lab_session(scenario)
+    _, initial = look(session)
+    errors = [f for f in initial if f.severity == Severity.ERROR]
+    manual = [f for f in errors if f.fix is None]
+    fixable = [f for f in initial if f.fix and f.code not in OPTIONAL_CLEANUP]
+    wt = Walkthrough(session)
+
+    seen = drive(session, wt)
+
+    assert list(seen) == list(STEPS) and wt.state.finished
+    symptom = seen[Step.SYMPTOM]
+    assert (symptom.status == "problem") == bool(errors), symptom.found
+    assert wt.state.symptom.ok == (not errors)
+    assert any(c.startswith(f"Move-VM -Name {wt.state.test_move.vm}") and c.endswith("-WhatIf")
+               for c in symptom.commands)
+    assert seen[Step.CREDSSP].status == "optional" and wt.state.outcomes[Step.CREDSSP] == "done"
+    assert bool(wt.changes()) == any(f.fix.actions for f in fixable)  # a ticket purge alone writes nothing
+    if manual:
+        # lmdoctor has no automatic fix: the Fix step says what to do by hand; the move still fails, with why.
+        fix = seen[Step.FIX]
+        assert fix.status == "manual" and wt.state.outcomes[Step.FIX] == "skipped"
+        assert all(f.remedy in "\n".join(fix.found) for f in manual)
+        assert not wt.state.verify.ok and wt.state.outcomes[Step.VERIFY] == "skipped"
+        assert wt.state.verify.cause == wt.state.symptom.cause
+        assert any(line.startswith("Still wrong:") for line in seen[Step.VERIFY].found)
+    else:
+        assert wt.state.outcomes[Step.FIX] == "done"
+        assert wt.state.verify.ok and wt.state.verify.verified and not wt.state.verify.what_if
+        vm, dst = wt.state.test_move.vm, wt.state.test_move.destination
+        assert session.hosts.get_vm(dst, vm) is not None
+        assert all(wt.state.outcomes[s] == "done" for s in STEPS)
+        assert not [f for f in look(session)[1] if f.severity == Severity.ERROR]
+
+
+def test_advance_refuses_until_the_condition_holds(lab_session):
+    session = lab_session("seed")
+    wt = Walkthrough(session)
+    for _ in range(4):  # Symptom … Diagnosis only look
+        assert wt.advance(check(session, wt))
+    fix = check(session, wt)
+    assert wt.current == Step.FIX and not fix.met and fix.fixable
+    assert "Set-ADComputer -Identity 'HV01' -Add" in "\n".join(fix.commands)
+    assert any("klist.exe purge -li 0x3e7" in c for c in fix.commands)
+    assert not wt.advance(fix) and wt.current == Step.FIX
+    stale = check(session, wt)
+    wt.skip()
+    assert wt.current == Step.CREDSSP and wt.state.outcomes[Step.FIX] == "skipped"
+    assert not wt.advance(stale)  # a result for another step never moves the walkthrough
+
+
+def test_progress_is_resumed_and_holds_no_secret(lab_session, tmp_path):
+    session = lab_session("seed", lab_dir=tmp_path / "lab")
+    wt = Walkthrough(session)
+    for _ in range(3):
+        wt.advance(check(session, wt))
+    assert wt.current == Step.DIAGNOSIS
+    saved = json.loads((tmp_path / "lab" / STATE_FILE).read_text(encoding="utf-8"))
+    assert saved["current"] == "diagnosis" and saved["test_move"] == {"vm": "APP01", "source": "HV01",
+                                                                       "destination": "HV02"}
+    assert "password" not in json.dumps(saved).lower()
+
+    again = Walkthrough(open_demo(tmp_path / "lab", step_delay=0))
+    assert again.current == Step.DIAGNOSIS and again.state.test_move == wt.state.test_move
+
+    manage.reset(tmp_path / "lab", "kerberos-only")  # another scenario: start over
+    assert Walkthrough(open_demo(tmp_path / "lab", step_delay=0)).current == Step.SYMPTOM
+
+
+def test_credssp_window_is_journaled_and_rollback_waits_for_it(lab_session):
+    session = lab_session("seed")
+    wt = Walkthrough(session)
+    while wt.current != Step.CREDSSP:
+        result = check(session, wt)
+        if result.fixable:
+            apply_fixes(session, result.fixable)
+            result = check(session, wt)
+        assert wt.advance(result)
+    window = wt.credssp_window(look(session)[0])
+    assert [a.values for a in window.fix.actions] == [("CredSSP",), ("CredSSP",)]
+    apply_fixes(session, [window], "CHG-2002 CredSSP window")
+    snapshot, _ = look(session)
+    assert {snapshot.node(h).host.settings.auth_type for h in ("HV01", "HV02")} == {AuthType.CREDSSP}
+    assert "A CredSSP window is open on HV01, HV02" in "\n".join(check(session, wt).found)
+    assert wt.advance(check(session, wt))  # optional either way
+
+    wt.run_verify(look(session)[0])  # a remotely started move cannot use CredSSP
+    verify = check(session, wt)
+    assert not verify.met and any("run Move-VM in a session on HV01" in line for line in verify.found)
+    wt.skip()
+    rollback = check(session, wt)
+    assert not rollback.met and "CredSSP window on HV01, HV02 is still open" in rollback.headline
+    assert "Set-VMHost -ComputerName HV02 -VirtualMachineMigrationAuthenticationType Kerberos" in rollback.commands
+
+    session.remediator.rollback(session.remediator.last_batch(), "CHG-2002 close the window")
+    rollback = check(session, wt)
+    assert rollback.met
+    assert any("Set-ADComputer -Identity 'HV01' -Remove" in c for c in rollback.commands)
+
+
+def test_undo_commands_invert_each_change(lab_session):
+    session = lab_session("kerberos-only")
+    _, findings = look(session)
+    apply_fixes(session, [f for f in findings if f.source == "HV01"])
+    (entry,) = session.remediator.undoable()
+    assert undo_command(entry) == "Set-ADAccountControl -Identity 'HV01$' -TrustedToAuthForDelegation $false"
