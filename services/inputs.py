@@ -22,53 +22,58 @@ def _show(value: str) -> str:
     return repr(value[:60] + ("…" if len(value) > 60 else ""))
 
 
+def _named(field: str) -> str:
+    """The field's name as a message prefix (argparse already names the option, so it passes none)."""
+    return f"{field}: " if field else ""
+
+
 def _controls(value: str) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
 
 
-def host_name(value: str, field: str = "host") -> str:
+def host_name(value: str, field: str = "") -> str:
     """A host's short name or FQDN (letters, digits, hyphens, dots); returned upper case."""
     if not HOSTNAME.match(value):
-        raise InputError(f"{field}: {_show(value)} is not a valid host name (letters, digits, '-' and '.', at most 253)")
+        raise InputError(f"{_named(field)}{_show(value)} is not a valid host name (letters, digits, '-' and '.', at most 253)")
     return value.upper()
 
 
-def vm_name(value: str, field: str = "--vm") -> str:
+def vm_name(value: str, field: str = "") -> str:
     """A Hyper-V VM name: 1–100 printable characters, no wildcard (it would select several VMs)."""
     if not value.strip() or value != value.strip():
-        raise InputError(f"{field}: a VM name must not be empty or start/end with spaces")
+        raise InputError(f"{_named(field)}a VM name must not be empty or start/end with spaces")
     if len(value) > VM_NAME_MAX:
-        raise InputError(f"{field}: a VM name has at most {VM_NAME_MAX} characters (got {len(value)})")
+        raise InputError(f"{_named(field)}a VM name has at most {VM_NAME_MAX} characters (got {len(value)})")
     if _controls(value):
-        raise InputError(f"{field}: {_show(value)} contains a control character")
+        raise InputError(f"{_named(field)}{_show(value)} contains a control character")
     if WILDCARDS & set(value):
-        raise InputError(f"{field}: {_show(value)} contains a wildcard (* ? [ ]): name exactly one VM")
+        raise InputError(f"{_named(field)}{_show(value)} contains a wildcard (* ? [ ]): name exactly one VM")
     return value
 
 
-def reason(value: str, field: str = "--reason") -> str:
+def reason(value: str, field: str = "") -> str:
     """A change reason / ticket: 1–500 characters on one line."""
     text = value.strip()
     if not text:
-        raise InputError(f"{field}: a reason (change ticket) is required")
+        raise InputError(f"{_named(field)}a reason (change ticket) is required")
     if len(text) > REASON_MAX:
-        raise InputError(f"{field}: at most {REASON_MAX} characters (got {len(text)})")
+        raise InputError(f"{_named(field)}at most {REASON_MAX} characters (got {len(text)})")
     if _controls(text):
-        raise InputError(f"{field}: {_show(text)} contains a control character or line break")
+        raise InputError(f"{_named(field)}{_show(text)} contains a control character or line break")
     return text
 
 
-def finding_id(value: str, field: str = "--finding") -> str:
+def finding_id(value: str, field: str = "") -> str:
     """An id as `check` prints it: code:source:target."""
     if not FINDING_ID.match(value):
-        raise InputError(f"{field}: {_show(value)} is not a finding id (code:source:target, as `check` prints)")
+        raise InputError(f"{_named(field)}{_show(value)} is not a finding id (code:source:target, as `check` prints)")
     return value
 
 
-def minutes(value: str, field: str = "--minutes") -> int:
+def minutes(value: str, field: str = "") -> int:
     try:
         number = int(value)
     except ValueError:
-        raise InputError(f"{field}: {_show(value)} is not a whole number of minutes") from None
+        raise InputError(f"{_named(field)}{_show(value)} is not a whole number of minutes") from None
     return number
 
