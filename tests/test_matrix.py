@@ -1,0 +1,137 @@
+"""The delegation matrix: pair coverage and glyphs against the lab's definitions, last moves, pair/row/grid fixes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from services import matrix
+from services.diagnosis import diagnose
+from services.inventory import take_snapshot
+from services.lab.scenarios import NODES, build, fqdn
+from services.migration import MoveRequest, run_test_move
+from services.models import (
+    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+    UAC_WORKSTATION_TRUST_ACCOUNT,
+    VSMS,
+    ComputerAccount,
+    HostReport,
+    NodeSnapshot,
+    Snapshot,
+)
+from services.session import Session
+from services.spn import delegation_targets, spn_key
+
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
+
+
+def synthetic(count: int, lacking: Iterable[tuple[int, int]] = (), kerberos_only: Iterable[int] = ()) -> Snapshot:
+    """A cluster of `count` nodes N001…: full delegation, except the (source, destination) indexes in `lacking`."""
+    names = [f"N{i:03d}" for i in range(1, count + 1)]
+    lacking, kerberos_only = set(lacking), set(kerberos_only)
+    nodes = []
+    for i, name in enumerate(names):
+        values = tuple(v for j, peer in enumerate(names) if j != i and (i, j) not in lacking
+                       for v in delegation_targets(peer, f"{peer}.example.test"))
+        uac = UAC_WORKSTATION_TRUST_ACCOUNT | (0 if i in kerberos_only else UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
+        account = ComputerAccount(name=name, dn=f"CN={name},OU=Hosts,DC=example,DC=test",
+                                  dns_host_name=f"{name}.example.test", uac=uac, allowed_to_delegate_to=values)
+        nodes.append(NodeSnapshot(name=name, fqdn=f"{name}.example.test", account=account,
+                                  host=HostReport(name=name)))
+    return Snapshot(domain="example.test", cluster="BIGCLUSTER", taken_at=NOW, nodes=tuple(nodes))
+
+
+def snapshot_of(session: Session) -> Snapshot:
+    return take_snapshot(session.directory, session.hosts, session.cluster)
+
+
+def test_seed_cells_follow_the_lab_definition(lab_session):
+    lab = build("seed", NOW)
+    grid = matrix.matrix(snapshot_of(lab_session("seed")))
+    assert set(grid) == {(s, d) for s in NODES for d in NODES if s != d}
+    for (src, dst), status in grid.items():
+        have = {spn_key(v) for v in lab.computer(src).get("msDS-AllowedToDelegateTo", [])}
+        expected = [v for v in delegation_targets(dst, fqdn(dst)) if spn_key(v) not in have]
+        assert list(status.missing) == expected, (src, dst)
+        assert status.protocol_transition
+    hv01_hv02 = grid[("HV01", "HV02")]
+    assert (hv01_hv02.vsms, hv01_hv02.cifs, hv01_hv02.coverage, matrix.tone(hv01_hv02)) == \
+        ("missing", "missing", "missing", "error")
+    assert [k for k, s in grid.items() if not s.ok] == [("HV01", "HV02")]
+
+
+def test_glyphs_and_last_moves(lab_session):
+    session = lab_session("seed")
+    snapshot = snapshot_of(session)
+    moves = matrix.last_moves(snapshot)
+    assert moves == {("HV01", "HV02"): False}  # the seed's 21024 on HV01 names HV02
+    grid = matrix.matrix(snapshot)
+    assert matrix.glyph(grid[("HV01", "HV02")], moves.get(("HV01", "HV02"))) == "○○P✗"
+    assert matrix.glyph(grid[("HV02", "HV01")], None) == "●●P·"
+
+    apply(session, matrix.fix_findings(snapshot, [("HV01", "HV02")]))
+    assert run_test_move(session.hosts, MoveRequest(vm="APP01", destination="HV02", source="HV01"), []).ok
+    snapshot = snapshot_of(session)
+    assert matrix.last_moves(snapshot)[("HV01", "HV02")] is True
+    assert matrix.glyph(matrix.matrix(snapshot)[("HV01", "HV02")], True) == "●●P✓"
+
+
+def test_partial_kerberos_only_and_unconstrained_cells():
+    snap = synthetic(3, kerberos_only=[1])
+    account = snap.nodes[0].account.model_copy(update={
+        "allowed_to_delegate_to": (f"{VSMS}/N002", "cifs/N003", "cifs/N003.example.test",
+                                   f"{VSMS}/N003", f"{VSMS}/N003.example.test")})
+    snap = snap.model_copy(update={"nodes": (snap.nodes[0].model_copy(update={"account": account}),) + snap.nodes[1:]})
+    grid = matrix.matrix(snap)
+    partial = grid[("N001", "N002")]
+    assert (partial.vsms, partial.cifs, partial.coverage, matrix.tone(partial)) == ("partial", "missing", "partial",
+                                                                                  "warning")
+    assert matrix.glyph(partial, None) == "◐○P·"
+    kerberos = grid[("N002", "N001")]
+    assert matrix.glyph(kerberos, None) == "●●k·" and not kerberos.ok and matrix.tone(kerberos) == "error"
+    assert "Kerberos only (0x1000000 not set)" in "\n".join(matrix.evidence(snap, kerberos))
+
+
+def apply(session: Session, findings) -> None:
+    previews = [p for f in findings for p in session.remediator.preview(f.fix)]
+    assert session.remediator.apply(previews, "CHG-3001", [h for f in findings for h in f.fix.purge_hosts]).ok
+
+
+def test_one_action_per_source_for_a_row_column_or_grid():
+    snap = synthetic(5, lacking=[(0, 1), (0, 2), (3, 1)], kerberos_only=[4])
+    row = matrix.fix_findings(snap, matrix.row(snap, "N001"))
+    assert len(row) == 1 and row[0].source == "N001"
+    (add,) = row[0].fix.actions
+    assert add.kind == "directory.add_values" and len(add.values) == 8
+    assert set(add.values) == set(delegation_targets("N002", "N002.example.test")
+                                  + delegation_targets("N003", "N003.example.test"))
+    column = matrix.fix_findings(snap, matrix.column(snap, "N002"))
+    assert sorted(f.source for f in column) == ["N001", "N004", "N005"]
+    n005 = next(f for f in column if f.source == "N005")
+    assert [a.kind for a in n005.fix.actions] == ["directory.set_uac_bits"]  # protocol transition only
+    grid = matrix.fix_findings(snap, matrix.every_pair(snap))
+    assert sorted(f.source for f in grid) == ["N001", "N004", "N005"]
+    assert matrix.fix_findings(snap, [("N002", "N003")]) == []  # nothing wrong: nothing to preview
+
+
+def test_fixing_the_grid_makes_every_pair_work(lab_session):
+    session = lab_session("kerberos-only")
+    snapshot = snapshot_of(session)
+    assert all(not s.ok for s in matrix.matrix(snapshot).values())
+    plans = matrix.fix_findings(snapshot, matrix.every_pair(snapshot))
+    assert sorted(f.source for f in plans) == list(NODES)
+    apply(session, plans)
+    after = snapshot_of(session)
+    assert all(s.ok for s in matrix.matrix(after).values())
+    assert not [f for f in diagnose(after) if f.code.startswith("delegation.")]
+    assert len(session.remediator.undoable()) == len(NODES)
+
+
+def test_a_64_node_grid():
+    snap = synthetic(64, lacking=[(0, 63), (10, 20)], kerberos_only=[5])
+    grid = matrix.matrix(snap)
+    assert len(grid) == 64 * 63
+    broken = {k for k, s in grid.items() if not s.ok}
+    assert broken == {("N001", "N064"), ("N011", "N021")} | {("N006", f"N{j:03d}") for j in range(1, 65) if j != 6}
+    assert matrix.statuses(snap, [("N001", "N064")]) == {("N001", "N064"): grid[("N001", "N064")]}
+    assert sorted(f.source for f in matrix.fix_findings(snap, matrix.every_pair(snap))) == ["N001", "N006", "N011"]
