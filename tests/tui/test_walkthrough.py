@@ -1,0 +1,129 @@
+"""The guided walkthrough in the console at 80×24: the seed from Symptom to Prevention, resume, deliberate skip."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Log, Static
+
+from services.session import open_demo
+from services.walkthrough import Step
+from tests.tui.conftest import FIXED_NOW, make_app, settle
+from tui.app import LmDoctorApp
+from tui.screens.fix import FixScreen
+from tui.screens.walkthrough import ConfirmSkip, WalkthroughScreen
+
+SIZE = (80, 24)
+
+
+def text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def open_walkthrough(pilot) -> WalkthroughScreen:
+    app = pilot.app
+    await settle(pilot, lambda: app.snapshot is not None)
+    await pilot.press("w")
+    await settle(pilot, lambda: isinstance(app.screen, WalkthroughScreen) and app.screen.current_result is not None)
+    return app.screen
+
+
+async def step_to(pilot, screen: WalkthroughScreen, step: Step) -> None:
+    """Press Enter and wait for the next step's check."""
+    await pilot.press("enter")
+    await settle(pilot, lambda: screen.walkthrough.current == step and screen.current_result is not None)
+
+
+async def test_seed_from_symptom_to_prevention(demo_app):
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_walkthrough(pilot)
+        assert screen.walkthrough.current == Step.SYMPTOM
+        assert "Reproduced: APP01 cannot move HV01 → HV02" in text(app, "#wt-headline")
+        assert "0x8009030E" in text(app, "#wt-found")
+        await pilot.press("c")
+        assert "Move-VM -Name APP01 -ComputerName HV01 -DestinationHost HV02 -WhatIf" in app.clipboard
+
+        await step_to(pilot, screen, Step.ENVIRONMENT)
+        assert "All answering nodes use Kerberos" in text(app, "#wt-found")
+        await step_to(pilot, screen, Step.TRIAGE)
+        assert "lacks cifs/HV02.contoso.local" in text(app, "#wt-found")
+        assert "Get-ADComputer HV01 -Properties msDS-AllowedToDelegateTo" in text(app, "#wt-commands")
+        await step_to(pilot, screen, Step.DIAGNOSIS)
+        await step_to(pilot, screen, Step.FIX)
+        assert not screen.current_result.met
+
+        await pilot.press("enter")  # the condition does not hold: Enter does not move on
+        await settle(pilot)
+        assert screen.walkthrough.current == Step.FIX and app.session.journal.entries() == []
+
+        await pilot.press("f")
+        await settle(pilot, lambda: isinstance(app.screen, FixScreen) and bool(app.screen.previews))
+        assert "cifs/HV02.contoso.local" in text(app, "#preview")
+        await pilot.press(*"CHG-4001", "enter")
+        await settle(pilot, lambda: not app.screen.busy and app.screen.wrote)
+        assert "read back OK" in "\n".join(app.screen.query_one("#fix-log", Log).lines)
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is screen and bool(screen.current_result and screen.current_result.met))
+        assert "Nothing left to fix" in text(app, "#wt-headline")
+
+        await step_to(pilot, screen, Step.CREDSSP)
+        assert "Credential Guard" in text(app, "#wt-found")
+        await step_to(pilot, screen, Step.VERIFY)
+        await pilot.press("g")
+        await settle(pilot, lambda: not screen.moving and bool(screen.current_result and screen.current_result.met))
+        assert "APP01 moved HV01 → HV02" in text(app, "#wt-headline")
+        assert app.session.hosts.get_vm("HV02", "APP01") is not None
+
+        await step_to(pilot, screen, Step.ROLLBACK)
+        assert "Allow HV01 to delegate to HV02" in text(app, "#wt-found")
+        await step_to(pilot, screen, Step.PREVENTION)
+        assert screen.current_result.met
+        await pilot.press("enter")
+        await settle(pilot, lambda: screen.walkthrough.state.finished)
+        assert "Walkthrough complete" in text(app, "#wt-headline")
+        assert "Skipped: none" in text(app, "#wt-found")
+        assert [e.state for e in app.session.journal.entries()] == ["intent", "applied"]
+
+
+async def test_reopening_continues_where_it_stopped(tmp_path):
+    lab = tmp_path / "lab"
+    app = make_app(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_walkthrough(pilot)
+        await step_to(pilot, screen, Step.ENVIRONMENT)
+        await step_to(pilot, screen, Step.TRIAGE)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, WalkthroughScreen)
+        await pilot.press("w")  # reopened in the same session
+        await settle(pilot, lambda: isinstance(app.screen, WalkthroughScreen) and app.screen.current_result is not None)
+        assert app.screen.walkthrough.current == Step.TRIAGE
+
+    again = LmDoctorApp(open_demo(lab, step_delay=0), clock=lambda: FIXED_NOW)  # a new run on the same lab
+    async with again.run_test(size=SIZE) as pilot:
+        screen = await open_walkthrough(pilot)
+        assert screen.walkthrough.current == Step.TRIAGE
+        assert "Step 3/9" in text(again, "#wt-rail") and "Triage" in text(again, "#wt-rail")
+        assert "HV01 → HV02" in text(again, "#wt-headline")
+
+
+async def test_skipping_needs_a_confirmation(demo_app):
+    app = demo_app("duplicate-spn")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_walkthrough(pilot)
+        for step in (Step.ENVIRONMENT, Step.TRIAGE, Step.DIAGNOSIS, Step.FIX):
+            await step_to(pilot, screen, step)
+        assert screen.current_result.status == "manual"
+        assert "setspn -D 'HOST/HV02' HV02-OLD" in text(app, "#wt-commands")
+
+        await pilot.press("s")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmSkip))
+        assert "Skip 'Fix'" in str(app.screen.query_one("#skip-question").render())
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is screen and screen.walkthrough.current == Step.FIX
+
+        await pilot.press("s", "y")
+        await settle(pilot, lambda: screen.walkthrough.current == Step.CREDSSP and screen.current_result is not None)
+        assert screen.walkthrough.state.outcomes[Step.FIX] == "skipped"
+        assert "»" in text(app, "#wt-rail")
+        assert not app.screen.query(Input)  # no stray input left open
