@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import ssl
 
 from ldap3 import KERBEROS, SASL, SIMPLE, Connection, Server, Tls
@@ -29,7 +30,8 @@ def connect(profile: Profile, password: str | None) -> LdapDirectory:
         if not password:
             raise DirectoryError("no password for the directory bind (store one in the OS keyring)")
         kwargs = dict(authentication=SIMPLE, user=profile.bind_user, password=password)
-    conn = Connection(server, receive_timeout=profile.timeout_s, raise_exceptions=True, read_only=False,
+    # ldap3 packs the receive timeout as whole seconds (struct 'LL'): a float would fail every connect
+    conn = Connection(server, receive_timeout=math.ceil(profile.timeout_s), raise_exceptions=True, read_only=False,
                       auto_referrals=False, **kwargs)
     try:
         conn.open()
