@@ -246,3 +246,5 @@ def test_from_profile_with_a_ca_file_http_and_basic(tmp_path: Path) -> None:
     assert http.settings.wsman_kwargs("HV01")["ssl"] is False and http.settings.wsman_kwargs("HV01")["encryption"] == "auto"
     with pytest.raises(HostError, match="Basic authentication over HTTP"):
         PsrpHostGateway.from_profile(_profile(winrm_transport="http", winrm_auth="basic"), "pw")
+    with pytest.raises(HostError, match="needs a user name and a password"):
+        PsrpHostGateway.from_profile(_profile(winrm_auth="credssp"), None)

@@ -61,6 +61,9 @@ class WinRMSettings:
     def __post_init__(self) -> None:
         if self.transport == "http" and self.auth == "basic":
             raise ValueError("Basic authentication over HTTP would send the password unencrypted; use https")
+        if self.auth in ("basic", "credssp") and not (self.username and self.password):
+            raise ValueError(f"{self.auth} authentication needs a user name and a password (none in the keyring "
+                             "and no terminal to ask)")
         if self.cert_validation is False and self.transport == "https":
             raise ValueError("certificate validation cannot be turned off")
 

@@ -6,6 +6,7 @@ import shutil
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,9 @@ class PsrpEndpoint:
             ``fault`` and ``delay`` may be changed while the endpoint runs.
         pki: serve this certificate (e.g. one CA shared by several endpoints)
             instead of generating a fresh CA.
+        route: serve several hosts on one port: maps the HTTP Host header
+            a client sent (``name:port``) to that host's handler; each new
+            shell gets the handler of the host it was opened for.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class PsrpEndpoint:
         delay: float = 0.0,
         fault: str | None = None,
         pki: TestPki | None = None,
+        route: Callable[[str], Handler] | None = None,
     ) -> None:
         self.handler = handler
         self.https = https
@@ -53,6 +58,7 @@ class PsrpEndpoint:
         self.delay = delay
         self.fault = fault
         self.pki = pki
+        self.route = route
         self._records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
         self._tmp: Path | None = None
@@ -84,7 +90,7 @@ class PsrpEndpoint:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(pki.cert_file, pki.key_file)
         self._config = ServerConfig(
-            service=WsmanService(self.handler),
+            service=WsmanService(self.handler, self.route),
             username=self.username,
             password=self.password,
             delay=lambda: self.delay,

@@ -135,7 +135,7 @@ class WsmanRequestHandler(BaseHTTPRequestHandler):
         delay = config.delay()
         if delay:
             time.sleep(delay)
-        reply = config.service.handle(request, config.username, self.client_address[0])
+        reply = config.service.handle(request, config.username, self.client_address[0], self.headers.get("Host", ""))
         drop = fault == DROP_MID_RECEIVE and action == "Receive" and reply.command_id is not None
         # Log before answering, so the log is complete by the time the client reacts.
         config.record(

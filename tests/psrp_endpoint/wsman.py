@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
@@ -40,16 +41,19 @@ class WsmanFault(Exception):
 class WsmanService:
     """Dispatches parsed WSMan requests; owns the open shells."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, route: Callable[[str], Handler] | None = None) -> None:
         self._handler = handler
+        self._route = route  # HTTP Host header -> the handler of that host (one endpoint, many hosts)
         self._shells: dict[str, ShellSession] = {}
         self._lock = threading.Lock()
 
-    def handle(self, request: Request, owner: str, client_ip: str) -> Reply:
+    def handle(self, request: Request, owner: str, client_ip: str, host: str = "") -> Reply:
         method = getattr(self, f"_do_{request.name.lower()}", None)
         try:
             if method is None:
                 raise WsmanFault(soap.ERROR_ACTION_NOT_SUPPORTED, f"The action {request.action} is not supported.")
+            if request.name == "Create":
+                return self._do_create(request, owner, client_ip, host)
             return method(request, owner, client_ip)
         except OperationTimeout:
             return self._fault(request, soap.ERROR_OPERATION_TIMEDOUT, "The WS-Management operation timed out.")
@@ -68,13 +72,14 @@ class WsmanService:
 
     # -- actions ------------------------------------------------------------
 
-    def _do_create(self, request: Request, owner: str, client_ip: str) -> Reply:
+    def _do_create(self, request: Request, owner: str, client_ip: str, host: str = "") -> Reply:
         if not request.resource_uri.startswith(POWERSHELL_URI_PREFIX):
             raise WsmanFault(soap.ERROR_ACTION_NOT_SUPPORTED, "Only PowerShell shells are served here.")
         shell_el = _required(request.body, "rsp:Shell")
         shell_id = shell_el.get("ShellId") or str(uuid.uuid4()).upper()
         creation = shell_el.find("pwsh:creationXml", NS)
-        session = ShellSession(shell_id, request.resource_uri, self._handler)
+        handler = self._route(host) if self._route is not None else self._handler
+        session = ShellSession(shell_id, request.resource_uri, handler)
         received = session.feed(_b64(creation.text if creation is not None else ""))
         with self._lock:
             self._shells[shell_id.upper()] = session
