@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Literal
 
 from services import fixes
 from services.models import VSMS, Finding, FixPlan, NodeSnapshot, Severity, Snapshot
-from services.spn import DELEGATION_SERVICES, delegation_targets, for_host, spn_key
+from services.spn import DELEGATION_SERVICES, delegation_targets, for_host
+from services.spn import spn_key as _spn_key
 
 Coverage = Literal["ok", "partial", "missing"]
 Pair = tuple[str, str]
 
 # Events naming the destination of a migration attempt on the source host, and whether it succeeded.
 MOVE_EVENTS = {20417: True, 21024: False, 21502: False, 21111: False}
+spn_key = lru_cache(maxsize=1 << 16)(_spn_key)  # a large grid compares the same few values thousands of times
 _DESTINATION = re.compile(r"(?:\bto|\bhost|destination host)\s+'([^']+)'", re.IGNORECASE)
 
 

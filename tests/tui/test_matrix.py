@@ -1,0 +1,133 @@
+"""The delegation matrix in the console: seed cells from the lab definition, a row fix, a 64-node grid."""
+
+from __future__ import annotations
+
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Static
+
+from services.diagnosis import diagnose
+from services.lab.scenarios import NODES, build, fqdn
+from services.matrix import COVERAGE_GLYPH
+from services.models import VSMS
+from services.spn import for_host, spn_key
+from tests.test_matrix import synthetic
+from tests.tui.conftest import FIXED_NOW, settle
+from tui.app import InventoryUpdated
+from tui.screens.fix import FixScreen
+from tui.screens.matrix import MatrixScreen
+
+
+def cell(table: DataTable, src: str, dst: str) -> str:
+    return table.get_cell(src, dst).plain.strip()
+
+
+def detail(app) -> str:
+    return str(app.screen.query_one("#mx-detail", Static).render())
+
+
+async def open_matrix(pilot) -> DataTable:
+    app = pilot.app
+    await settle(pilot, lambda: app.snapshot is not None)
+    await pilot.press("x")
+    await settle(pilot, lambda: isinstance(app.screen, MatrixScreen))
+    return app.screen.query_one(DataTable)
+
+
+def expected_coverage(lab, src: str, dst: str) -> str:
+    """The first two marks of a cell, from the scenario's directory entries."""
+    have = {spn_key(v) for v in lab.computer(src).get("msDS-AllowedToDelegateTo", [])}
+    marks = ""
+    for service in (VSMS, "cifs"):
+        found = sum(spn_key(v) in have for v in for_host(service, dst, fqdn(dst)))
+        marks += COVERAGE_GLYPH["ok" if found == 2 else "partial" if found else "missing"]
+    return marks
+
+
+async def test_seed_cells_evidence_and_row_fix(demo_app):
+    app = demo_app()
+    lab = build("seed", FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_matrix(pilot)
+        assert table.row_count == len(NODES) and len(table.columns) == len(NODES) + 1
+        for src in NODES:
+            for dst in NODES:
+                if src != dst:
+                    assert cell(table, src, dst).startswith(expected_coverage(lab, src, dst) + "P"), (src, dst)
+        assert cell(table, "HV01", "HV02") == "○○P✗"  # nothing delegated, and the seed's failed move
+        assert cell(table, "HV02", "HV01") == "●●P·"
+        assert "11 of 12 pairs may migrate" in str(app.screen.query_one(".status-line").render())
+
+        # The cursor starts on HV01 → HV02: its evidence and exactly its fix.
+        assert table.cursor_coordinate == Coordinate(0, 2)
+        assert "lacks cifs/HV02.contoso.local" in detail(app) and "Set-ADComputer -Identity 'HV01' -Add" in detail(app)
+        await pilot.press("down")  # HV02 → HV02: no pair
+        await settle(pilot)
+        assert "itself" in detail(app)
+        await pilot.press("right")  # HV02 → HV03: fine
+        await settle(pilot)
+        assert "Nothing to fix" in detail(app) and "has cifs/HV03.contoso.local" in detail(app)
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, MatrixScreen)  # nothing to preview
+
+        await pilot.press("up", "r")  # the whole HV01 row in one change
+        await settle(pilot, lambda: isinstance(app.screen, FixScreen) and bool(app.screen.previews))
+        preview = str(app.screen.query_one("#preview", Static).render())
+        assert "1 write(s) to 1 object(s)" in preview and "cifs/HV02.contoso.local" in preview
+        await pilot.press(*"CHG-5001", "enter")
+        await settle(pilot, lambda: not app.screen.busy and app.screen.wrote)
+        await pilot.press("escape")
+        await settle(pilot, lambda: isinstance(app.screen, MatrixScreen) and cell(table, "HV01", "HV02").startswith("●●"))
+        assert cell(table, "HV01", "HV02") == "●●P✗"  # delegation complete; the last move seen still failed
+        assert "12 of 12 pairs may migrate" in str(app.screen.query_one(".status-line").render())
+        assert "Nothing to fix" in detail(app)
+
+
+async def test_column_fix_needs_typed_confirmation(demo_app):
+    app = demo_app("kerberos-only")
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_matrix(pilot)
+        assert {cell(table, s, d) for s in NODES for d in NODES if s != d} == {"●●k·"}
+        await pilot.press("c")  # column HV02: three sources, three objects
+        await settle(pilot, lambda: isinstance(app.screen, FixScreen) and bool(app.screen.previews))
+        assert "3 object(s)" in str(app.screen.query_one("#preview", Static).render())
+        assert not app.screen.query_one("#confirm-word").has_class("hidden")
+
+
+async def test_a_64_node_grid_renders_and_the_cursor_moves(demo_app):
+    app = demo_app()
+    big = synthetic(64, lacking=[(0, 63)], kerberos_only=[5])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.snapshot, app.findings = big, diagnose(big)
+        await pilot.press("x")
+        await settle(pilot, lambda: isinstance(app.screen, MatrixScreen))
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        assert table.row_count == 64 and len(table.columns) == 65
+        assert cell(table, "N001", "N064") == "○○P·" and cell(table, "N006", "N001") == "●●k·"
+        await pilot.press(*["down"] * 8, *["right"] * 8)
+        await settle(pilot)
+        assert table.cursor_coordinate == Coordinate(8, 10)
+        assert "N009 → N010" in detail(app)
+        await pilot.press("end", "ctrl+end", "pageup")  # last column, last row, one page up
+        await settle(pilot)
+        assert table.cursor_coordinate.column == 64 and 0 < table.cursor_coordinate.row < 63
+        await pilot.press("ctrl+end")
+        await settle(pilot)
+        assert table.cursor_coordinate == Coordinate(63, 64) and "N064 → itself" in detail(app)
+
+        # A fresh inventory updates cells in place: the grid is not rebuilt.
+        columns_before = list(table.columns)
+        fixed = synthetic(64, kerberos_only=[5])
+        app.snapshot, app.findings = fixed, diagnose(fixed)
+        screen.post_message(InventoryUpdated())
+        await settle(pilot, lambda: cell(table, "N001", "N064") == "●●P·")
+        assert list(table.columns) == columns_before and table.cursor_coordinate.row == 63
+
+        await pilot.press("slash", *"N00")
+        await settle(pilot)
+        assert table.row_count == 9 and len(table.columns) == 10
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MatrixScreen) and table.row_count == 64
