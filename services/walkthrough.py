@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services import events, fixes, matrix
+from services import credssp, events, fixes, matrix, moves
 from services.files import atomic_write
 from services.hosts.base import ProgressCallback
 from services.migration import MoveRequest, run_test_move
@@ -21,7 +22,6 @@ from services.models import (
     VSMS,
     AuthType,
     Finding,
-    FixPlan,
     JournalEntry,
     MoveResult,
     NodeSnapshot,
@@ -29,11 +29,13 @@ from services.models import (
     Snapshot,
 )
 from services.paths import data_dir
+from services.remediation import Outcome
 from services.session import Session
 from services.spn import registered_form, spn_key
 
 STATE_FILE = "walkthrough.json"
 MAX_PREFLIGHTS = 4
+CREDSSP_MINUTES = 60
 OPTIONAL_CLEANUP = frozenset({"delegation.wrong_object"})  # removing stray values is a separate choice
 
 
@@ -424,27 +426,30 @@ class Walkthrough:
         found.append("✔ Nothing left to fix automatically.")
         return StepResult(Step.FIX, True, "ok", "Nothing left to fix.", found, commands)
 
-    def credssp_window(self, snapshot: Snapshot) -> Finding | None:
-        """The CredSSP window for the test pair as a previewable, journaled change (undo returns to Kerberos)."""
+    def credssp_hosts(self, snapshot: Snapshot) -> list[str]:
+        """The test pair's hosts a CredSSP window would switch (those not on CredSSP already)."""
         pair = self._pair(snapshot)
-        if pair is None:
-            return None
-        hosts = [n.name for n in pair if n.host and n.host.settings and n.host.settings.auth_type != AuthType.CREDSSP]
-        if not hosts:
-            return None
-        self.state.credssp_hosts = sorted(set(self.state.credssp_hosts) | {n.name for n in pair})
+        return [n.name for n in pair or () if n.host and n.host.settings
+                and n.host.settings.auth_type != AuthType.CREDSSP]
+
+    def open_credssp(self, snapshot: Snapshot, reason: str, now: datetime, minutes: int = CREDSSP_MINUTES,
+                     notify: Callable[[str], None] | None = None) -> list[Outcome]:
+        """Open a time-boxed, journaled CredSSP window on the test pair (services.credssp reverts it)."""
+        hosts = self.credssp_hosts(snapshot)
+        self.state.credssp_hosts = sorted(set(self.state.credssp_hosts) | set(hosts))
         self.save()
-        return Finding(id=f"walkthrough.credssp:{pair[0].name}:{pair[1].name}", code="auth.credssp_window",
-                       severity=Severity.INFO, source=pair[0].name, target=pair[1].name,
-                       message=f"Open a CredSSP window on {', '.join(hosts)}",
-                       cause="An alternative to delegation for one controlled window; undo it from the journal.",
-                       fix=FixPlan(summary=f"CredSSP window on {', '.join(hosts)}",
-                                   actions=tuple(fixes.set_auth_type(h, AuthType.CREDSSP) for h in hosts)))
+        return [credssp.open_window(self.session.remediator, h, minutes, reason, now, notify) for h in hosts]
+
+    def close_credssp(self, reason: str, notify: Callable[[str], None] | None = None) -> Outcome | None:
+        """Return every open window's host to its prior authentication type (journaled rollback)."""
+        windows = credssp.windows(self.session.remediator)
+        return credssp.revert(self.session.remediator, windows, reason, notify) if windows else None
 
     def _open_credssp(self, snapshot: Snapshot) -> list[str]:
-        return [h for h in self.state.credssp_hosts
-                if (n := snapshot.node(h)) and n.host and n.host.settings
-                and n.host.settings.auth_type == AuthType.CREDSSP]
+        """Hosts on CredSSP through a window (lmdoctor's or this walkthrough's)."""
+        hosts = {w.host for w in credssp.windows(self.session.remediator)} | set(self.state.credssp_hosts)
+        return sorted(h for h in hosts if (n := snapshot.node(h)) and n.host and n.host.settings
+                      and n.host.settings.auth_type == AuthType.CREDSSP)
 
     def _check_credssp(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
         pair = self._pair(snapshot)
@@ -455,12 +460,14 @@ class Walkthrough:
             "CredSSP works only when Move-VM runs in a session ON the source host (console or RDP), never from a "
             "jump host over WinRM — lmdoctor's own test move would fail with 0x8009030E.",
             "Credential Guard blocks CredSSP; Windows Server 2025 enables it by default.",
-            "o opens the window on the test pair (previewed, journaled); close it in Rollback (u).",
+            f"o opens a {CREDSSP_MINUTES}-minute window on the test pair (confirmed with a reason, journaled, "
+            "reverted to Kerberos when it expires); k closes it early in Rollback.",
         ]
         open_now = self._open_credssp(snapshot)
         if open_now:
             found.append(f"▲ A CredSSP window is open on {', '.join(open_now)}.")
         return StepResult(Step.CREDSSP, True, "optional", "Optional: skip unless you choose a CredSSP window.", found, [
+            *(f"lmdoctor credssp --open {h} --minutes {CREDSSP_MINUTES} --reason 'CHG-…'" for h in names),
             f"Set-VMHost -ComputerName {','.join(names)} -VirtualMachineMigrationAuthenticationType CredSSP",
             f"# on {names[0]} itself: Move-VM -Name {vm} -DestinationHost {names[1]}",
             f"Set-VMHost -ComputerName {','.join(names)} -VirtualMachineMigrationAuthenticationType Kerberos",
@@ -484,6 +491,7 @@ class Walkthrough:
                                [n.name for n in snapshot.nodes], progress=progress, step=step)
         self.state.verify = result
         self.save()
+        moves.record(self.session.journal, result)
         return result
 
     def _check_verify(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
@@ -528,11 +536,12 @@ class Walkthrough:
                          f"{n.host.settings.auth_type.value}.")
         open_now = self._open_credssp(snapshot)
         commands = ["lmdoctor rollback --last --reason 'CHG-… back out'"]
+        commands += ["lmdoctor credssp --revert --reason 'CHG-… close the window'"] if open_now else []
         commands += [f"Set-VMHost -ComputerName {h} -VirtualMachineMigrationAuthenticationType Kerberos" for h in open_now]
         commands += [undo_command(e) for e in sorted(made, key=lambda e: e.seq, reverse=True)]
         if open_now:
             return StepResult(Step.ROLLBACK, False, "problem", f"The CredSSP window on {', '.join(open_now)} is still "
-                              "open: u opens the journal to undo it.", found, commands)
+                              "open: k closes it (back to Kerberos).", found, commands)
         return StepResult(Step.ROLLBACK, True, "ok", "Only if needed: u opens the journal (undo the last batch or "
                           "everything).", found, commands)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services import credssp, moves
 from services.diagnosis import diagnose
 from services.inventory import take_snapshot
 from services.lab import manage
@@ -13,6 +15,7 @@ from services.lab.scenarios import SCENARIOS
 from services.models import AuthType, Finding, Severity, Snapshot
 from services.session import Session, open_demo
 from services.walkthrough import (
+    CREDSSP_MINUTES,
     OPTIONAL_CLEANUP,
     STATE_FILE,
     STEPS,
@@ -127,7 +130,7 @@ def test_progress_is_resumed_and_holds_no_secret(lab_session, tmp_path):
     assert Walkthrough(open_demo(tmp_path / "lab", step_delay=0)).current == Step.SYMPTOM
 
 
-def test_credssp_window_is_journaled_and_rollback_waits_for_it(lab_session):
+def test_credssp_window_is_time_boxed_and_rollback_waits_for_it(lab_session):
     session = lab_session("seed")
     wt = Walkthrough(session)
     while wt.current != Step.CREDSSP:
@@ -136,9 +139,14 @@ def test_credssp_window_is_journaled_and_rollback_waits_for_it(lab_session):
             apply_fixes(session, result.fixable)
             result = check(session, wt)
         assert wt.advance(result)
-    window = wt.credssp_window(look(session)[0])
-    assert [a.values for a in window.fix.actions] == [("CredSSP",), ("CredSSP",)]
-    apply_fixes(session, [window], "CHG-2002 CredSSP window")
+    assert "Credential Guard" in "\n".join(check(session, wt).found)
+    now = datetime.now(timezone.utc)
+    assert wt.credssp_hosts(look(session)[0]) == ["HV01", "HV02"]
+    outcomes = wt.open_credssp(look(session)[0], "CHG-2002 CredSSP window", now)
+    assert all(o.ok for o in outcomes)
+    windows = credssp.windows(session.remediator)
+    assert sorted(w.host for w in windows) == ["HV01", "HV02"]
+    assert {w.expires for w in windows} == {now + timedelta(minutes=CREDSSP_MINUTES)}
     snapshot, _ = look(session)
     assert {snapshot.node(h).host.settings.auth_type for h in ("HV01", "HV02")} == {AuthType.CREDSSP}
     assert "A CredSSP window is open on HV01, HV02" in "\n".join(check(session, wt).found)
@@ -147,14 +155,17 @@ def test_credssp_window_is_journaled_and_rollback_waits_for_it(lab_session):
     wt.run_verify(look(session)[0])  # a remotely started move cannot use CredSSP
     verify = check(session, wt)
     assert not verify.met and any("run Move-VM in a session on HV01" in line for line in verify.found)
+    assert moves.history(session.journal)[-1].result == wt.state.verify  # the verification log has it
     wt.skip()
     rollback = check(session, wt)
     assert not rollback.met and "CredSSP window on HV01, HV02 is still open" in rollback.headline
     assert "Set-VMHost -ComputerName HV02 -VirtualMachineMigrationAuthenticationType Kerberos" in rollback.commands
 
-    session.remediator.rollback(session.remediator.last_batch(), "CHG-2002 close the window")
+    assert wt.close_credssp("CHG-2002 close the window").ok
     rollback = check(session, wt)
-    assert rollback.met
+    assert rollback.met and not credssp.windows(session.remediator)
+    snapshot, _ = look(session)
+    assert {snapshot.node(h).host.settings.auth_type for h in ("HV01", "HV02")} == {AuthType.KERBEROS}
     assert any("Set-ADComputer -Identity 'HV01' -Remove" in c for c in rollback.commands)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
@@ -10,10 +12,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, ProgressBar, Static
 
+from services import credssp
 from services.models import MoveProgress, MoveResult
-from services.walkthrough import PURPOSE, STEPS, TITLES, Step, StepResult, Walkthrough
+from services.remediation import RemediationError
+from services.walkthrough import CREDSSP_MINUTES, PURPOSE, STEPS, TITLES, Step, StepResult, Walkthrough
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
+from tui.screens.confirm import ReasonDialog
 
 STATUS_STYLE = {"ok": "b green", "problem": "b red", "manual": "b dark_orange", "optional": "b cyan",
                 "pending": "b yellow"}
@@ -61,10 +66,12 @@ class WalkthroughScreen(BaseScreen):
         Binding("f", "fix", "Fix"),
         Binding("g", "verify", "Move-VM"),
         Binding("o", "credssp", "Open CredSSP"),
-        Binding("u", "undo", "Undo"),
+        Binding("k", "close_credssp", "Close CredSSP"),
+        Binding("u", "undo", "Journal/undo"),
         Binding("R", "restart", "Restart", key_display="R"),
     ]
-    STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK}
+    STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK,
+                    "close_credssp": Step.ROLLBACK}
 
     def __init__(self) -> None:
         super().__init__()
@@ -228,11 +235,56 @@ class WalkthroughScreen(BaseScreen):
             self.app.open_fix(result.fixable)
 
     def action_credssp(self) -> None:
-        finding = self.walkthrough.credssp_window(self.app.snapshot) if self.app.snapshot else None
-        if finding is None:
+        hosts = self.walkthrough.credssp_hosts(self.app.snapshot) if self.app.snapshot else []
+        if not hosts:
             self.notify("No CredSSP window to open: no test pair yet, or it already uses CredSSP.")
             return
-        self.app.open_fix([finding])
+        if self.app.session.read_only:
+            self.notify("Read-only session: nothing will be written.", severity="warning")
+            return
+        until = self.app.clock() + timedelta(minutes=CREDSSP_MINUTES)
+        body = "\n".join(f"{h}: VirtualMachineMigrationAuthenticationType Kerberos → CredSSP\n"
+                         f"    Set-VMHost -ComputerName {h} -VirtualMachineMigrationAuthenticationType CredSSP"
+                         for h in hosts)
+        body += (f"\n\nReverts to Kerberos at {until:%H:%M} UTC ({CREDSSP_MINUTES} min), or earlier with k on the "
+                 f"Rollback step. Journaled; undo from the journal.\n\n{credssp.CREDENTIAL_GUARD_WARNING}.")
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.write_credssp(reason, open_window=True)
+
+        self.app.push_screen(ReasonDialog(f"Open a CredSSP window on {', '.join(hosts)}", body, "Open window"),
+                             answered)
+
+    def action_close_credssp(self) -> None:
+        windows = credssp.windows(self.app.session.remediator)
+        if not windows:
+            self.notify("No CredSSP window is open.")
+            return
+        body = "\n".join(f"{w.host}: CredSSP → {w.entry.before[0]} ({w.describe(self.app.clock())})" for w in windows)
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.write_credssp(reason, open_window=False)
+
+        self.app.push_screen(ReasonDialog("Close the CredSSP window", body, "Close window"), answered)
+
+    @work(thread=True, exclusive=True, group="write")
+    def write_credssp(self, reason: str, open_window: bool) -> None:
+        wt, app = self.walkthrough, self.app
+        try:
+            if open_window:
+                outcomes = wt.open_credssp(app.snapshot, reason, app.clock())
+                ok = all(o.ok for o in outcomes)
+            else:
+                outcome = wt.close_credssp(reason)
+                ok = outcome is None or outcome.ok
+            message, severity = ("CredSSP window " + ("opened" if open_window else "closed"), "information") if ok \
+                else ("The CredSSP change did not complete: see the journal (j)", "error")
+        except RemediationError as exc:
+            message, severity = f"Not written: {exc}", "error"
+        app.call_from_thread(self.notify, message, severity=severity)
+        app.call_from_thread(app.refresh_inventory)
 
     def action_undo(self) -> None:
         self.app.open_journal()
