@@ -6,10 +6,12 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from services import fixes
 from services.models import VSMS, Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+from services.moves import MoveRecord
 from services.spn import DELEGATION_SERVICES, delegation_targets, for_host
 from services.spn import spn_key as _spn_key
 
@@ -97,22 +99,30 @@ def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus
     return found
 
 
-def last_moves(snapshot: Snapshot) -> dict[Pair, bool]:
-    """The newest migration outcome per (source, destination) found in the sources' VMMS/cluster events."""
+def last_moves(snapshot: Snapshot, records: Iterable[MoveRecord] = ()) -> dict[Pair, bool]:
+    """The newest outcome per (source, destination): lmdoctor's own test moves (the verification log) and the
+    migrations the sources' VMMS/cluster events name, whichever is newer. Pre-flights (-WhatIf) do not count."""
     names = {n.name for n in snapshot.nodes}
-    found: dict[Pair, bool] = {}
+    newest: dict[Pair, tuple[datetime, bool]] = {}
+
+    def seen(key: Pair, when: datetime, ok: bool) -> None:
+        if key[0] in names and key[1] in names and key[0] != key[1] and (key not in newest or when > newest[key][0]):
+            newest[key] = (when, ok)
+
     for node in snapshot.nodes:
         if node.host is None or not node.host.reachable:
             continue
-        for event in sorted(node.host.events, key=lambda e: e.time, reverse=True):
-            if event.event_id not in MOVE_EVENTS:
-                continue
-            for match in _DESTINATION.finditer(event.message):
-                dst = match.group(1).split(".")[0].upper()
-                if dst in names and dst != node.name:
-                    found.setdefault((node.name, dst), MOVE_EVENTS[event.event_id])
-                    break
-    return found
+        for event in node.host.events:
+            if event.event_id in MOVE_EVENTS:
+                match = next((m for m in _DESTINATION.finditer(event.message)
+                              if m.group(1).split(".")[0].upper() != node.name), None)
+                if match:
+                    seen((node.name, match.group(1).split(".")[0].upper()), event.time, MOVE_EVENTS[event.event_id])
+    for record in records:
+        r = record.result
+        if not r.what_if:
+            seen((r.source.upper(), r.destination.upper()), record.time, r.ok)
+    return {key: ok for key, (_, ok) in newest.items()}
 
 
 # --- the compact cell ---------------------------------------------------------------------------------
@@ -121,7 +131,7 @@ LEGEND = (
     ("1st", "VSMS delegation (short + FQDN): ● both  ◐ one  ○ none"),
     ("2nd", "cifs delegation (short + FQDN): ● both  ◐ one  ○ none"),
     ("3rd", "P protocol transition (any protocol)  k Kerberos only  U unconstrained"),
-    ("4th", "last move from the events: ✓ passed  ✗ failed  · unknown"),
+    ("4th", "last move (test moves and events): ✓ passed  ✗ failed  · unknown"),
 )
 LEGEND_SHORT = "● both ◐ one ○ none (short+FQDN) · P any protocol k Kerberos only U unconstrained · ✓ ✗ · moved/failed/unknown"
 

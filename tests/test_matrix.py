@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from services import matrix
 from services.diagnosis import diagnose
@@ -11,14 +11,17 @@ from services.inventory import take_snapshot
 from services.lab.scenarios import NODES, build, fqdn
 from services.migration import MoveRequest, run_test_move
 from services.models import (
+    UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     UAC_WORKSTATION_TRUST_ACCOUNT,
     VSMS,
     ComputerAccount,
     HostReport,
+    MoveResult,
     NodeSnapshot,
     Snapshot,
 )
+from services.moves import MoveRecord
 from services.session import Session
 from services.spn import delegation_targets, spn_key
 
@@ -76,6 +79,21 @@ def test_glyphs_and_last_moves(lab_session):
     assert matrix.glyph(matrix.matrix(snapshot)[("HV01", "HV02")], True) == "●●P✓"
 
 
+def test_test_moves_from_the_verification_log_count_when_newer(lab_session):
+    session = lab_session("seed")
+    snapshot = snapshot_of(session)
+    failed_at = max(e.time for e in snapshot.node("HV01").host.events if e.event_id == 21024)
+
+    def record(when, ok: bool, what_if: bool = False) -> MoveRecord:
+        return MoveRecord(time=when, result=MoveResult(vm="APP01", source="HV01", destination="HV02",
+                                                       what_if=what_if, ok=ok, verified=ok))
+
+    assert matrix.last_moves(snapshot, [record(failed_at - timedelta(hours=1), True)]) == {("HV01", "HV02"): False}
+    assert matrix.last_moves(snapshot, [record(failed_at + timedelta(minutes=5), True)]) == {("HV01", "HV02"): True}
+    assert matrix.last_moves(snapshot, [record(failed_at + timedelta(minutes=5), True, what_if=True)]) == \
+        {("HV01", "HV02"): False}  # a pre-flight is not a move
+
+
 def test_partial_kerberos_only_and_unconstrained_cells():
     snap = synthetic(3, kerberos_only=[1])
     account = snap.nodes[0].account.model_copy(update={
@@ -90,6 +108,12 @@ def test_partial_kerberos_only_and_unconstrained_cells():
     kerberos = grid[("N002", "N001")]
     assert matrix.glyph(kerberos, None) == "●●k·" and not kerberos.ok and matrix.tone(kerberos) == "error"
     assert "Kerberos only (0x1000000 not set)" in "\n".join(matrix.evidence(snap, kerberos))
+    n003 = snap.nodes[2].account
+    risky = snap.model_copy(update={"nodes": snap.nodes[:2] + (snap.nodes[2].model_copy(update={
+        "account": n003.model_copy(update={"uac": n003.uac | UAC_TRUSTED_FOR_DELEGATION})}),)})
+    unconstrained = matrix.matrix(risky)[("N003", "N001")]
+    assert unconstrained.ok and matrix.glyph(unconstrained, True) == "●●U✓" and matrix.tone(unconstrained) == "warning"
+    assert matrix.fix_findings(risky, [("N003", "N001")]) == []  # its constrained delegation is already complete
 
 
 def apply(session: Session, findings) -> None:

@@ -11,7 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
-from services import fixes, matrix
+from services import fixes, matrix, moves
+from services.journal import JournalError
 from services.matrix import Pair, PairStatus
 from services.models import Snapshot
 from tui.app import InventoryUpdated
@@ -48,7 +49,8 @@ class MatrixScreen(BaseScreen):
     HELP = ("Who may live-migrate to whom: rows are sources, columns destinations. Each cell has four marks: "
             "the source's delegation to the destination's Microsoft Virtual System Migration Service and cifs "
             "(short name and FQDN: ● both, ◐ one, ○ none), protocol transition (P any protocol, k Kerberos only, "
-            "U unconstrained), and the last move seen in the source's events (✓ passed, ✗ failed, · unknown). "
+            "U unconstrained), and the last move — lmdoctor's test moves and the source's events — (✓ passed, "
+            "✗ failed, · unknown). "
             "Move the cursor to see a pair's evidence and fix; f fixes the pair, r the row, c the column, a the "
             "grid — one previewed change each.")
     BINDINGS = [
@@ -99,7 +101,11 @@ class MatrixScreen(BaseScreen):
             self.set_status(self.as_of_text())
             return
         self.statuses = matrix.matrix(snapshot)
-        self.moves = matrix.last_moves(snapshot)
+        try:
+            records = moves.history(self.app.session.journal)
+        except JournalError:  # a damaged log: the events still tell
+            records = []
+        self.moves = matrix.last_moves(snapshot, records)
         broken = sum(not s.ok for s in self.statuses.values())
         self.set_status(f"{len(self.statuses) - broken} of {len(self.statuses)} pairs may migrate · "
                         + self.as_of_text())
