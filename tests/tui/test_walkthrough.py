@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import Input, Log, Static
 
+from services import credssp
 from services.session import open_demo
 from services.walkthrough import Step
 from tests.tui.conftest import FIXED_NOW, make_app, settle
 from tui.app import LmDoctorApp
+from tui.screens.confirm import ReasonDialog
 from tui.screens.fix import FixScreen
 from tui.screens.walkthrough import ConfirmSkip, WalkthroughScreen
 
@@ -127,3 +129,30 @@ async def test_skipping_needs_a_confirmation(demo_app):
         assert screen.walkthrough.state.outcomes[Step.FIX] == "skipped"
         assert "»" in text(app, "#wt-rail")
         assert not app.screen.query(Input)  # no stray input left open
+
+
+async def test_credssp_window_opened_and_closed_from_the_walkthrough(demo_app):
+    app = demo_app("healthy")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_walkthrough(pilot)
+        for step in (Step.ENVIRONMENT, Step.TRIAGE, Step.DIAGNOSIS, Step.FIX, Step.CREDSSP):
+            await step_to(pilot, screen, step)
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, ReasonDialog))
+        await pilot.press("enter")  # no reason: refused, nothing written
+        await settle(pilot)
+        assert isinstance(app.screen, ReasonDialog) and app.session.journal.entries() == []
+        await pilot.press(*"CHG-6001 window", "enter")
+        await settle(pilot, lambda: app.screen is screen and len(credssp.windows(app.session.remediator)) == 2)
+        await settle(pilot, lambda: "A CredSSP window is open on HV01, HV02" in text(app, "#wt-found"))
+
+        await step_to(pilot, screen, Step.VERIFY)
+        await pilot.press("s", "y")
+        await settle(pilot, lambda: screen.walkthrough.current == Step.ROLLBACK and screen.current_result is not None)
+        assert not screen.current_result.met and "k closes it" in text(app, "#wt-headline")
+        await pilot.press("k")
+        await settle(pilot, lambda: isinstance(app.screen, ReasonDialog))
+        await pilot.press(*"CHG-6001 close", "enter")
+        await settle(pilot, lambda: app.screen is screen and bool(screen.current_result and screen.current_result.met))
+        assert not credssp.windows(app.session.remediator)
+        assert {app.snapshot.node(h).host.settings.auth_type.value for h in ("HV01", "HV02")} == {"Kerberos"}

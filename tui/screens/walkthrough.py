@@ -57,17 +57,17 @@ class WalkthroughScreen(BaseScreen):
             "found and the PowerShell/AD commands it ran or would run (c copies them). Enter moves on only when the "
             "step's condition holds; s skips deliberately (asks first). Progress is kept per cluster: reopening "
             "continues where you left off.")
-    BINDINGS = [
-        Binding("enter,n", "next", "Next", key_display="⏎"),
-        Binding("b", "back_step", "Back step"),
-        Binding("s", "skip", "Skip"),
-        Binding("c", "copy", "Copy cmds"),
-        Binding("r", "recheck", "Re-check"),
+    BINDINGS = [  # the step's own action first: the footer is narrow at 80 columns
         Binding("f", "fix", "Fix"),
         Binding("g", "verify", "Move-VM"),
         Binding("o", "credssp", "Open CredSSP"),
         Binding("k", "close_credssp", "Close CredSSP"),
-        Binding("u", "undo", "Journal/undo"),
+        Binding("u", "undo", "Journal"),
+        Binding("enter,n", "next", "Next", key_display="⏎"),
+        Binding("s", "skip", "Skip"),
+        Binding("b", "back_step", "Prev"),
+        Binding("c", "copy", "Copy"),
+        Binding("r", "recheck", "Check"),
         Binding("R", "restart", "Restart", key_display="R"),
     ]
     STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK,
@@ -183,6 +183,7 @@ class WalkthroughScreen(BaseScreen):
     # --- navigation -------------------------------------------------------------------------
     def _moved(self) -> None:
         self.result = None
+        self.query_one("#wt-body", VerticalScroll).scroll_home(animate=False)
         self.render_step()
         self.run_check()
 
