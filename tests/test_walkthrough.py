@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -22,6 +23,7 @@ from services.walkthrough import (
     Step,
     StepResult,
     Walkthrough,
+    state_path,
     undo_command,
 )
 
@@ -175,3 +177,14 @@ def test_undo_commands_invert_each_change(lab_session):
     apply_fixes(session, [f for f in findings if f.source == "HV01"])
     (entry,) = session.remediator.undoable()
     assert undo_command(entry) == "Set-ADAccountControl -Identity 'HV01$' -TrustedToAuthForDelegation $false"
+
+
+def test_a_real_cluster_keeps_its_progress_in_the_data_dir(lab_session, isolated_dirs):
+    lab = lab_session("seed")
+    real = dataclasses.replace(lab, demo=False, lab_dir=None, scenario=None, label="prod · contoso.local")
+    assert state_path(real) == isolated_dirs["data"] / "walkthrough" / "HVCLUSTER.json"
+    wt = Walkthrough(real)
+    assert wt.advance(check(real, wt))
+    assert Walkthrough(real).current == Step.ENVIRONMENT
+    (isolated_dirs["data"] / "walkthrough" / "HVCLUSTER.json").write_text("{not json", encoding="utf-8")
+    assert Walkthrough(real).current == Step.SYMPTOM  # a damaged file starts over instead of failing

@@ -138,7 +138,12 @@ class WalkthroughScreen(BaseScreen):
         else:
             step = wt.current
             result = self.current_result
-            if result is None:
+            if result is None and self.app.snapshot is None and self.app.inventory_error:
+                headline.update(f"[b red]Cannot check {escape(TITLES[step])}: the inventory failed.[/] "
+                                "ctrl+r tries again")
+                found.update(escape(self.app.inventory_error))
+                commands.update("")
+            elif result is None:
                 headline.update(f"[b]{escape(TITLES[step])}[/] · checking…")
                 found.update(escape(PURPOSE[step]))
                 commands.update("")
