@@ -24,7 +24,9 @@ def settle(remediator: Remediator, now: datetime, say: Say) -> None:
             if window.expired(now):
                 say(window.describe(now) + " (read-only: not reverted now)")
         return
-    interrupted = {e.change_id: e.seq for e in doubt}
+    interrupted: dict[str, int] = {}  # change -> seq of its intent line
+    for e in remediator.journal.entries():
+        interrupted.setdefault(e.change_id, e.seq)
     for entry in remediator.reconcile():
         verdict = "landed" if entry.state == "reconciled" else "did not land" if "before the write" in (entry.error or "") \
             else "found other values"
