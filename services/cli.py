@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services import credssp, inputs, moves, profiles, reconcile, report
+from services import credentials, credssp, inputs, moves, profiles, reconcile, report
 from services.diagnosis import diagnose, has_errors
 from services.directory.base import DirectoryError
 from services.hosts.base import HostError
@@ -360,7 +360,8 @@ def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], 
         finally:
             session.close()
     except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
-            MigrationError, profiles.ProfileError, inputs.InputError, OSError) as exc:
+            MigrationError, profiles.ProfileError, inputs.InputError, credentials.CredentialsUnavailable,
+            OSError) as exc:
         print(f"lmdoctor: {exc}", file=sys.stderr)
         return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) else EXIT_CANNOT
     except KeyboardInterrupt:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keyring
 from keyring.errors import KeyringError
 
@@ -48,3 +50,23 @@ def delete_password(profile: str, user: str) -> None:
         pass
     except KeyringError as exc:
         raise CredentialsUnavailable(f"the OS keyring refused to delete: {type(exc).__name__}") from None
+
+
+Prompt = Callable[[str], "str | None"]
+
+
+def lookup(profile: str, user: str, prompt: Prompt | None) -> str | None:
+    """The password for `user`: from the OS keyring; else asked through `prompt` for this session only.
+
+    With no usable keyring the prompt says so; with no keyring and no way to ask, CredentialsUnavailable
+    carries the reason. The answer is never stored anywhere."""
+    try:
+        secret = get_password(profile, user)
+    except CredentialsUnavailable as exc:
+        answer = prompt(f"{exc}. Password for {user} (profile {profile}), for this session only") if prompt else None
+        if not answer:
+            raise CredentialsUnavailable(f"{exc}, and there is no terminal to ask on") from None
+        return answer
+    if secret is None and prompt is not None:
+        secret = prompt(f"Password for {user} (profile {profile}; not in the OS keyring, not stored)") or None
+    return secret
