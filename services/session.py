@@ -52,14 +52,8 @@ PasswordPrompt = Callable[[str], str | None]
 
 
 def password_for(profile: Profile, user: str, prompt: PasswordPrompt | None) -> str | None:
-    """Keyring first; with no usable keyring, ask (per session, never stored in a file)."""
-    try:
-        secret = credentials.get_password(profile.name, user)
-    except credentials.CredentialsUnavailable:
-        secret = None
-    if secret is None and prompt is not None:
-        secret = prompt(f"Password for {user} ({profile.name})")
-    return secret
+    """Keyring first; with no usable keyring, say so and ask (per session, never stored in a file)."""
+    return credentials.lookup(profile.name, user, prompt)
 
 
 def open_profile(profile: Profile, read_only: bool = False, prompt: PasswordPrompt | None = None) -> Session:
