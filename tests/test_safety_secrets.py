@@ -1,0 +1,106 @@
+"""Secrets: only in the real OS keyring (Secret Service); with no usable keyring, say so, ask per session, write nothing."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import fail
+
+from services import cli, credentials, profiles
+from services.profiles import Profile
+from services.session import password_for
+
+SECRET_SERVICE = "keyring.backends.SecretService"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def files_under(*roots: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for root in roots if root.exists() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def secret_service() -> Iterator[object]:
+    """The real Secret Service (tests/with-keyring.sh); fail under CI, skip elsewhere, when it is not there."""
+    backend = keyring.get_keyring()
+    problem = None
+    if not type(backend).__module__.startswith(SECRET_SERVICE):
+        problem = f"the keyring backend is {type(backend).__module__}.{type(backend).__name__}, not the Secret Service"
+    else:
+        try:
+            credentials.get_password("lmdoctor-probe", "nobody")
+        except credentials.CredentialsUnavailable as exc:
+            problem = str(exc)
+    if problem:
+        message = f"{problem}; run the tests under tests/with-keyring.sh"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield backend
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
+PROFILE = Profile(name="prod", domain="contoso.local", dc="dc01.contoso.local", bind_user="admin@contoso.local",
+                  cluster="HVCLUSTER")
+
+
+@pytest.mark.keyring
+def test_real_secret_service_round_trip_through_credentials(secret_service, isolated_dirs):
+    password = "Lmd-" + secrets.token_urlsafe(18)
+    user = f"user-{secrets.token_hex(4)}@contoso.local"
+    before = files_under(isolated_dirs["data"], isolated_dirs["config"])
+    credentials.set_password("prod", user, password)
+    try:
+        assert credentials.get_password("prod", user) == password
+        assert password_for(PROFILE, user, prompt=lambda _l: pytest.fail("asked although the keyring has it")) == password
+        assert files_under(isolated_dirs["data"], isolated_dirs["config"]) == before
+    finally:
+        credentials.delete_password("prod", user)
+    assert credentials.get_password("prod", user) is None
+
+
+def test_no_keyring_says_so_asks_for_the_session_and_writes_no_file(no_keyring, isolated_dirs, tmp_path):
+    home = Path(os.environ["HOME"])
+    before = files_under(isolated_dirs["data"], isolated_dirs["config"], home)
+    with pytest.raises(credentials.CredentialsUnavailable, match="no secure OS keyring is available"):
+        credentials.set_password("prod", "admin@contoso.local", "Typed-Once-1!")
+    asked: list[str] = []
+
+    def prompt(label: str) -> str:
+        asked.append(label)
+        return "Typed-Once-1!"
+
+    assert password_for(PROFILE, "admin@contoso.local", prompt) == "Typed-Once-1!"
+    assert password_for(PROFILE, "admin@contoso.local", prompt) == "Typed-Once-1!"  # asked again: nothing kept
+    assert len(asked) == 2
+    assert "no secure OS keyring is available" in asked[0] and "for this session only" in asked[0]
+    assert files_under(isolated_dirs["data"], isolated_dirs["config"], home) == before
+
+
+def test_no_keyring_and_no_terminal_is_one_clear_line(no_keyring, isolated_dirs, capsys):
+    profiles.save(PROFILE)
+    code = cli.main(["check", "--profile", "prod"])  # stdin is not a terminal under pytest
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "no secure OS keyring is available" in err and "no terminal to ask" in err
+
+
+def test_a_profile_never_takes_a_password(tmp_path):
+    with pytest.raises(profiles.ProfileError, match="profiles never hold secrets"):
+        profiles.parse('domain = "a.b"\ndc = "dc.a.b"\nbind_user = "u@a.b"\ncluster = "C"\npassword = "Zz-9"\n', "p")
