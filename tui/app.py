@@ -29,9 +29,11 @@ class LmDoctorApp(App[int]):
     CSS_PATH = str(resources.files("styles") / "app.tcss")
     TITLE = "lmdoctor"
     BINDINGS = [
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("ctrl+r", "refresh", "Refresh", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
+        Binding("colon", "command_palette", "Palette", show=False, key_display=":", id="app.palette"),
+        Binding("ctrl+t", "cycle_theme", "Theme", show=False, id="app.theme"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="app.refresh"),
+        Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(self, session: Session, clock: Clock | None = None) -> None:
@@ -47,7 +49,46 @@ class LmDoctorApp(App[int]):
     def on_mount(self) -> None:
         from tui.screens.nodes import NodesScreen
 
+        self.load_settings()
         self.push_screen(NodesScreen())
+        self.refresh_inventory()
+
+    # --- settings (console.toml: theme, keymap) ----------------------------------------
+    def load_settings(self) -> None:
+        from services import config
+        from tui import keymap
+
+        try:
+            problems = keymap.apply(self, config.load())
+        except config.ConfigError as exc:
+            problems = [str(exc)]
+        self._settings_loaded = True
+        for problem in problems:
+            self.notify(problem, title="console.toml", severity="error", timeout=15)
+
+    def action_cycle_theme(self) -> None:
+        from tui import keymap
+
+        self.theme = keymap.next_theme(self.theme, self.available_themes)
+
+    def watch_theme(self, theme: str) -> None:
+        from services import config
+
+        if not getattr(self, "_settings_loaded", False):  # the theme from console.toml, not a choice to save
+            return
+        try:
+            config.save_theme(theme)
+        except (config.ConfigError, OSError) as exc:
+            self.notify(f"theme not saved: {exc}", title="console.toml", severity="warning")
+
+    def switch_session(self, session: Session) -> None:
+        """Use `session` from now on (a profile was opened): close the old one and read the new cluster."""
+        old, self.session = self.session, session
+        self.snapshot, self.findings, self.as_of, self.inventory_error = None, [], None, None
+        self.sub_title = session.label
+        old.close()
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
         self.refresh_inventory()
 
     # --- inventory ---------------------------------------------------------------------
@@ -56,14 +97,17 @@ class LmDoctorApp(App[int]):
         def progress(message: str, done: int, total: int) -> None:
             self.call_from_thread(self._inventory_progress, message, done, total)
 
+        session = self.session
         try:
-            snapshot = take_snapshot(self.session.directory, self.session.hosts, self.session.cluster,
-                                     self.session.configured_nodes, progress=progress)
+            snapshot = take_snapshot(session.directory, session.hosts, session.cluster,
+                                     session.configured_nodes, progress=progress)
             findings = diagnose(snapshot)
         except Exception as exc:  # shown to the user; the console stays up
-            self.call_from_thread(self._inventory_failed, f"{type(exc).__name__}: {exc}")
+            if session is self.session:
+                self.call_from_thread(self._inventory_failed, f"{type(exc).__name__}: {exc}")
             return
-        self.call_from_thread(self._inventory_done, snapshot, findings)
+        if session is self.session:  # not a cluster the user has switched away from
+            self.call_from_thread(self._inventory_done, snapshot, findings)
 
     def _inventory_progress(self, message: str, done: int, total: int) -> None:
         for screen in self.screen_stack:
@@ -148,6 +192,7 @@ class LmDoctorApp(App[int]):
         yield SystemCommand("Profiles", "Connect to a cluster: create, edit, switch profiles", self.open_connect)
         yield SystemCommand("Journal and rollback", "Every change lmdoctor made, and undo", self.open_journal)
         yield SystemCommand("Help", "Keys and what each screen shows", self.action_help)
+        yield SystemCommand("Next theme", "Cycle the built-in themes (saved in console.toml)", self.action_cycle_theme)
         if self.snapshot:
             for node in self.snapshot.nodes:
                 yield SystemCommand(f"Node {node.name}", f"SPNs, delegation, events and findings of {node.name}",

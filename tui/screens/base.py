@@ -9,7 +9,7 @@ from textual.widgets import Footer, Header, Static
 
 
 class BaseScreen(Screen):
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
 
     def compose_top(self) -> ComposeResult:
         yield Header()

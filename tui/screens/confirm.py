@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, Label, Static
 
 
 class ReasonDialog(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reason.cancel")]
 
     def __init__(self, title: str, body: str, action_label: str) -> None:
         super().__init__()

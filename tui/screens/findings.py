@@ -40,9 +40,9 @@ class FindingsScreen(BaseScreen):
             "the cause, and the fix plan. Enter previews the fix of the selected finding; "
             "a previews the fixes of all fixable findings in one change.")
     BINDINGS = [
-        Binding("enter", "fix", "Preview fix", show=True),
-        Binding("a", "fix_all", "Fix all"),
-        Binding("m", "migrate", "Test Move-VM"),
+        Binding("enter", "fix", "Preview fix", show=True, id="findings.fix"),
+        Binding("a", "fix_all", "Fix all", id="findings.fix_all"),
+        Binding("m", "migrate", "Test Move-VM", id="findings.migrate"),
     ]
 
     def __init__(self, node: str | None = None, focus: str | None = None) -> None:

@@ -43,8 +43,8 @@ class FixScreen(ModalScreen[bool]):
     """Returns True when something was written (the caller refreshes the inventory)."""
 
     BINDINGS = [
-        Binding("escape", "close", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply"),
+        Binding("escape", "close", "Cancel", id="fix.close"),
+        Binding("ctrl+s", "apply", "Apply", id="fix.apply"),
     ]
 
     def __init__(self, findings: list[Finding]) -> None:

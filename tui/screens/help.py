@@ -29,7 +29,7 @@ def key_lines(screen: Screen) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,f1,q", "close", "Close")]
+    BINDINGS = [Binding("escape,question_mark,f1,q", "close", "Close", id="help.close")]
 
     def __init__(self, screen: Screen) -> None:
         super().__init__()

@@ -54,8 +54,8 @@ class JournalScreen(BaseScreen):
             "sent, and its outcome with the read-back value after. u rolls back the last batch, "
             "U every change lmdoctor made; a rollback refuses if someone changed the object since.")
     BINDINGS = [
-        Binding("u", "rollback_last", "Undo last batch"),
-        Binding("U", "rollback_all", "Undo all", key_display="U"),
+        Binding("u", "rollback_last", "Undo last batch", id="journal.rollback_last"),
+        Binding("U", "rollback_all", "Undo all", key_display="U", id="journal.rollback_all"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -20,9 +20,9 @@ class MigrateScreen(BaseScreen):
             "w runs the pre-flight only (-WhatIf); g runs pre-flight, the live move with the host's progress, "
             "and Get-VM on the destination. A failure shows the host's own error and its likely cause.")
     BINDINGS = [
-        Binding("w", "preflight", "Pre-flight"),
-        Binding("g", "move", "Move"),
-        Binding("f", "findings", "Findings"),
+        Binding("w", "preflight", "Pre-flight", id="migrate.preflight"),
+        Binding("g", "move", "Move", id="migrate.move"),
+        Binding("f", "findings", "Findings", id="migrate.findings"),
     ]
 
     def __init__(self, vm: str | None = None, destination: str | None = None) -> None:

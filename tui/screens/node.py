@@ -24,11 +24,11 @@ class NodeScreen(BaseScreen):
             "which peers this node can migrate to; 3 Events: recent VMMS-Admin events classified to a cause; "
             "4 Findings (Enter opens the fix).")
     BINDINGS = [
-        Binding("1", "tab('spns')", "SPNs"),
-        Binding("2", "tab('delegation')", "Delegation"),
-        Binding("3", "tab('events')", "Events"),
-        Binding("4", "tab('findings')", "Findings"),
-        Binding("m", "migrate", "Test Move-VM"),
+        Binding("1", "tab('spns')", "SPNs", id="node.tab_spns"),
+        Binding("2", "tab('delegation')", "Delegation", id="node.tab_delegation"),
+        Binding("3", "tab('events')", "Events", id="node.tab_events"),
+        Binding("4", "tab('findings')", "Findings", id="node.tab_findings"),
+        Binding("m", "migrate", "Test Move-VM", id="node.migrate"),
     ]
 
     def __init__(self, name: str) -> None:

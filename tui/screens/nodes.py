@@ -22,13 +22,14 @@ class NodesScreen(BaseScreen):
             "authentication type (Kerberos or CredSSP), performance option, whether its AD account may "
             "use protocol transition, its VMs, and a health badge from the diagnosis. Enter opens a node.")
     BINDINGS = [
-        Binding("enter", "open_node", "Details", show=False),
-        Binding("f", "findings", "Findings"),
-        Binding("m", "migrate", "Test Move-VM"),
-        Binding("w", "walkthrough", "Walkthrough"),
-        Binding("x", "matrix", "Matrix"),
-        Binding("j", "journal", "Journal"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("enter", "open_node", "Details", show=False, id="nodes.open_node"),
+        Binding("f", "findings", "Findings", id="nodes.findings"),
+        Binding("m", "migrate", "Test Move-VM", id="nodes.migrate"),
+        Binding("w", "walkthrough", "Walkthrough", id="nodes.walkthrough"),
+        Binding("x", "matrix", "Matrix", id="nodes.matrix"),
+        Binding("j", "journal", "Journal", id="nodes.journal"),
+        Binding("p", "connect", "Profiles", id="nodes.connect"),
+        Binding("r", "refresh", "Refresh", id="nodes.refresh"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -106,6 +107,9 @@ class NodesScreen(BaseScreen):
 
     def action_journal(self) -> None:
         self.app.open_journal()
+
+    def action_connect(self) -> None:
+        self.app.open_connect()
 
     def action_refresh(self) -> None:
         self.app.refresh_inventory()

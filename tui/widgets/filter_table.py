@@ -17,8 +17,8 @@ class FilterTable(Vertical):
     """Compose once with the columns; call `set_rows`; `/` filters, Esc clears the filter."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("slash", "filter", "Filter", key_display="/", id="list.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="list.clear_filter"),
     ]
     DEFAULT_CSS = """
     FilterTable { height: 1fr; }

@@ -1,0 +1,59 @@
+"""The user's keymap and theme from console.toml applied to the app; unknown binding ids are named."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+
+from textual.app import App
+from textual.binding import Binding
+from textual.dom import DOMNode
+
+from services import config
+
+THEME_ORDER = ("textual-dark", "textual-light", "nord", "gruvbox", "dracula", "tokyo-night", "monokai",
+               "catppuccin-mocha", "solarized-light", "flexoki")
+
+
+def _bindings(cls: type[DOMNode]) -> Iterable[Binding]:
+    for klass in cls.__mro__:
+        for b in getattr(klass, "BINDINGS", ()) or ():
+            if isinstance(b, Binding):
+                yield b
+
+
+def binding_ids(app: App) -> dict[str, str]:
+    """Every binding id of the app, its screens and widgets → its default keys."""
+    import tui.screens
+    import tui.widgets
+
+    classes: list[type[DOMNode]] = [type(app)]
+    for package in (tui.screens, tui.widgets):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            classes += [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, DOMNode)]
+    return {b.id: b.key for cls in classes for b in _bindings(cls) if b.id}
+
+
+def apply(app: App, settings: config.ConsoleConfig) -> list[str]:
+    """Set the theme and keymap; returns problems to show (nothing is applied for an unknown id)."""
+    problems: list[str] = []
+    if settings.theme:
+        if settings.theme in app.available_themes:
+            app.theme = settings.theme
+        else:
+            problems.append(f"unknown theme {settings.theme!r} (known: {', '.join(sorted(app.available_themes))})")
+    known = binding_ids(app)
+    unknown = sorted(set(settings.keymap) - set(known))
+    if unknown:
+        problems.append(f"[keymap] unknown binding id(s) {', '.join(unknown)}; known ids: {', '.join(sorted(known))}")
+    app.set_keymap({k: v for k, v in settings.keymap.items() if k in known})
+    return problems
+
+
+def next_theme(current: str, available: Iterable[str]) -> str:
+    """The theme after `current` in a fixed order (built-in themes that exist, then the rest)."""
+    names = [t for t in THEME_ORDER if t in set(available)]
+    names += sorted(set(available) - set(names) - {"textual-ansi"})
+    return names[(names.index(current) + 1) % len(names)] if current in names else names[0]
