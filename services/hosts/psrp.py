@@ -231,7 +231,7 @@ class PsrpHostGateway:
             settings = psobjects.vmhost_settings(vmhost, networks)
         except HostError as exc:
             return HostReport(name=name, reachable=False, error=str(exc))
-        except (ValueError, KeyError) as exc:  # an answer we cannot read is a failure, not a guess
+        except (ValueError, KeyError, TypeError) as exc:  # an answer we cannot read is a failure, not a guess
             return HostReport(name=name, reachable=False, error=f"{host}: unreadable answer: {exc}")
         return HostReport(name=name, settings=settings, vms=tuple(vms), events=evs, addresses=addresses,
                           tickets_issued=tickets)
