@@ -173,6 +173,17 @@ def test_hang_on_an_open_pool_times_out_and_the_host_recovers(cluster: LabCluste
     assert cluster.endpoints["HV03"].actions.count("Create") == 2
 
 
+def test_a_shell_discarded_by_the_host_is_reopened_once(cluster: LabCluster) -> None:
+    gateway = cluster.gateway()
+    assert gateway.host_report("HV01").reachable
+    cluster.endpoints["HV01"].discard_shells()  # idle timeout / WinRM restart on the host
+    gateway.set_auth_type("HV01", AuthType.CREDSSP)
+    assert LabStore(cluster.lab_dir).load_hosts().hosts["HV01"].settings.auth_type == AuthType.CREDSSP
+    assert [c.name for c in cluster.received("HV01")].count("Set-VMHost") == 1
+    actions = cluster.endpoints["HV01"].actions
+    assert actions.count("Create") == 2 and [r.status for r in cluster.endpoints["HV01"].requests].count(500) == 1
+
+
 def test_error_record_of_a_write_is_a_host_error_with_the_hosts_text(cluster: LabCluster) -> None:
     cluster.handlers["HV03"].failures["Set-VMHost"] = Error(
         ACCESS_DENIED, "AccessDenied,Microsoft.HyperV.PowerShell.Commands.SetVMHost", category="PermissionDenied",

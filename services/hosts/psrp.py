@@ -37,6 +37,7 @@ MAX_EVENTS = 60
 EVENT_LOGS = ("Microsoft-Windows-Hyper-V-VMMS-Admin", "Microsoft-Windows-Hyper-V-High-Availability-Admin")
 EVENT_LEVELS = (1, 2, 3)  # Critical, Error, Warning
 SYSTEM_LOGON_ID = "0x3e7"  # the SYSTEM logon session VMMS runs in
+WSMAN_UNKNOWN_SHELL = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: the shell is gone on the host
 _TOLERATED_EVENT_ERRORS = ("NoMatchingEventsFound", "NoMatchingLogsFound")
 _CATEGORY_INVALID_ARGUMENT, _CATEGORY_OBJECT_NOT_FOUND = 5, 13
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMError, OSError)
@@ -161,14 +162,25 @@ class PsrpHostGateway:
                 wsman.close()
 
     def _run(self, host: str, build: Build, progress: ProgressCallback | None = None) -> PowerShell:
-        """Run one pipeline on a host; wrap transport failures in HostUnreachable."""
+        """Run one pipeline on a host; wrap transport failures in HostUnreachable.
+
+        A reused pool whose shell the host has discarded (idle timeout, WinRM restart) is reopened
+        once, but only when the command was refused before it started, so nothing runs twice."""
         link = self._link(host)
         with link.lock:
+            for attempt in (1, 2):
+                reused = link.pool is not None
+                try:
+                    ps = self._start(host, link, build)
+                    break
+                except WSManFaultError as exc:
+                    self._drop(link, polite=False)
+                    if not (reused and attempt == 1 and exc.code == WSMAN_UNKNOWN_SHELL):
+                        raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
+                except _TRANSPORT_ERRORS as exc:
+                    self._drop(link, polite=False)
+                    raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
             try:
-                pool = self._open(host, link)
-                ps = PowerShell(pool)
-                build(ps)
-                ps.begin_invoke()
                 seen = 0
                 while ps.state == PSInvocationState.RUNNING:
                     ps.poll_invoke()
@@ -181,6 +193,12 @@ class PsrpHostGateway:
                 raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
             self._release(link, ps)
             return ps
+
+    def _start(self, host: str, link: _HostLink, build: Build) -> PowerShell:
+        ps = PowerShell(self._open(host, link))
+        build(ps)
+        ps.begin_invoke()
+        return ps
 
     def _describe(self, exc: BaseException) -> str:
         """One line on why a host did not answer (timeouts, TLS, HTTP status, WSMan fault, credentials)."""

@@ -119,6 +119,11 @@ class PsrpEndpoint:
             shutil.rmtree(self._tmp, ignore_errors=True)
         self._server = None
 
+    def discard_shells(self) -> None:
+        """Forget every open shell, as WinRM does after its idle timeout or a service restart."""
+        if self._config is not None:
+            self._config.service.close()
+
     def __enter__(self) -> "PsrpEndpoint":
         return self.start()
 
