@@ -75,8 +75,11 @@ def test_real_secret_service_round_trip_through_credentials(secret_service, isol
     assert credentials.get_password("prod", user) is None
 
 
-def test_no_keyring_says_so_asks_for_the_session_and_writes_no_file(no_keyring, isolated_dirs, tmp_path):
-    home = Path(os.environ["HOME"])
+def test_no_keyring_says_so_asks_for_the_session_and_writes_no_file(no_keyring, isolated_dirs, tmp_path, monkeypatch):
+    home = tmp_path / "home"  # a throw-away HOME: a file fallback would have to land here
+    home.mkdir()
+    for var, sub in (("HOME", ""), ("XDG_DATA_HOME", ".local/share"), ("XDG_CONFIG_HOME", ".config")):
+        monkeypatch.setenv(var, str(home / sub))
     before = files_under(isolated_dirs["data"], isolated_dirs["config"], home)
     with pytest.raises(credentials.CredentialsUnavailable, match="no secure OS keyring is available"):
         credentials.set_password("prod", "admin@contoso.local", "Typed-Once-1!")
