@@ -45,6 +45,22 @@ def error_of(screen: ConnectScreen, field: str) -> str:
     return str(widget.render()) if widget.display else ""
 
 
+async def save_new_with_password(app, pilot) -> ConnectScreen:
+    screen = await open_connect(app, pilot)
+    await pilot.press("ctrl+n")
+    fill(screen, **GOOD, password=PASSWORD)
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    return screen
+
+
+def assert_password_in_no_file(root: Path) -> list[Path]:
+    files = [p for p in root.rglob("*") if p.is_file()]
+    for path in files:
+        assert PASSWORD.encode() not in path.read_bytes(), path
+    return files
+
+
 GOOD = dict(name="prod", domain="contoso.local", dc="dc01.contoso.local", bind_user="admin@contoso.local",
             cluster="hvcluster", nodes="hv01, hv02")
 
@@ -98,21 +114,15 @@ async def test_existing_profile_loads_into_the_form(demo_app, dirs):
 async def test_password_goes_only_to_the_os_keyring(demo_app, dirs, tmp_path):
     app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_connect(app, pilot)
-        await pilot.press("ctrl+n")
-        fill(screen, **GOOD, password=PASSWORD)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        screen = await save_new_with_password(app, pilot)
         assert error_of(screen, "password") == ""
         assert screen.query_one("#password", Input).value == ""
     try:
         assert type(keyring.get_keyring()).__name__ == "Keyring"
         assert type(keyring.get_keyring()).__module__ == "keyring.backends.SecretService"
         assert keyring.get_password("lmdoctor", "prod:admin@contoso.local") == PASSWORD
-        files = [p for p in tmp_path.rglob("*") if p.is_file()]
+        files = assert_password_in_no_file(tmp_path)
         assert any(p.parent.name == "profiles" for p in files)
-        for path in files:
-            assert PASSWORD.encode() not in path.read_bytes(), path
     finally:
         keyring.delete_password("lmdoctor", "prod:admin@contoso.local")
 
@@ -123,17 +133,12 @@ async def test_no_usable_keyring_says_so_and_writes_no_password(demo_app, dirs, 
     try:
         app = demo_app()
         async with app.run_test(size=(120, 40)) as pilot:
-            screen = await open_connect(app, pilot)
-            await pilot.press("ctrl+n")
-            fill(screen, **GOOD, password=PASSWORD)
-            await pilot.press("ctrl+s")
-            await settle(pilot)
+            screen = await save_new_with_password(app, pilot)
             assert "no secure OS keyring" in error_of(screen, "password")
             assert profiles.list_names() == ["prod"]  # the profile (no secret in it) is saved
     finally:
         keyring.set_keyring(previous)
-    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
-        assert PASSWORD.encode() not in path.read_bytes(), path
+    assert_password_in_no_file(tmp_path)
 
 
 @pytest.fixture
