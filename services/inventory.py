@@ -72,9 +72,7 @@ def _fqdn(account, name: str, domain: str) -> str:
 
 
 def _read_directory(directory: Directory, names: list[str]):
-    accounts = directory.read_computers(names)
-    owners = directory.find_spn_owners(cluster_spns(names, directory.domain))
+    """Accounts, SPN owners, other delegators and DNS records in one call (two LDAP searches)."""
     targets = [s for n in names for s in delegation_targets(n, f"{n}.{directory.domain}")]
-    delegators = directory.find_delegators_to(targets)
-    dns = directory.read_dns_records(names)
-    return accounts, owners, delegators, dns
+    view = directory.read_cluster(names, cluster_spns(names, directory.domain), targets)
+    return view.accounts, view.spn_owners, view.delegators, view.dns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from services.models import ComputerAccount, DnsRecord
@@ -14,6 +15,16 @@ class DirectoryError(Exception):
 
 class DirectoryConflict(DirectoryError):
     """The object changed since we read it (rollback refuses to overwrite)."""
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """Everything the inventory reads from the directory about one cluster."""
+
+    accounts: list[ComputerAccount]  # the nodes' own computer accounts
+    spn_owners: dict[str, tuple[str, ...]]  # lower-cased SPN -> short names of its holders
+    delegators: list[ComputerAccount]  # accounts allowed to delegate to any of the targets
+    dns: dict[str, tuple[DnsRecord, ...]]  # node -> its A records
 
 
 class Directory(Protocol):
@@ -30,6 +41,9 @@ class Directory(Protocol):
 
     def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
         """A records of these short names in the domain's AD-integrated zone."""
+
+    def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str]) -> ClusterView:
+        """The four reads above at once, in as few round trips as the backend allows."""
 
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
         """Current values of one attribute (userAccountControl as a decimal string)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import ssl
 
-from ldap3 import KERBEROS, SASL, SIMPLE, Connection, Server, Tls
+from ldap3 import KERBEROS, NONE, SASL, SIMPLE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
 
 from services.directory.base import DirectoryError
@@ -19,27 +19,53 @@ def tls_for(profile: Profile) -> Tls:
                ca_certs_file=str(profile.ca_file) if profile.ca_file else None, valid_names=[profile.dc])
 
 
-def connect(profile: Profile, password: str | None) -> LdapDirectory:
-    """Bind over LDAPS or StartTLS; never a simple bind in clear text."""
+def connect(profile: Profile, password: str | None, *, address: str | None = None) -> LdapDirectory:
+    """Bind over LDAPS or StartTLS; never a simple bind in clear text.
+
+    `address` (optional) is where to open the socket when `profile.dc` does not resolve from here;
+    the certificate is still checked against `profile.dc` and Kerberos asks for ldap/`profile.dc`."""
     ldaps = profile.ldap == "ldaps"
-    server = Server(profile.dc, port=profile.ldap_port or (636 if ldaps else 389), use_ssl=ldaps,
-                    tls=tls_for(profile), connect_timeout=profile.timeout_s, get_info=None)
+    server = Server(address or profile.dc, port=profile.ldap_port or (636 if ldaps else 389), use_ssl=ldaps,
+                    tls=tls_for(profile), connect_timeout=profile.timeout_s, get_info=NONE)
     if profile.directory_auth == "kerberos":
-        kwargs = dict(authentication=SASL, sasl_mechanism=KERBEROS)
+        # The user's ticket cache (KRB5CCNAME); the service ticket is for ldap/<dc>, whatever the address.
+        kwargs = dict(authentication=SASL, sasl_mechanism=KERBEROS, sasl_credentials=(profile.dc,))
     else:
         if not password:
             raise DirectoryError("no password for the directory bind (store one in the OS keyring)")
         kwargs = dict(authentication=SIMPLE, user=profile.bind_user, password=password)
-    # ldap3 packs the receive timeout as whole seconds (struct 'LL'): a float would fail every connect
-    conn = Connection(server, receive_timeout=math.ceil(profile.timeout_s), raise_exceptions=True, read_only=False,
-                      auto_referrals=False, **kwargs)
+    # ldap3 packs receive_timeout into SO_RCVTIMEO as whole seconds: it must be an int on Linux
+    conn = Connection(server, receive_timeout=max(1, math.ceil(profile.timeout_s)), raise_exceptions=True, read_only=False,
+                      auto_referrals=False, collect_usage=True, **kwargs)
     try:
         conn.open()
-        if not ldaps:
-            conn.start_tls()
+        if not ldaps and not (conn.start_tls(read_server_info=False) and conn.tls_started):
+            raise DirectoryError(f"{profile.dc}: StartTLS did not start; refusing to bind over plain LDAP")
         conn.bind()
     except lx.LDAPException as exc:
+        _discard(conn)
         raise DirectoryError(f"{profile.dc}: {explain(exc)}") from None
     except (ssl.SSLError, OSError) as exc:
+        _discard(conn)
         raise DirectoryError(f"{profile.dc}: TLS/connection failure: {exc}") from None
+    except DirectoryError:
+        _discard(conn)
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith("gssapi"):
+            raise
+        _discard(conn)
+        raise DirectoryError(f"{profile.dc}: Kerberos bind failed (kinit first; is the ticket cache in KRB5CCNAME "
+                             f"valid?): {_one_line(exc)}") from None
     return LdapDirectory(conn, profile.domain)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _discard(conn: Connection) -> None:
+    try:
+        conn.unbind()
+    except Exception:  # the socket may never have opened; nothing to release then
+        pass

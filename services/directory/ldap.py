@@ -12,7 +12,7 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from services import dnsrecord, rbcd
-from services.directory.base import DirectoryConflict, DirectoryError
+from services.directory.base import ClusterView, DirectoryConflict, DirectoryError
 from services.models import ComputerAccount, DnsRecord
 from services.spn import registered_form, spn_key
 
@@ -28,6 +28,7 @@ COMPUTER_ATTRIBUTES = [
     "whenChanged",
 ]
 PAGE_SIZE = 500
+PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results control
 
 
 def domain_to_base_dn(domain: str) -> str:
@@ -45,17 +46,21 @@ def explain(exc: Exception) -> str:
     if isinstance(exc, lx.LDAPInvalidCredentialsResult):
         return "the directory rejected the credentials (wrong user or password)"
     if isinstance(exc, lx.LDAPInsufficientAccessRightsResult):
-        return "insufficient access rights: writing delegation needs Domain Admin rights (SeEnableDelegationPrivilege)"
+        detail = (getattr(exc, "message", "") or "").strip()
+        return ("insufficient access rights: writing delegation needs Domain Admin rights (SeEnableDelegationPrivilege)"
+                + (f" [{detail}]" if detail else ""))
     if isinstance(exc, lx.LDAPConstraintViolationResult):
         return f"the directory refused the change (constraint violation): {getattr(exc, 'message', '') or exc}"
     if isinstance(exc, lx.LDAPStrongerAuthRequiredResult):
         return "the directory requires an encrypted connection (use LDAPS or StartTLS)"
     if isinstance(exc, lx.LDAPNoSuchObjectResult):
         return f"no such object: {getattr(exc, 'dn', '') or ''}".strip()
-    if isinstance(exc, (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, lx.LDAPSessionTerminatedByServerError)):
+    if isinstance(exc, (lx.LDAPStartTLSError, lx.LDAPSSLConfigurationError)) or (
+            isinstance(exc, lx.LDAPSocketOpenError) and any(w in str(exc).lower() for w in ("ssl", "certificate", "tls"))):
+        return f"TLS failure talking to the domain controller (certificate not trusted or not for this name?): {exc}"
+    if isinstance(exc, (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, lx.LDAPSocketSendError,
+                        lx.LDAPSessionTerminatedByServerError)):
         return f"cannot reach the domain controller: {exc}"
-    if isinstance(exc, (lx.LDAPStartTLSError, lx.LDAPSSLConfigurationError)):
-        return f"TLS failure talking to the domain controller: {exc}"
     if isinstance(exc, lx.LDAPOperationResult):
         return f"LDAP error {exc.result} ({exc.description}): {exc.message}"
     return f"{type(exc).__name__}: {exc}"
@@ -87,6 +92,26 @@ def _short(sam: str) -> str:
     return sam.rstrip("$").upper()
 
 
+def _sams(names: Iterable[str]) -> list[str]:
+    return [f"{n.upper()}$" for n in names]
+
+
+def _lookups(spns: Iterable[str]) -> dict[str, str]:
+    """Asked SPN (lower-cased) -> the lower-cased SPN the KDC looks up (cifs/X is held as HOST/X)."""
+    return {spn_key(s): spn_key(registered_form(s)) for s in spns}
+
+
+def _owners(wanted: dict[str, str], entries: list[dict]) -> dict[str, tuple[str, ...]]:
+    """Asked SPN -> short names of every entry holding its registered form."""
+    held: dict[str, set[str]] = {k: set() for k in wanted.values()}
+    for e in entries:
+        name = _short((_text(e["attributes"].get("sAMAccountName")) or (e["dn"],))[0])
+        for spn in _text(e["attributes"].get("servicePrincipalName")):
+            if spn_key(spn) in held:
+                held[spn_key(spn)].add(name)
+    return {asked: tuple(sorted(held[lookup])) for asked, lookup in wanted.items()}
+
+
 class LdapDirectory:
     """Directory protocol over one bound ldap3 connection."""
 
@@ -99,32 +124,29 @@ class LdapDirectory:
 
     # --- reads -------------------------------------------------------------------------
     def _search(self, base: str, flt: str, attributes: list[str], scope: str = SUBTREE) -> list[dict]:
-        """Paged search returning entries ({dn, attributes, raw}); counts round trips."""
+        """Paged search returning entries ({dn, attributes, raw}); every page counts as a round trip."""
         entries: list[dict] = []
         cookie: bytes | None = None
         with self._lock:
-            return self._paged(base, flt, attributes, scope, entries, cookie)
-
-    def _paged(self, base: str, flt: str, attributes: list[str], scope: str, entries: list[dict],
-               cookie: bytes | None) -> list[dict]:
-        try:
-            while True:
-                self.round_trips += 1
-                self.connection.search(
-                    base, flt, search_scope=scope, attributes=attributes,
-                    paged_size=PAGE_SIZE if scope == SUBTREE else None, paged_cookie=cookie,
-                )
-                for item in self.connection.response or []:
-                    if item.get("type") == "searchResEntry":
-                        entries.append({"dn": item["dn"], "attributes": item["attributes"], "raw": item["raw_attributes"]})
-                controls = (self.connection.result or {}).get("controls") or {}
-                cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
-                if not cookie:
-                    return entries
-        except lx.LDAPNoSuchObjectResult:
-            return entries
-        except lx.LDAPException as exc:
-            raise DirectoryError(explain(exc)) from None
+            try:
+                while True:
+                    self.round_trips += 1
+                    self.connection.search(
+                        base, flt, search_scope=scope, attributes=attributes,
+                        paged_size=PAGE_SIZE if scope == SUBTREE else None, paged_cookie=cookie,
+                    )
+                    for item in self.connection.response or []:
+                        if item.get("type") == "searchResEntry":
+                            entries.append({"dn": item["dn"], "attributes": item["attributes"],
+                                            "raw": item["raw_attributes"]})
+                    controls = (self.connection.result or {}).get("controls") or {}
+                    cookie = controls.get(PAGED_RESULTS, {}).get("value", {}).get("cookie")
+                    if not cookie:
+                        return entries
+            except lx.LDAPNoSuchObjectResult:
+                return entries
+            except lx.LDAPException as exc:
+                raise DirectoryError(explain(exc)) from None
 
     def _account(self, entry: dict) -> ComputerAccount:
         a, raw = entry["attributes"], entry["raw"]
@@ -141,27 +163,41 @@ class LdapDirectory:
         )
 
     def read_computers(self, names: Iterable[str]) -> list[ComputerAccount]:
-        sams = [f"{n.upper()}$" for n in names]
+        sams = _sams(names)
         if not sams:
             return []
         flt = f"(&(objectClass=computer){or_filter('sAMAccountName', sams)})"
         return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
 
     def find_spn_owners(self, spns: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        wanted = {spn_key(s): registered_form(s) for s in spns}
-        lookups = sorted({spn_key(r) for r in wanted.values()})
-        flt = or_filter("servicePrincipalName", lookups)
-        owners: dict[str, set[str]] = {k: set() for k in lookups}
-        for e in self._search(self.base_dn, flt, ["sAMAccountName", "servicePrincipalName"]):
-            name = _short((_text(e["attributes"].get("sAMAccountName")) or (e["dn"],))[0])
-            for spn in _text(e["attributes"].get("servicePrincipalName")):
-                if spn_key(spn) in owners:
-                    owners[spn_key(spn)].add(name)
-        return {k: tuple(sorted(owners[spn_key(r)])) for k, r in wanted.items()}
+        wanted = _lookups(spns)
+        flt = or_filter("servicePrincipalName", sorted(set(wanted.values())))
+        return _owners(wanted, self._search(self.base_dn, flt, ["sAMAccountName", "servicePrincipalName"]))
 
     def find_delegators_to(self, spns: Iterable[str]) -> list[ComputerAccount]:
         flt = f"(&(objectClass=computer){or_filter('msDS-AllowedToDelegateTo', list(spns))})"
         return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
+
+    def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str]) -> ClusterView:
+        """One search for the nodes' accounts, the SPN holders and the delegators, one for DNS.
+
+        The directory returns each matching object once, whatever part of the OR it matched;
+        the three answers are separated here."""
+        names = [n.upper() for n in names]
+        sams, wanted, targets = _sams(names), _lookups(spns), list(targets)
+        flt = (f"(|(&(objectClass=computer){or_filter('sAMAccountName', sams)})"
+               f"{or_filter('servicePrincipalName', sorted(set(wanted.values())))}"
+               f"(&(objectClass=computer){or_filter('msDS-AllowedToDelegateTo', targets)}))")
+        entries = self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES + ["objectClass"]) if names else []
+        computers = [e for e in entries if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}]
+        wanted_sams, wanted_targets = {s.lower() for s in sams}, {t.lower() for t in targets}
+        accounts = [self._account(e) for e in computers
+                    if _text(e["attributes"].get("sAMAccountName"))[:1] and
+                    _text(e["attributes"].get("sAMAccountName"))[0].lower() in wanted_sams]
+        delegators = [self._account(e) for e in computers
+                      if wanted_targets & {v.lower() for v in _text(e["attributes"].get("msDS-AllowedToDelegateTo"))}]
+        return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators,
+                           dns=self.read_dns_records(names))
 
     def zone_dn(self) -> str:
         return f"DC={self.domain},CN=MicrosoftDNS,DC=DomainDnsZones,{self.base_dn}"
@@ -169,6 +205,8 @@ class LdapDirectory:
     def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
         names = [n.upper() for n in names]
         result: dict[str, tuple[DnsRecord, ...]] = {n: () for n in names}
+        if not names:
+            return result
         flt = f"(&(objectClass=dnsNode){or_filter('dc', names)})"
         for e in self._search(self.zone_dn(), flt, ["dc", "dnsRecord"]):
             name = _text(e["attributes"].get("dc"))[0].upper()
