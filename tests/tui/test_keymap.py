@@ -1,0 +1,137 @@
+"""Keyboard conventions: ':' palette, '/' filter on list screens, themes saved in console.toml, a keymap
+override by binding id with clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Input
+
+from services import config
+from tests.tui.conftest import settle
+from tui import keymap
+from tui.screens.findings import FindingsScreen
+from tui.screens.journal import JournalScreen
+from tui.screens.nodes import NodesScreen
+from tui.widgets.filter_table import FilterTable
+
+
+@pytest.fixture
+def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LMDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
+    return tmp_path / "config" / "console.toml"
+
+
+def errors(app) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+@pytest.mark.parametrize("opener", ["open_findings", "open_journal", "open_migrate", "open_connect"])
+async def test_colon_opens_the_palette_everywhere(demo_app, conf, opener):
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        getattr(app, opener)()
+        await settle(pilot)
+        app.set_focus(None)  # not typing in a field
+        await pilot.press("colon")
+        await settle(pilot, lambda: isinstance(app.screen, CommandPalette))
+
+
+@pytest.mark.parametrize("opener,screen_type", [(None, NodesScreen), ("open_findings", FindingsScreen),
+                                                ("open_journal", JournalScreen)])
+async def test_slash_filters_every_list_screen(demo_app, conf, opener, screen_type):
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        if opener:
+            getattr(app, opener)()
+            await settle(pilot)
+        assert isinstance(app.screen, screen_type)
+        await pilot.press("slash")
+        await settle(pilot)
+        table = app.screen.query_one(FilterTable)
+        assert app.focused is table.query_one(Input)
+        await pilot.press(*"zzz-nothing")
+        await settle(pilot)
+        assert table.table.row_count == 0
+        await pilot.press("escape")  # clears the filter, stays on the screen
+        await settle(pilot)
+        assert isinstance(app.screen, screen_type) and not table.filter_text
+
+
+async def test_theme_cycles_and_is_saved(demo_app, conf):
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        assert app.theme == "textual-dark"
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert app.theme == "textual-light"
+    assert tomllib.loads(conf.read_text())["theme"] == "textual-light"
+    again = demo_app()
+    async with again.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert again.theme == "textual-light"
+
+
+async def test_keymap_override_by_binding_id(demo_app, conf):
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[keymap]\n"nodes.findings" = "F"\n"app.help" = "f2"\n')
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        assert errors(app) == []
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, NodesScreen)
+        await pilot.press("F")
+        await settle(pilot, lambda: isinstance(app.screen, FindingsScreen))
+
+
+async def test_unknown_binding_id_is_named(demo_app, conf):
+    conf.parent.mkdir(parents=True)
+    conf.write_text('theme = "nord"\n[keymap]\n"nodes.findngs" = "F"\n"nodes.journal" = "J"\n')
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        (message,) = errors(app)
+        assert "nodes.findngs" in message and "nodes.findings" in message  # the typo and the known ids
+        assert app.theme == "nord"
+        await pilot.press("J")  # the known override still applies
+        await settle(pilot, lambda: isinstance(app.screen, JournalScreen))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("theme = ", "not valid TOML"),
+    ("colour = 'red'\n", "colour: Extra inputs are not permitted"),
+    ("[keymap]\n'nodes.findings' = 'F F'\n", "keymap: Value error, nodes.findings"),
+])
+async def test_invalid_console_config_is_one_clear_error(demo_app, conf, text, expected):
+    conf.parent.mkdir(parents=True)
+    conf.write_text(text)
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        (message,) = errors(app)
+        assert expected in message and str(conf) in message
+    with pytest.raises(config.ConfigError):
+        config.save_theme("nord", conf)  # a broken file is not overwritten
+    assert conf.read_text() == text
+
+
+def test_every_binding_id_is_unique_per_key_and_named():
+    from tui.app import LmDoctorApp
+
+    ids = keymap.binding_ids(LmDoctorApp.__new__(LmDoctorApp))
+    assert {"app.help", "app.palette", "app.theme", "nodes.findings", "list.filter", "connect.save"} <= set(ids)
+    assert ids["app.palette"] == "colon"
+
+
+def test_next_theme_wraps():
+    assert keymap.next_theme("textual-dark", ["textual-dark", "nord"]) == "nord"
+    assert keymap.next_theme("nord", ["textual-dark", "nord"]) == "textual-dark"
+    assert keymap.next_theme("unknown", ["textual-dark", "nord"]) == "textual-dark"
