@@ -704,3 +704,18 @@ class SambaDC:
     @staticmethod
     def _qualify(principal: str) -> str:
         return principal if "@" in principal else f"{principal}@{REALM}"
+
+
+def inject_duplicate_spns_offline(dc: SambaDC, spns_by_dn: Mapping[str, Iterable[str]]) -> None:
+    """Like ``SambaDC.inject_duplicate_spn_offline`` for several objects and SPNs with one stop/start."""
+    ldif = "".join(
+        f"dn: {dn}\nchangetype: modify\nadd: servicePrincipalName\n"
+        + "".join(f"servicePrincipalName: {spn}\n" for spn in spns) + "\n"
+        for dn, spns in spns_by_dn.items() if spns)
+    if not ldif:
+        return
+    was_running = dc.running
+    dc.stop()
+    _run(["ldbmodify", "-H", f"tdb://{dc.domain_partition_file}"], input=ldif)
+    if was_running:
+        dc.restart()

@@ -1,0 +1,95 @@
+"""Every lab scenario built on a real Samba AD DC: `lmdoctor check --profile samba --json` reports exactly
+the scenario's findings.
+
+The CLI runs in-process, unchanged, with a saved profile and the bind password in the real OS keyring.
+The one seam is the host side: there are no Hyper-V hosts, so the PSRP gateway module is replaced by
+one whose ``PsrpHostGateway.from_profile`` returns the lab's simulated hosts for the scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from services import cli, credentials, profiles
+from services.directory.connect import connect
+from services.lab.hosts import LabHostGateway
+from services.profiles import Profile
+from tests.samba_dc import ADMIN_PASSWORD, SambaDC, Template
+from tests.samba_scenarios import build_on_dc, finding_keys
+
+pytestmark = pytest.mark.samba
+
+_dcs = count(1)
+
+EXPECTED: dict[str, set[tuple[str, str | None, str | None]]] = {
+    "seed": {("delegation.missing", "HV01", "HV02"), ("delegation.wrong_object", "HV02", "HV02")},
+    "healthy": set(),
+    "kerberos-only": {("delegation.kerberos_only", n, None) for n in ("HV01", "HV02", "HV03", "HV04")},
+    "duplicate-spn": {("spn.duplicate", "HV02-OLD", "HV02")},
+    "stale-dns": {("dns.stale", "HV02", None)},
+    "auth-mismatch": {("auth.mismatch", None, "HV02")},
+    "migration-disabled": {("migration.disabled", "HV02", None)},
+    "stale-tickets": {("tickets.stale", "HV01", None), ("tickets.stale", "HV02", None)},
+    "unconstrained": {("delegation.unconstrained", "HV03", None)},
+}
+
+
+@pytest.fixture
+def fresh_dc(samba_template: Template, samba_workdir: Path) -> Iterator[SambaDC]:
+    """A DC of its own for each scenario (the scenarios reuse the same object names)."""
+    with SambaDC.start(samba_template, samba_workdir, f"scn{next(_dcs)}") as dc:
+        yield dc
+
+
+@pytest.fixture
+def samba_profile(fresh_dc: SambaDC) -> Iterator[Profile]:
+    """Profile 'samba' saved in the (test) config dir; the bind password in the OS keyring only."""
+    profile = Profile(name="samba", domain="contoso.local", dc=fresh_dc.ip, ca_file=fresh_dc.ca_file,
+                      bind_user="Administrator@contoso.local", cluster="HVCLUSTER", timeout_s=10)
+    profiles.save(profile)
+    credentials.set_password(profile.name, profile.bind_user, ADMIN_PASSWORD)
+    yield profile
+    credentials.delete_password(profile.name, profile.bind_user)
+
+
+def lab_hosts_for(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace the WinRM gateway with the lab's hosts in lab_dir (their directory is the DC, via the profile)."""
+    class LabAsPsrp:
+        @staticmethod
+        def from_profile(profile: Profile, password: str | None) -> LabHostGateway:
+            from services.lab.state import LabStore
+            return LabHostGateway(LabStore(lab_dir), connect(profile, password), step_delay=0)
+
+    module = types.ModuleType("services.hosts.psrp")
+    module.PsrpHostGateway = LabAsPsrp
+    monkeypatch.setitem(sys.modules, "services.hosts.psrp", module)
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_check_on_the_dc_reports_exactly_the_scenarios_findings(
+        scenario, fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
+    built = build_on_dc(fresh_dc, scenario, tmp_path / "lab")
+    lab_hosts_for(built.lab_dir, monkeypatch)
+    monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
+    with fresh_dc.inside():  # the DC listens in its own network namespace
+        code = cli.main(["check", "--profile", "samba", "--json"])
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    assert finding_keys(document["findings"]) == EXPECTED[scenario], json.dumps(document["findings"], indent=1)
+    assert code == (1 if any(f["severity"] == "error" for f in document["findings"]) else 0)
+    assert [n["name"] for n in document["nodes"]] == ["HV01", "HV02", "HV03", "HV04"]
+    if scenario == "duplicate-spn":  # a true duplicate on the DC, both holders named
+        dup = next(f for f in document["findings"] if f["code"] == "spn.duplicate")
+        assert any("HOST/HV02.contoso.local" in e and "HV02-OLD" in e for e in dup["evidence"])
+        assert sorted(fresh_dc.spn_owners("HOST/HV02.contoso.local")) == sorted(
+            [built.computers["HV02"], built.computers["HV02-OLD"]])
+    if scenario == "stale-dns":  # the stale record is dynamic (has a timestamp), the live one too
+        stale = next(f for f in document["findings"] if f["code"] == "dns.stale")
+        assert any("10.0.10.13 (dynamic, timestamp" in e for e in stale["evidence"])

@@ -1,0 +1,144 @@
+"""Build the embedded lab's scenarios (services/lab/scenarios.py) on a real Samba AD DC.
+
+The directory side becomes real objects on the DC: the lab's computer accounts (HV01–HV04 with
+their real SPNs and delegation, the cluster name object, unrelated workstations, a stale
+HV02-OLD) and its dnsNode records. What Samba refuses online — a true duplicate SPN — is
+injected offline into the partition's tdb. The host side stays the lab's simulated hosts
+(``hosts.json`` in a lab directory), read by ``LabHostGateway``.
+
+Kerberos ticket times are real: every host's SYSTEM tickets are "issued" after the objects were
+written, except where the scenario says a node's account changed after its tickets (then that
+node's delegation values are written a second later).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
+
+from services.lab import scenarios
+from services.lab.scenarios import COMPUTERS, ZONE_DN, Lab
+from services.lab.state import LabStore
+from services.spn import spn_key
+from tests.samba_dc import SambaDC, inject_duplicate_spns_offline
+
+DELEGATE = "msDS-AllowedToDelegateTo"
+COMPUTER_CLASSES = ["top", "person", "organizationalPerson", "user", "computer"]
+
+
+@dataclass
+class DcScenario:
+    """A lab scenario as built on the DC: its definition, the lab directory with its hosts, and the objects."""
+
+    name: str
+    lab: Lab
+    lab_dir: Path
+    computers: dict[str, str] = field(default_factory=dict)  # short name -> DN
+    duplicates: dict[str, list[str]] = field(default_factory=dict)  # DN -> SPNs injected offline
+    seconds: float = 0.0
+
+    @property
+    def store(self) -> LabStore:
+        return LabStore(self.lab_dir)
+
+
+def machine_password(name: str) -> str:
+    """The throw-away machine password of a scenario computer (its keys come from exportkeytab)."""
+    return f"{name}-Secret-Pw1!"
+
+
+def _first(entry: dict, attribute: str) -> str:
+    value = entry[attribute][0]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stale_nodes(lab: Lab) -> set[str]:
+    """Nodes whose account the scenario changed after their SYSTEM tickets were issued."""
+    stale = set()
+    for name, host in lab.hosts.hosts.items():
+        changed = datetime.strptime(_first(lab.computer(name), "whenChanged")[:14], "%Y%m%d%H%M%S")
+        if changed.replace(tzinfo=timezone.utc) > host.tickets.issued:
+            stale.add(name)
+    return stale
+
+
+def _add_computer(conn: Connection, dn: str, entry: dict, spns: list[str], delegate: list[str]) -> None:
+    name = _first(entry, "cn")
+    attributes: dict[str, object] = {
+        "sAMAccountName": _first(entry, "sAMAccountName"),
+        "dNSHostName": _first(entry, "dNSHostName"),
+        "userAccountControl": int(_first(entry, "userAccountControl")),
+        "unicodePwd": f'"{machine_password(name)}"'.encode("utf-16-le"),
+    }
+    if spns:
+        attributes["servicePrincipalName"] = spns
+    if delegate:
+        attributes[DELEGATE] = delegate
+    conn.add(dn, COMPUTER_CLASSES, attributes)
+
+
+def _wait_past_second(instant: datetime) -> None:
+    """Sleep until whenChanged (whole seconds) of a write made now is later than ``instant``."""
+    target = int(instant.timestamp()) + 1.05
+    time.sleep(max(0.0, target - time.time()))
+
+
+def build_on_dc(dc: SambaDC, scenario: str, lab_dir: Path | str, now: datetime | None = None) -> DcScenario:
+    """Create ``scenario``'s objects on ``dc`` and its hosts in ``lab_dir``; returns what was built.
+
+    Computers outside CN=Computers (the lab's DC01) and users (Administrator) already exist on a
+    real DC and are skipped."""
+    started = time.monotonic()
+    lab = scenarios.build(scenario, now)
+    built = DcScenario(name=scenario, lab=lab, lab_dir=Path(lab_dir))
+    stale = _stale_nodes(lab)
+    deferred: dict[str, list[str]] = {}
+    held: set[str] = set()
+    conn = dc.ldap()
+    try:
+        for dn, entry in lab.entries.items():
+            classes = {str(c).lower() for c in entry.get("objectClass", [])}
+            if "computer" in classes and dn.endswith("," + COMPUTERS):
+                name = _first(entry, "cn")
+                spns = [str(s) for s in entry.get("servicePrincipalName", [])]
+                mine = [s for s in spns if spn_key(s) not in held]
+                if dups := [s for s in spns if spn_key(s) in held]:
+                    built.duplicates[dn] = dups
+                held |= {spn_key(s) for s in mine}
+                delegate = [str(v) for v in entry.get(DELEGATE, [])]
+                if name in stale:
+                    deferred[dn], delegate = delegate, []
+                _add_computer(conn, dn, entry, mine, delegate)
+                built.computers[name.upper()] = dn
+            elif "dnsnode" in classes and dn.endswith("," + ZONE_DN):
+                conn.add(dn, ["top", "dnsNode"], {"dnsRecord": list(entry["dnsRecord"])})
+    finally:
+        conn.unbind()
+    inject_duplicate_spns_offline(dc, built.duplicates)
+    issued = datetime.now(timezone.utc)
+    for host in lab.hosts.hosts.values():
+        host.tickets = host.tickets.model_copy(update={"issued": issued})
+    built.store.save_hosts(lab.hosts)
+    built.store.save_entries({})  # the directory is the DC; the lab file only marks the lab dir as complete
+    built.store.save_scenario(scenario)
+    if deferred:
+        _wait_past_second(issued)
+        conn = dc.ldap()
+        try:
+            for dn, values in deferred.items():
+                change = [(MODIFY_ADD, values)] if values else [(MODIFY_REPLACE, ["changed after its tickets"])]
+                conn.modify(dn, {DELEGATE if values else "description": change})
+        finally:
+            conn.unbind()
+    built.seconds = time.monotonic() - started
+    return built
+
+
+def finding_keys(findings: Iterable[dict]) -> set[tuple[str, str | None, str | None]]:
+    """(code, source, target) of each finding in ``lmdoctor check --json`` output."""
+    return {(f["code"], f.get("source"), f.get("target")) for f in findings}
