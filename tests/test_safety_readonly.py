@@ -1,0 +1,66 @@
+"""Read-only mode on the CLI: every write command refuses with exit 2 and a clear line; reads still work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services import fixes
+from services.models import ComputerAccount, FixPlan
+from services.session import open_demo
+from tests.test_cli import Lab
+
+
+@pytest.fixture
+def fixed_lab(tmp_path: Path) -> Lab:
+    lab = Lab(tmp_path / "lab")
+    lab.reset("seed")
+    assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
+    return lab
+
+
+def all_files(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["rollback", "--all", "--yes", "--reason", "back out"], "read-only: refusing to roll back"),
+    (["rollback", "--last", "--yes"], "read-only: refusing to roll back"),
+    (["credssp", "--open", "HV03", "--reason", "CHG-3", "--yes"], "read-only"),
+    (["credssp", "--revert", "--reason", "CHG-3", "--yes"], "read-only"),
+    (["migrate", "--vm", "APP01", "--to", "HV02"], "read-only: refusing a live move"),
+])
+def test_write_commands_refuse_with_exit_2(fixed_lab, argv, says):
+    before = all_files(fixed_lab.root)
+    r = fixed_lab.run(*argv, "--read-only")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("lmdoctor: ") and says in r.stderr and r.stderr.count("\n") == 1
+    assert all_files(fixed_lab.root) == before
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["check"], 0), (["journal"], 0), (["credssp"], 0), (["fix", "--all", "--dry-run"], 0),
+    (["migrate", "--vm", "APP01", "--to", "HV02", "--what-if"], 0), (["report", "--no-check"], 0),
+])
+def test_read_commands_still_work(fixed_lab, argv, code):
+    before = all_files(fixed_lab.root)
+    r = fixed_lab.run(*argv, "--read-only")
+    assert r.returncode == code, r.stderr
+    assert {k: v for k, v in all_files(fixed_lab.root).items() if not k.endswith(".moves.jsonl")} == \
+        {k: v for k, v in before.items() if not k.endswith(".moves.jsonl")}
+
+
+def test_read_only_run_reports_in_doubt_changes_without_settling_them(fixed_lab):
+    session = open_demo(fixed_lab.root, step_delay=0)
+    plan = FixPlan(summary="t", actions=(fixes.add_delegation(
+        ComputerAccount(name="HV03", dn="CN=HV03,CN=Computers,DC=contoso,DC=local"), ["cifs/FS09.contoso.local"], "FS09"),))
+    (preview,) = session.remediator.preview(plan)
+    session.journal.record(batch="b", change_id="c", state="intent", preview=preview, reason="CHG-9")
+    session.close()
+    before = all_files(fixed_lab.root)
+    r = fixed_lab.run("check", "--read-only")
+    assert "1 change(s) in doubt (#5); run without --read-only to settle them" in r.stderr
+    assert all_files(fixed_lab.root) == before
+    r = fixed_lab.run("check")
+    assert "settled interrupted change #5 as failed (read back: did not land)" in r.stderr
