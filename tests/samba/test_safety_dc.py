@@ -4,6 +4,7 @@ mid-batch, an unreachable DC, refused certificates, and LDAP filter metacharacte
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import shutil
 import socket
 import ssl
@@ -276,49 +277,39 @@ def wrong_name_dc(samba_dc_up: SambaDC, tmp_path: Path) -> Iterator[tuple[SambaD
         dc.restart()
 
 
-class Connects:
-    """Every TCP connect made meanwhile, as (address, port)."""
+def spy(monkeypatch: pytest.MonkeyPatch, owner: type, method: str, note) -> list:
+    """Record `note(*args)` for every call of owner.method meanwhile (the call still happens)."""
+    seen: list = []
+    real = getattr(owner, method)
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.seen: list[tuple[str, int]] = []
-        real = socket.socket.connect
+    def wrapper(obj, *args, **kwargs):
+        seen.append(note(*args))
+        return real(obj, *args, **kwargs)
 
-        def spy(sock, address):
-            self.seen.append(tuple(address[:2]))
-            return real(sock, address)
-
-        monkeypatch.setattr(socket.socket, "connect", spy)
+    monkeypatch.setattr(owner, method, wrapper)
+    return seen
 
 
-class Binds:
-    """Every ldap3 bind attempted meanwhile."""
+def watch(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    """Every TCP connect as (address, port), and every ldap3 bind attempted meanwhile."""
+    from ldap3 import Connection
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from ldap3 import Connection
-
-        self.count = 0
-        real = Connection.bind
-
-        def spy(conn, *args, **kwargs):
-            self.count += 1
-            return real(conn, *args, **kwargs)
-
-        monkeypatch.setattr(Connection, "bind", spy)
+    return (spy(monkeypatch, socket.socket, "connect", lambda address: tuple(address[:2])),
+            spy(monkeypatch, Connection, "bind", lambda *_a: "bind"))
 
 
 @pytest.mark.parametrize("mode", ["ldaps", "starttls"])
 def test_certificate_for_the_wrong_name_is_refused_without_fallback(wrong_name_dc, monkeypatch, mode):
     dc, ca_path = wrong_name_dc
-    connects, binds = Connects(monkeypatch), Binds(monkeypatch)
+    connects, binds = watch(monkeypatch)
     with pytest.raises(DirectoryError) as info:
         open_directory(dc, ldap=mode, ca_file=ca_path)
     message = str(info.value)
     assert message.startswith(f"{dc.ip}: ") and "\n" not in message
     assert "certificate" in message.lower() and ("name" in message.lower() or "hostname" in message.lower())
     assert ADMIN_PASSWORD not in message
-    assert binds.count == 0  # no bind at all: the password never left over an unverified channel
-    assert {port for _a, port in connects.seen} == {636 if mode == "ldaps" else 389}
-    assert len(connects.seen) == 1  # one attempt, no retry on plain LDAP
+    assert binds == []  # no bind at all: the password never left over an unverified channel
+    assert connects == [(dc.ip, 636 if mode == "ldaps" else 389)]  # one attempt, no retry on plain LDAP
 
 
 @pytest.mark.parametrize("mode", ["ldaps", "starttls"])
@@ -326,14 +317,14 @@ def test_certificate_for_the_wrong_name_is_refused_without_fallback(wrong_name_d
 def test_certificate_from_an_unknown_ca_is_refused_without_fallback(samba_dc_up, tmp_path, monkeypatch, mode, trust):
     dc = samba_dc_up
     ca_file = make_ca(tmp_path, "foreign")[2] if trust == "foreign-ca" else None
-    connects, binds = Connects(monkeypatch), Binds(monkeypatch)
+    connects, binds = watch(monkeypatch)
     with pytest.raises(DirectoryError) as info:
         open_directory(dc, ldap=mode, ca_file=ca_file)
     message = str(info.value)
     assert message.startswith(f"{dc.ip}: ") and "\n" not in message
     assert "certificate" in message.lower() and ("verify" in message.lower() or "trust" in message.lower())
-    assert binds.count == 0
-    assert len(connects.seen) == 1 and connects.seen[0][1] == (636 if mode == "ldaps" else 389)
+    assert binds == []
+    assert connects == [(dc.ip, 636 if mode == "ldaps" else 389)]
 
 
 @pytest.mark.parametrize("mode", ["ldaps", "starttls"])
@@ -359,3 +350,35 @@ def test_filter_metacharacters_match_nothing_on_the_real_dc(samba_dc_up, remedia
         owners = directory.find_spn_owners([f"HOST/{name}"])
         assert all(v == () for v in owners.values())
     assert directory.read_dns_records([name]) == {name.upper(): ()}
+
+
+# --- read-only profile ------------------------------------------------------------------------
+
+
+def test_profile_read_only_refuses_every_write_and_changes_nothing(samba_dc_up, isolated_dirs, tmp_path, monkeypatch,
+                                                                  capsys):
+    from services.hosts.psrp import PsrpHostGateway
+    from services.lab import manage
+    from services.lab.hosts import LabHostGateway
+    from services.lab.state import LabStore
+    from tests.samba.test_safety_secrets import NODES, populate
+
+    dc = samba_dc_up
+    populate(dc, "Ro-" + secrets.token_urlsafe(10) + "-7q!")  # HV01..HV04, HV01 → HV02 delegation missing
+    manage.reset(tmp_path / "hosts", "seed")
+    monkeypatch.setattr(PsrpHostGateway, "from_profile", classmethod(
+        lambda cls, profile, pw: LabHostGateway(LabStore(tmp_path / "hosts"), connect(profile, pw), step_delay=0)))
+    monkeypatch.setattr(cli, "_prompt_password", lambda _label: ADMIN_PASSWORD)
+    profiles.save(profile_for(dc, nodes=NODES, read_only=True))
+    hv01 = ComputerAccount(name="HV01", dn=f"CN=HV01,{COMPUTERS_DN}")
+    before = delegation(dc, hv01)
+    with dc.inside():
+        assert cli.main(["check", "--profile", "samba"]) == 1
+        capsys.readouterr()
+        for argv in (["fix", "--all", "--yes", "--reason", "CHG-1"], ["rollback", "--all", "--yes"],
+                     ["credssp", "--open", "HV03", "--reason", "CHG-2", "--yes"]):
+            assert cli.main([*argv, "--profile", "samba"]) == 2
+            err = capsys.readouterr().err
+            assert "read-only" in err.splitlines()[-1], err
+    assert delegation(dc, hv01) == before
+    assert not (isolated_dirs["data"] / "journal" / "samba.jsonl").exists()
