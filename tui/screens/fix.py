@@ -156,7 +156,7 @@ class FixScreen(ModalScreen[bool]):
             self.app.call_from_thread(self._finished, True)
             return
         note(f"Done: {len(outcome.applied)} change(s) applied and read back" if outcome.ok
-             else f"FAILED: {outcome.failed[-1].error}")
+             else f"FAILED: {outcome.problem}")
         self.app.call_from_thread(self._finished, bool(outcome.applied or outcome.purged))
 
     def _finished(self, wrote: bool) -> None:

@@ -125,7 +125,7 @@ class JournalScreen(BaseScreen):
         try:
             outcome = self.app.session.remediator.rollback(entries, reason, notify=note)
             note(f"rolled back {len(outcome.applied)} change(s)" if outcome.ok
-                 else f"FAILED: {outcome.failed[-1].error}")
+                 else f"FAILED: {outcome.problem}")
         except RemediationError as exc:
             note(f"NOT ROLLED BACK: {exc}")
         except Exception as exc:  # the journal holds what landed
