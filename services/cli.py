@@ -205,12 +205,13 @@ def cmd_fix(args, session: Session) -> int:
         return EXIT_FOUND
     outcome = session.remediator.apply(previews, reason, purge, notify=None if args.json else _say)
     report.update(batch=outcome.batch, applied=len(outcome.applied), failed=[e.error for e in outcome.failed],
+                  in_doubt=[e.error for e in outcome.in_doubt], stopped=outcome.error,
                   purged=outcome.purged, messages=outcome.messages)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         _say(f"applied {len(outcome.applied)} change(s) in batch {outcome.batch}; "
-             f"{'all read back OK' if outcome.ok else 'FAILED: ' + '; '.join(report['failed'])}")
+             f"{'all read back OK' if outcome.ok else 'FAILED: ' + str(outcome.problem)}")
     return EXIT_OK if outcome.ok else EXIT_FOUND
 
 
@@ -250,7 +251,7 @@ def cmd_rollback(args, session: Session) -> int:
         _say("cancelled; nothing written")
         return EXIT_FOUND
     outcome = remediator.rollback(entries, args.reason, notify=_say)
-    _say(f"rolled back {len(outcome.applied)} change(s)" + ("" if outcome.ok else f"; FAILED: {outcome.failed[-1].error}"))
+    _say(f"rolled back {len(outcome.applied)} change(s)" + ("" if outcome.ok else f"; FAILED: {outcome.problem}"))
     return EXIT_OK if outcome.ok else EXIT_FOUND
 
 

@@ -163,3 +163,33 @@ def test_sigkill_during_the_second_write_then_the_next_run_settles_and_converges
     assert r.returncode == 0, r.stderr
     assert {f["id"] for f in lab.check()[1]["findings"]} == {"delegation.missing:HV01:HV02",
                                                               "delegation.wrong_object:HV02:HV02"}
+
+
+def test_cli_fix_whose_write_is_in_doubt_says_so_and_the_next_run_settles_it(lab, monkeypatch, capsys):
+    from services import cli
+
+    broken = {"down": False}
+    real_add, real_read = LabDirectory.add_values, LabDirectory.read_values
+
+    def add_values(self, dn, attribute, values):
+        broken["down"] = True
+        raise DirectoryError("cannot reach the domain controller: connection reset by peer")
+
+    def read_values(self, dn, attribute):
+        if broken["down"]:
+            raise DirectoryError("cannot reach the domain controller: connection refused")
+        return real_read(self, dn, attribute)
+
+    monkeypatch.setattr(LabDirectory, "add_values", add_values)
+    monkeypatch.setattr(LabDirectory, "read_values", read_values)
+    code = cli.main(["fix", "--demo", "--lab-dir", str(lab.root), "--all", "--yes", "--reason", "CHG-1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "IN DOUBT: cannot reach the domain controller: connection reset by peer; cannot read back" in err
+    assert "applied 0 change(s)" in err and "FAILED: cannot reach the domain controller" in err
+    assert [e["state"] for e in journal_lines(lab)] == ["intent", "in_doubt"]
+
+    monkeypatch.setattr(LabDirectory, "add_values", real_add)
+    broken["down"] = False
+    assert cli.main(["journal", "--demo", "--lab-dir", str(lab.root)]) == 0
+    assert "settled interrupted change #1 as failed (read back: did not land)" in capsys.readouterr().err
