@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from services import credssp, events, fixes, matrix, moves
 from services.files import atomic_write
 from services.hosts.base import ProgressCallback
+from services.lab.manage import WALKTHROUGH_FILE
 from services.migration import MoveRequest, run_test_move
 from services.models import (
     UAC_TRUSTED_FOR_DELEGATION,
@@ -33,7 +34,7 @@ from services.remediation import Outcome
 from services.session import Session
 from services.spn import registered_form, spn_key
 
-STATE_FILE = "walkthrough.json"
+STATE_FILE = WALKTHROUGH_FILE
 MAX_PREFLIGHTS = 4
 CREDSSP_MINUTES = 60
 OPTIONAL_CLEANUP = frozenset({"delegation.wrong_object"})  # removing stray values is a separate choice

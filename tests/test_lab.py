@@ -281,3 +281,22 @@ def test_lab_writes_persist_across_sessions(lab_session, tmp_path):
 def test_unknown_scenario(tmp_path):
     with pytest.raises(KeyError, match="unknown scenario"):
         manage.reset(tmp_path / "lab", "nope")
+
+
+def test_reset_clears_the_old_scenarios_journal_move_log_and_walkthrough(tmp_path: Path) -> None:
+    from services import moves, session as sessions
+    from services.walkthrough import StateStore, state_path
+
+    lab_dir = tmp_path / "lab"
+    session = sessions.open_demo(lab_dir, step_delay=0)
+    request = MoveRequest(vm="APP01", source="HV01", destination="HV02", what_if_only=True)
+    moves.record(session.journal, run_test_move(session.hosts, request, ["HV01", "HV02"]))
+    state_path(session).write_text("{}", encoding="utf-8")
+    leftovers = [moves.log_path(session.journal), state_path(session)]
+    assert all(p.exists() for p in leftovers)
+
+    manage.reset(lab_dir, "seed")
+
+    assert [p for p in leftovers if p.exists()] == []
+    assert StateStore(state_path(session)).load() is None
+    assert not (lab_dir / manage.JOURNAL_FILE).exists()

@@ -12,16 +12,19 @@ from services.lab.state import LabStore
 from services.journal import Journal
 
 JOURNAL_FILE = "journal.jsonl"
+MOVES_FILE = "journal.moves.jsonl"  # the test-move log kept beside the journal (services.moves)
+WALKTHROUGH_FILE = "walkthrough.json"
 
 
 def reset(lab_dir: Path, scenario: str = "seed", now: datetime | None = None) -> LabStore:
-    """Write a fresh scenario into lab_dir and clear its journal."""
+    """Write a fresh scenario into lab_dir and clear what the old one left: journal, move log, walkthrough."""
     lab = build(scenario, now)
     store = LabStore(lab_dir)
     store.save_entries(lab.entries)
     store.save_hosts(lab.hosts)
     store.save_scenario(scenario)
-    (Path(lab_dir) / JOURNAL_FILE).unlink(missing_ok=True)
+    for name in (JOURNAL_FILE, MOVES_FILE, WALKTHROUGH_FILE):
+        (Path(lab_dir) / name).unlink(missing_ok=True)
     return store
 
 
