@@ -24,7 +24,8 @@ from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
 from services.lab import scenarios
 from services.lab.scenarios import COMPUTERS, ZONE_DN, Lab
 from services.lab.state import LabStore
-from services.spn import spn_key
+from services.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
+from services.spn import delegation_targets, required_host_spns, spn_key
 from tests.samba_dc import SambaDC, inject_duplicate_spns_offline
 
 DELEGATE = "msDS-AllowedToDelegateTo"
@@ -142,3 +143,29 @@ def build_on_dc(dc: SambaDC, scenario: str, lab_dir: Path | str, now: datetime |
 def finding_keys(findings: Iterable[dict]) -> set[tuple[str, str | None, str | None]]:
     """(code, source, target) of each finding in ``lmdoctor check --json`` output."""
     return {(f["code"], f.get("source"), f.get("target")) for f in findings}
+
+
+def node_attributes(name: str, peers: Iterable[str], *, uac: int = UAC_WORKSTATION_TRUST_ACCOUNT
+                    | UAC_TRUSTED_TO_AUTH_FOR_DELEGATION) -> dict[str, object]:
+    """A healthy cluster node's computer account: its SPNs and delegation to every peer's services."""
+    fqdn = f"{name}.{scenarios.DOMAIN}"
+    delegate = [s for p in peers if p != name for s in delegation_targets(p, f"{p}.{scenarios.DOMAIN}")]
+    attributes: dict[str, object] = {
+        "sAMAccountName": f"{name}$", "dNSHostName": fqdn, "userAccountControl": uac,
+        "servicePrincipalName": list(required_host_spns(name, fqdn)),
+        "unicodePwd": f'"{machine_password(name)}"'.encode("utf-16-le"),
+    }
+    if delegate:
+        attributes[DELEGATE] = delegate
+    return attributes
+
+
+def add_cluster(conn: Connection, names: Iterable[str], **kwargs: int) -> dict[str, str]:
+    """Create healthy nodes ``names`` (full-mesh delegation) through ``conn``; returns name -> DN."""
+    names = list(names)
+    created = {}
+    for name in names:
+        dn = f"CN={name},{COMPUTERS}"
+        conn.add(dn, COMPUTER_CLASSES, node_attributes(name, names, **kwargs))
+        created[name] = dn
+    return created

@@ -7,6 +7,7 @@ import ssl
 
 from ldap3 import KERBEROS, NONE, SASL, SIMPLE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
+from ldap3.core.tls import check_hostname
 
 from services.directory.base import DirectoryError
 from services.directory.ldap import LdapDirectory, explain
@@ -38,25 +39,28 @@ def connect(profile: Profile, password: str | None, *, address: str | None = Non
     conn = Connection(server, receive_timeout=max(1, math.ceil(profile.timeout_s)), raise_exceptions=True, read_only=False,
                       auto_referrals=False, collect_usage=True, **kwargs)
     try:
-        conn.open()
-        if not ldaps and not (conn.start_tls(read_server_info=False) and conn.tls_started):
-            raise DirectoryError(f"{profile.dc}: StartTLS did not start; refusing to bind over plain LDAP")
-        conn.bind()
-    except lx.LDAPException as exc:
+        try:
+            conn.open()
+            if not ldaps and not (conn.start_tls(read_server_info=False) and conn.tls_started):
+                raise DirectoryError("StartTLS did not start; refusing to bind over plain LDAP")
+            # ldap3 also accepts a certificate matching the socket's address: check the DC's name itself
+            check_hostname(conn.socket, profile.dc, None)
+        except lx.LDAPException as exc:
+            raise DirectoryError(explain(exc)) from None
+        except (ssl.SSLError, OSError) as exc:
+            raise DirectoryError(f"TLS/connection failure: {exc}") from None
+        try:
+            conn.bind()
+        except Exception as exc:
+            if not isinstance(exc, lx.LDAPException) and not type(exc).__module__.startswith("gssapi"):
+                raise
+            why = explain(exc) if isinstance(exc, lx.LDAPException) else _one_line(exc)
+            if profile.directory_auth == "kerberos":
+                why = f"Kerberos bind failed (kinit first; is the ticket cache in KRB5CCNAME valid?): {why}"
+            raise DirectoryError(why) from None
+    except DirectoryError as exc:
         _discard(conn)
-        raise DirectoryError(f"{profile.dc}: {explain(exc)}") from None
-    except (ssl.SSLError, OSError) as exc:
-        _discard(conn)
-        raise DirectoryError(f"{profile.dc}: TLS/connection failure: {exc}") from None
-    except DirectoryError:
-        _discard(conn)
-        raise
-    except Exception as exc:
-        if not type(exc).__module__.startswith("gssapi"):
-            raise
-        _discard(conn)
-        raise DirectoryError(f"{profile.dc}: Kerberos bind failed (kinit first; is the ticket cache in KRB5CCNAME "
-                             f"valid?): {_one_line(exc)}") from None
+        raise DirectoryError(f"{profile.dc}: {exc}") from None
     return LdapDirectory(conn, profile.domain)
 
 

@@ -55,7 +55,7 @@ def explain(exc: Exception) -> str:
         return "the directory requires an encrypted connection (use LDAPS or StartTLS)"
     if isinstance(exc, lx.LDAPNoSuchObjectResult):
         return f"no such object: {getattr(exc, 'dn', '') or ''}".strip()
-    if isinstance(exc, (lx.LDAPStartTLSError, lx.LDAPSSLConfigurationError)) or (
+    if isinstance(exc, (lx.LDAPStartTLSError, lx.LDAPSSLConfigurationError, lx.LDAPCertificateError)) or (
             isinstance(exc, lx.LDAPSocketOpenError) and any(w in str(exc).lower() for w in ("ssl", "certificate", "tls"))):
         return f"TLS failure talking to the domain controller (certificate not trusted or not for this name?): {exc}"
     if isinstance(exc, (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, lx.LDAPSocketSendError,
