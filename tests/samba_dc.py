@@ -712,8 +712,12 @@ def inject_duplicate_spns_offline(dc: SambaDC, spns_by_dn: Mapping[str, Iterable
         f"dn: {dn}\nchangetype: modify\nadd: servicePrincipalName\n"
         + "".join(f"servicePrincipalName: {spn}\n" for spn in spns) + "\n"
         for dn, spns in spns_by_dn.items() if spns)
-    if not ldif:
-        return
+    if ldif:
+        modify_offline(dc, ldif)
+
+
+def modify_offline(dc: SambaDC, ldif: str) -> None:
+    """Apply ``ldif`` to the domain partition's tdb with the DC stopped (bypasses Samba's checks), then restart."""
     was_running = dc.running
     dc.stop()
     _run(["ldbmodify", "-H", f"tdb://{dc.domain_partition_file}"], input=ldif)
