@@ -65,13 +65,6 @@ class ConnectScreen(BaseScreen):
         Binding("ctrl+n", "new", "New", id="connect.new"),
     ]
 
-    DEFAULT_CSS = """
-    ConnectScreen #profiles { width: 1fr; }
-    ConnectScreen #profile-form { width: 2fr; }
-    ConnectScreen .field-error { display: none; height: auto; }
-    ConnectScreen #profile-form Label { margin-top: 1; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         self.connecting = False
