@@ -13,20 +13,27 @@ node's delegation values are written a second later).
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
 
+from services import credentials, profiles
+from services.directory.connect import connect
 from services.lab import scenarios
+from services.lab.hosts import LabHostGateway
 from services.lab.scenarios import COMPUTERS, ZONE_DN, Lab
 from services.lab.state import LabStore
 from services.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
+from services.profiles import Profile
 from services.spn import delegation_targets, required_host_spns, spn_key
-from tests.samba_dc import SambaDC, inject_duplicate_spns_offline
+from tests.samba_dc import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline
 
 DELEGATE = "msDS-AllowedToDelegateTo"
 COMPUTER_CLASSES = ["top", "person", "organizationalPerson", "user", "computer"]
@@ -169,3 +176,32 @@ def add_cluster(conn: Connection, names: Iterable[str], **kwargs: int) -> dict[s
         conn.add(dn, COMPUTER_CLASSES, node_attributes(name, names, **kwargs))
         created[name] = dn
     return created
+
+
+def save_profile(dc: SambaDC, name: str = "samba") -> Profile:
+    """Save profile ``name`` for ``dc`` (by address: its name does not resolve here) in lmdoctor's config
+    dir, and the Administrator password in the OS keyring only."""
+    profile = Profile(name=name, domain=scenarios.DOMAIN, dc=dc.ip, ca_file=dc.ca_file,
+                      bind_user=scenarios.ADMIN_USER, cluster=scenarios.CLUSTER, timeout_s=10)
+    profiles.save(profile)
+    credentials.set_password(profile.name, profile.bind_user, ADMIN_PASSWORD)
+    return profile
+
+
+def forget_profile(profile: Profile) -> None:
+    credentials.delete_password(profile.name, profile.bind_user)
+    profiles.profile_path(profile.name).unlink(missing_ok=True)
+
+
+def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test seam for ``--profile``: there are no Hyper-V hosts, so the WinRM gateway module is replaced
+    by one whose ``PsrpHostGateway.from_profile`` returns the lab's hosts in ``lab_dir`` (their directory,
+    for ticket purges and moves, is the DC again, through the same profile)."""
+    class LabAsPsrp:
+        @staticmethod
+        def from_profile(profile: Profile, password: str | None) -> LabHostGateway:
+            return LabHostGateway(LabStore(lab_dir), connect(profile, password), step_delay=0)
+
+    module = types.ModuleType("services.hosts.psrp")
+    module.PsrpHostGateway = LabAsPsrp  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "services.hosts.psrp", module)

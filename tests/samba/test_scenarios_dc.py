@@ -9,20 +9,16 @@ one whose ``PsrpHostGateway.from_profile`` returns the lab's simulated hosts for
 from __future__ import annotations
 
 import json
-import sys
-import types
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
 
 import pytest
 
-from services import cli, credentials, profiles
-from services.directory.connect import connect
-from services.lab.hosts import LabHostGateway
+from services import cli
 from services.profiles import Profile
-from tests.samba_dc import ADMIN_PASSWORD, SambaDC, Template
-from tests.samba_scenarios import build_on_dc, finding_keys
+from tests.samba_dc import SambaDC, Template
+from tests.samba_scenarios import build_on_dc, finding_keys, forget_profile, save_profile, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
@@ -50,33 +46,16 @@ def fresh_dc(samba_template: Template, samba_workdir: Path) -> Iterator[SambaDC]
 
 @pytest.fixture
 def samba_profile(fresh_dc: SambaDC) -> Iterator[Profile]:
-    """Profile 'samba' saved in the (test) config dir; the bind password in the OS keyring only."""
-    profile = Profile(name="samba", domain="contoso.local", dc=fresh_dc.ip, ca_file=fresh_dc.ca_file,
-                      bind_user="Administrator@contoso.local", cluster="HVCLUSTER", timeout_s=10)
-    profiles.save(profile)
-    credentials.set_password(profile.name, profile.bind_user, ADMIN_PASSWORD)
+    profile = save_profile(fresh_dc)
     yield profile
-    credentials.delete_password(profile.name, profile.bind_user)
-
-
-def lab_hosts_for(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Replace the WinRM gateway with the lab's hosts in lab_dir (their directory is the DC, via the profile)."""
-    class LabAsPsrp:
-        @staticmethod
-        def from_profile(profile: Profile, password: str | None) -> LabHostGateway:
-            from services.lab.state import LabStore
-            return LabHostGateway(LabStore(lab_dir), connect(profile, password), step_delay=0)
-
-    module = types.ModuleType("services.hosts.psrp")
-    module.PsrpHostGateway = LabAsPsrp
-    monkeypatch.setitem(sys.modules, "services.hosts.psrp", module)
+    forget_profile(profile)
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_check_on_the_dc_reports_exactly_the_scenarios_findings(
         scenario, fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
     built = build_on_dc(fresh_dc, scenario, tmp_path / "lab")
-    lab_hosts_for(built.lab_dir, monkeypatch)
+    use_lab_hosts(built.lab_dir, monkeypatch)
     monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
     with fresh_dc.inside():  # the DC listens in its own network namespace
         code = cli.main(["check", "--profile", "samba", "--json"])

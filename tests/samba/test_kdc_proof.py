@@ -1,0 +1,114 @@
+"""The KDC's own verdict: lmdoctor's fix, applied with `lmdoctor fix --profile` against a real Samba AD DC,
+turns a refused S4U2Self + S4U2Proxy request (the source host's keytab, impersonating Administrator,
+to cifs/<destination>) into a granted one, and `lmdoctor rollback` makes it refused again.
+
+Samba's KDC cannot issue tickets for SPNs containing spaces ("Server not found in Kerberos database"),
+so the "Microsoft Virtual System Migration Service/<destination>" values are checked over LDAP only;
+the tickets are requested for cifs/<destination> (short name and FQDN), which the KDC serves through
+the destination's HOST/ SPN.
+
+The CLI runs in-process with a saved profile and the password in the OS keyring; the host side is the
+lab's simulated hosts (see tests/samba_scenarios.use_lab_hosts).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from services import cli
+from services.models import VSMS
+from services.profiles import Profile
+from tests.samba_dc import SambaDC, Template
+from tests.samba_scenarios import build_on_dc, forget_profile, save_profile, use_lab_hosts
+
+pytestmark = pytest.mark.samba
+
+_dcs = count(1)
+HV02_CIFS = ["cifs/HV02.contoso.local", "cifs/HV02"]
+HV02_VSMS = {f"{VSMS}/HV02", f"{VSMS}/HV02.contoso.local"}
+
+
+@pytest.fixture
+def dc(samba_template: Template, samba_workdir: Path) -> Iterator[SambaDC]:
+    """A DC of its own per test (each builds a scenario with the same object names)."""
+    with SambaDC.start(samba_template, samba_workdir, f"kdc{next(_dcs)}") as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def profile(dc: SambaDC) -> Iterator[Profile]:
+    p = save_profile(dc)
+    yield p
+    forget_profile(p)
+
+
+def verdicts(dc: SambaDC, keytab: Path, source: str, spns: list[str]) -> dict[str, tuple[bool, str]]:
+    return {spn: dc.s4u_proxy(keytab, f"{source}$", "Administrator", spn) for spn in spns}
+
+
+def delegation(dc: SambaDC, dn: str) -> set[str]:
+    return set(dc.read(dn, ["msDS-AllowedToDelegateTo"])["msDS-AllowedToDelegateTo"])
+
+
+def check_and_fix(dc: SambaDC, finding: str, capsys) -> str:
+    """`lmdoctor check` reports `finding`; `lmdoctor fix --finding` applies it; returns the journal batch."""
+    with dc.inside():
+        assert cli.main(["check", "--profile", "samba", "--json"]) == 1
+    found = {f["id"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert finding in found, found
+    with dc.inside():
+        code = cli.main(["fix", "--profile", "samba", "--finding", finding, "--reason", "CHG-7 KDC proof", "--yes",
+                         "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["applied"] >= 1 and not report["failed"], report
+    return report["batch"]
+
+
+def roll_back(dc: SambaDC, capsys) -> None:
+    with dc.inside():
+        assert cli.main(["rollback", "--profile", "samba", "--last", "--yes", "--reason", "CHG-7 back out"]) == 0
+    assert "rolled back" in capsys.readouterr().err
+
+
+def test_missing_delegation_fix_is_granted_by_the_kdc_and_rollback_refuses_again(
+        dc, profile, tmp_path, monkeypatch, capsys) -> None:
+    built = build_on_dc(dc, "seed", tmp_path / "lab")
+    use_lab_hosts(built.lab_dir, monkeypatch)
+    keytab = dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
+    hv01 = built.computers["HV01"]
+
+    control = dc.s4u_proxy(keytab, "HV01$", "Administrator", "cifs/HV03.contoso.local")
+    assert control[0], control[1]  # HV01 may already delegate to HV03: the keytab and S4U path work
+    for spn, (granted, detail) in verdicts(dc, keytab, "HV01", HV02_CIFS).items():
+        assert not granted and "can't fulfill requested option" in detail, (spn, detail)
+
+    check_and_fix(dc, "delegation.missing:HV01:HV02", capsys)
+    for spn, (granted, detail) in verdicts(dc, keytab, "HV01", HV02_CIFS).items():
+        assert granted and spn in detail, (spn, detail)
+    assert HV02_VSMS <= delegation(dc, hv01)  # LDAP only: the KDC cannot ticket SPNs with spaces
+
+    roll_back(dc, capsys)
+    for spn, (granted, detail) in verdicts(dc, keytab, "HV01", HV02_CIFS).items():
+        assert not granted and "can't fulfill requested option" in detail, (spn, detail)
+    assert not HV02_VSMS & delegation(dc, hv01)
+
+
+def test_protocol_transition_fix_is_granted_by_the_kdc_and_rollback_refuses_again(
+        dc, profile, tmp_path, monkeypatch, capsys) -> None:
+    """Kerberos-only delegation: S4U2Self yields a non-forwardable ticket, so S4U2Proxy is refused."""
+    built = build_on_dc(dc, "kerberos-only", tmp_path / "lab")
+    use_lab_hosts(built.lab_dir, monkeypatch)
+    keytab = dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
+    assert {"cifs/HV02.contoso.local", f"{VSMS}/HV02.contoso.local"} <= delegation(dc, built.computers["HV01"])
+    assert not any(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
+
+    check_and_fix(dc, "delegation.kerberos_only:HV01:-", capsys)
+    assert all(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
+
+    roll_back(dc, capsys)
+    assert not any(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
