@@ -11,20 +11,24 @@ from textual.widgets import Label, Static
 
 GLOBAL_KEYS = [
     ("? / F1", "this help"),
-    ("ctrl+p", "command palette: every action, every node"),
+    (": / ctrl+p", "command palette: every action, every node"),
     ("/", "filter the list in focus (Esc clears)"),
     ("Enter", "drill in / act on the selected row"),
     ("Esc", "back"),
     ("ctrl+r", "read the directory and every host again"),
+    ("ctrl+t", "next theme (saved in console.toml)"),
     ("q", "quit"),
 ]
 
 
 def key_lines(screen: Screen) -> list[tuple[str, str]]:
+    """The screen's keys, as remapped by the user's [keymap] where it names the binding's id."""
+    remapped: dict[str, str] = getattr(screen.app, "_keymap", {})
     keys: list[tuple[str, str]] = []
     for binding in screen.BINDINGS:
         if isinstance(binding, Binding) and binding.description:
-            keys.append((binding.key_display or binding.key, binding.description))
+            key = remapped.get(binding.id) if binding.id in remapped else binding.key_display or binding.key
+            keys.append((key, binding.description))
     return keys
 
 
