@@ -14,6 +14,7 @@ from services import config
 from tests.tui.conftest import settle
 from tui import keymap
 from tui.screens.findings import FindingsScreen
+from tui.screens.help import HelpScreen, key_lines
 from tui.screens.journal import JournalScreen
 from tui.screens.nodes import NodesScreen
 from tui.widgets.filter_table import FilterTable
@@ -88,7 +89,10 @@ async def test_keymap_override_by_binding_id(demo_app, conf):
         await pilot.press("f")
         await settle(pilot)
         assert isinstance(app.screen, NodesScreen)
-        await pilot.press("F")
+        await pilot.press("f2")  # help, remapped: it shows the remapped key
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert ("F", "Findings") in key_lines(app.screen.for_screen)
+        await pilot.press("escape", "F")
         await settle(pilot, lambda: isinstance(app.screen, FindingsScreen))
 
 

@@ -1,0 +1,189 @@
+"""Console scenes on the seed lab at a fixed clock: each drives a Pilot to one screen state.
+
+Shared by the snapshot tests and scripts/screenshots.py, so both show the same, repeatable screens."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from types import SimpleNamespace
+from unittest import mock
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from services import profiles
+from services.walkthrough import Step
+from tests.tui.conftest import FIXED_NOW, settle
+
+Scene = Callable[[Pilot], Awaitable[None]]
+FROZEN_MODULES = ("services.journal", "services.moves", "services.lab.hosts", "services.lab.directory",
+                  "services.inventory")
+
+
+class _FrozenDatetime(datetime):
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[override]
+        return FIXED_NOW if tz else FIXED_NOW.replace(tzinfo=None)
+
+
+@contextmanager
+def frozen_clock() -> Iterator[None]:
+    """Journal lines, host events, directory stamps, snapshots and move durations at FIXED_NOW; batch and
+    change ids counted from 1."""
+    fake_time = SimpleNamespace(monotonic=lambda: 0.0, sleep=time.sleep)
+    counter = itertools.count(1)
+    fake_uuid = SimpleNamespace(uuid4=lambda: uuid.UUID(int=next(counter) << 80))
+    with ExitStack() as stack:
+        for module in FROZEN_MODULES:
+            stack.enter_context(mock.patch(f"{module}.datetime", _FrozenDatetime))
+        stack.enter_context(mock.patch("services.lab.hosts.time", fake_time))
+        stack.enter_context(mock.patch("services.journal.uuid", fake_uuid))
+        yield
+
+
+def example_profile() -> profiles.Profile:
+    return profiles.Profile(name="prod", domain="contoso.local", dc="dc01.contoso.local",
+                            bind_user="admin@contoso.local", cluster="HVCLUSTER", nodes=("HV01", "HV02"))
+
+
+async def ready(pilot: Pilot) -> None:
+    await settle(pilot, lambda: pilot.app.snapshot is not None)
+
+
+async def nodes(pilot: Pilot) -> None:
+    await ready(pilot)
+
+
+async def node(pilot: Pilot) -> None:
+    await ready(pilot)
+    pilot.app.open_node("HV01")
+    await settle(pilot)
+
+
+async def node_delegation(pilot: Pilot) -> None:
+    await node(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+
+
+def _cursor_to(pilot: Pilot, column: int, value: str) -> None:
+    table = pilot.app.screen.query_one(DataTable)
+    values = [str(table.get_row_at(i)[column]) for i in range(table.row_count)]
+    table.move_cursor(row=values.index(value))
+
+
+async def findings(pilot: Pilot) -> None:
+    await ready(pilot)
+    await pilot.press("f")
+    await settle(pilot)
+    _cursor_to(pilot, 1, "delegation.missing")
+    await settle(pilot)
+
+
+async def fix_preview(pilot: Pilot) -> None:
+    await findings(pilot)
+    await pilot.press("enter")
+    await settle(pilot, lambda: bool(getattr(pilot.app.screen, "previews", None)))
+    await pilot.press(*"CHG-1001")
+    await settle(pilot)
+
+
+async def fix_applied(pilot: Pilot) -> None:
+    await fix_preview(pilot)
+    await pilot.press("enter")
+    await settle(pilot, lambda: not pilot.app.screen.busy)
+
+
+async def migrate_failed(pilot: Pilot) -> None:
+    await ready(pilot)
+    await move(pilot)
+
+
+async def move(pilot: Pilot) -> None:
+    await pilot.press("m")
+    await settle(pilot)
+    pilot.app.screen.query_one("#destination").value = "HV02"
+    await pilot.press("g")
+    await settle(pilot, lambda: not pilot.app.screen.running)
+
+
+async def migrate(pilot: Pilot) -> None:
+    """A successful, verified move after the delegation fix."""
+    await fix_applied(pilot)
+    await pilot.press("escape", "escape")
+    await settle(pilot, lambda: "delegation.missing" not in {f.code for f in pilot.app.findings})
+    await move(pilot)
+    await settle(pilot, lambda: bool(pilot.app.snapshot.node("HV02").host.vms))
+
+
+async def journal(pilot: Pilot) -> None:
+    await fix_applied(pilot)
+    await pilot.press("escape", "escape")
+    await settle(pilot)
+    pilot.app.open_journal()
+    await settle(pilot)
+
+
+async def help(pilot: Pilot) -> None:
+    await ready(pilot)
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+async def connect(pilot: Pilot) -> None:
+    """The profiles screen with one saved profile (the config dir must be a temporary one)."""
+    profiles.save(example_profile())
+    await ready(pilot)
+    await pilot.press("p")
+    await settle(pilot, lambda: pilot.app.screen.query_one("#name").value == "prod")
+
+
+async def connect_errors(pilot: Pilot) -> None:
+    await connect(pilot)
+    pilot.app.screen.query_one("#dc").value = "dc 01!"
+    pilot.app.screen.query_one("#timeout_s").value = "999"
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+
+
+async def palette(pilot: Pilot) -> None:
+    await ready(pilot)
+    await pilot.press("colon")
+    await settle(pilot)
+
+
+async def matrix(pilot: Pilot) -> None:
+    await ready(pilot)
+    await pilot.press("x")
+    await settle(pilot)
+
+
+def walkthrough_at(step: Step) -> Scene:
+    """The walkthrough with its check shown at `step` (Enter through the earlier steps; skip the CredSSP one)."""
+
+    async def scene(pilot: Pilot) -> None:
+        app = pilot.app
+        await ready(pilot)
+        await pilot.press("w")
+        screen_ready = lambda: getattr(app.screen, "current_result", None) is not None  # noqa: E731
+        await settle(pilot, screen_ready)
+        wt = app.screen
+        while wt.walkthrough.current != step:
+            await pilot.press("enter")
+            await settle(pilot, screen_ready)
+
+    return scene
+
+
+SCENES: dict[str, Scene] = {
+    "nodes": nodes, "node": node, "node-delegation": node_delegation, "findings": findings,
+    "fix-preview": fix_preview, "migrate-failed": migrate_failed, "migrate": migrate, "journal": journal,
+    "help": help, "connect": connect, "connect-errors": connect_errors, "palette": palette, "matrix": matrix,
+    "walkthrough": walkthrough_at(Step.SYMPTOM), "walkthrough-triage": walkthrough_at(Step.TRIAGE),
+    "walkthrough-fix": walkthrough_at(Step.FIX),
+}

@@ -1,0 +1,35 @@
+"""SVG snapshots of every console screen on the seed lab at a fixed clock (120×36; nodes also 80×24, 200×60).
+
+Baselines live in tests/tui/__snapshots__/; `pytest --snapshot-update` rewrites them after a deliberate change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tui import scenes
+from tests.tui.conftest import make_app
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LMDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LMDOCTOR_DATA_DIR", str(tmp_path / "data"))
+    with scenes.frozen_clock():
+        yield lambda: make_app(tmp_path / "lab")
+
+
+@pytest.mark.parametrize("name", sorted(scenes.SCENES))
+def test_screen(snap_compare, lab, name):
+    assert snap_compare(lab(), run_before=scenes.SCENES[name], terminal_size=(120, 36))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=["80x24", "200x60"])
+def test_nodes_at_size(snap_compare, lab, size):
+    assert snap_compare(lab(), run_before=scenes.nodes, terminal_size=size)
+
+
+@pytest.mark.parametrize("name", ["findings", "walkthrough-triage", "matrix", "connect"])
+def test_small_terminal(snap_compare, lab, name):
+    assert snap_compare(lab(), run_before=scenes.SCENES[name], terminal_size=(80, 24))
