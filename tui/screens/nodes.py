@@ -116,3 +116,6 @@ class NodesScreen(BaseScreen):
 
     def action_back(self) -> None:
         """The home screen has nowhere to go back to."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "back"  # no "Esc Back" in the home screen's footer
