@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 
+from services import moves
 from services.migration import MoveRequest, run_test_move
 from services.models import MoveProgress, MoveResult
 from tui.app import InventoryUpdated
@@ -137,6 +138,7 @@ class MigrateScreen(BaseScreen):
 
         try:
             result = run_test_move(self.app.session.hosts, request, candidates, progress=progress, step=step)
+            moves.record(self.app.session.journal, result)  # for the change-record report
         except Exception as exc:  # shown on screen; the console stays up
             step(f"FAILED: {type(exc).__name__}: {exc}")
             result = None
