@@ -109,3 +109,19 @@ def test_report_over_a_damaged_journal_refuses_and_writes_no_report(worked_lab, 
     r = worked_lab.run("report", "--format", "json", "--out", str(out))
     assert r.returncode == 2 and "line 6" in r.stderr and "journal.jsonl" in r.stderr
     assert not out.exists() and worked_lab.files() == before
+
+
+async def test_console_test_moves_are_logged_for_the_report(tmp_path):
+    from services import moves
+    from tests.tui.conftest import make_app, settle
+
+    app = make_app(tmp_path / "lab", "healthy")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot, until=lambda: app.snapshot is not None)
+        app.open_migrate("APP01", "HV02")
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot, until=lambda: bool(moves.history(app.session.journal)))
+    (record,) = moves.history(app.session.journal)
+    assert (record.result.vm, record.result.destination, record.result.ok, record.result.verified) == (
+        "APP01", "HV02", True, True)
