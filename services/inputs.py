@@ -27,8 +27,12 @@ def _named(field: str) -> str:
     return f"{field}: " if field else ""
 
 
+JOINERS = {"\u200c", "\u200d"}  # ZWNJ / ZWJ: part of ordinary Persian, Indic and emoji text
+
+
 def _controls(value: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
+    """Control, line-separator and format characters (bidi overrides, invisible marks), joiners excepted."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in JOINERS for c in value)
 
 
 def host_name(value: str, field: str = "") -> str:

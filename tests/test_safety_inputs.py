@@ -85,6 +85,14 @@ def test_bad_reasons_are_refused_before_anything_is_written(lab, capsys, value):
     assert snapshot(*dirs) == before
 
 
+def test_reasons_may_use_joiners_but_not_bidi_overrides():
+    from services import inputs
+
+    assert inputs.reason("تغییر\u200cها CHG-8") == "تغییر\u200cها CHG-8"
+    with pytest.raises(inputs.InputError, match="control character"):
+        inputs.reason("CHG-8 \u202egnp.exe")
+
+
 def test_a_unicode_reason_is_kept_exactly(lab, capsys):
     root, _dirs = lab
     code, _err = run(demo(root, "fix", "--all", "--yes", "--reason", "Änderung CHG-7 — Wartungsfenster ✓ 変更"), capsys)
