@@ -93,7 +93,7 @@ def test_seed_find_fix_migrate_rollback_in_a_real_terminal(terminal: Terminal, t
 
     # Migrate: the test Move-VM succeeds and is verified on the destination.
     terminal.keys("m")
-    terminal.wait_for("Move and verify")
+    terminal.wait_for("Move and verify", "APP01  (on HV01)", "HV02")
     terminal.keys("g")
     terminal.wait_for("APP01 moved HV01 → HV02 and is verified there", timeout=60)
     terminal.keys("Escape")
