@@ -1,0 +1,329 @@
+"""Triage benchmark against a real Samba AD DC: lmdoctor's inventory + diagnosis vs the runbook's LDAP method.
+
+    python tests/perf/bench_triage.py [--quick]
+
+Starts its own DC (tests/samba_dc.py; needs root and `ip netns`), creates three healthy clusters of
+N = 4, 16 and 64 nodes (full-mesh delegation, DNS records), then M = 0, 5000 and 20000 unrelated
+computer objects with SPNs (bulk-loaded offline, tests/perf/bulk_load.py). For every (N, M) it times,
+on one ldap3 connection:
+
+(a) lmdoctor: ``take_snapshot`` (directory part; host reports already in memory) + ``diagnose``;
+(b) the runbook: one search per host (``Get-ADComputer -Properties msDS-AllowedToDelegateTo`` +
+    ``setspn -L``) and a paged scan of every SPN in the directory for duplicates (``setspn -X``),
+
+counting LDAP round trips with ldap3's own usage statistics. Then the host side (the lab host gateway
+with a fixed 200 ms per call: 64 hosts concurrently vs the serial sum) and the console (Pilot: launch →
+nodes table painted with 64 rows, key → screen updated). Ends with one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ldap3 import SUBTREE  # noqa: E402
+from ldap3.utils.conv import escape_filter_chars  # noqa: E402
+
+from services import dnsrecord  # noqa: E402
+from services.diagnosis import diagnose  # noqa: E402
+from services.directory.connect import connect  # noqa: E402
+from services.directory.ldap import LdapDirectory  # noqa: E402
+from services.inventory import take_snapshot  # noqa: E402
+from services.journal import Journal  # noqa: E402
+from services.lab.hosts import LabHostGateway  # noqa: E402
+from services.lab.state import LabHost, LabHosts, LabStore, TicketView  # noqa: E402
+from services.models import AuthType, ClusterNode, HostReport, VirtualMachine, VMHostSettings  # noqa: E402
+from services.profiles import Profile  # noqa: E402
+from services.spn import spn_key  # noqa: E402
+from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, provision_template  # noqa: E402
+from tests.samba_scenarios import COMPUTER_CLASSES, node_attributes  # noqa: E402
+
+DOMAIN = "contoso.local"
+SIZES = (4, 16, 64)
+OTHERS = (0, 5000, 20000)
+HOST_DELAY = 0.2
+REPEATS = 3
+BULK_LOAD = Path(__file__).with_name("bulk_load.py")
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def node_names(n: int) -> list[str]:
+    return [f"C{n}N{i:02d}" for i in range(1, n + 1)]
+
+
+def address(n: int, i: int) -> str:
+    return f"10.{n}.0.{i}"
+
+
+# --------------------------------------------------------------------------- population
+
+
+def create_clusters(dc: SambaDC) -> float:
+    """The three clusters (healthy, full mesh) and their dynamic A records, over one LDAPS connection."""
+    started = time.monotonic()
+    stamp = datetime.now(timezone.utc)
+    conn = dc.ldap()
+    try:
+        for n in SIZES:
+            names = node_names(n)
+            for i, name in enumerate(names, start=1):
+                conn.add(f"CN={name},{COMPUTERS_DN}", COMPUTER_CLASSES, node_attributes(name, names))
+                conn.add(f"DC={name},{DNS_ZONE_DN}", ["top", "dnsNode"],
+                         {"dnsRecord": [dnsrecord.build_a(address(n, i), stamp)]})
+        conn.add(f"CN=PROTO,{COMPUTERS_DN}", COMPUTER_CLASSES, {"sAMAccountName": "PROTO$", "userAccountControl": 4096})
+    finally:
+        conn.unbind()
+    return time.monotonic() - started
+
+
+def bulk_load(dc: SambaDC, first: int, count: int) -> float:
+    """Add `count` unrelated computers offline (DC stopped), restart; returns the seconds it took."""
+    started = time.monotonic()
+    dc.stop()
+    proc = subprocess.run(["/usr/bin/python3", str(BULK_LOAD), str(dc.domain_partition_file),
+                           f"CN=PROTO,{COMPUTERS_DN}", str(first), str(count)],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise SystemExit(f"bulk load failed: {proc.stderr.strip()[-2000:]}")
+    print(f"  {proc.stdout.strip().splitlines()[-1]}", flush=True)
+    dc.restart()
+    return time.monotonic() - started
+
+
+# --------------------------------------------------------------------------- hosts
+
+
+def lab_hosts(n: int, root: Path) -> LabStore:
+    """A lab directory with cluster C<n>'s hosts: Kerberos, migration on, tickets issued now."""
+    now = datetime.now(timezone.utc)
+    settings = VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS)
+    hosts = {name: LabHost(name=name, settings=settings, vms=[VirtualMachine(name=f"VM{name}", host=name)],
+                           addresses=[address(n, i)], tickets=TicketView(issued=now, allowed_to_delegate_to=[], uac=0))
+             for i, name in enumerate(node_names(n), start=1)}
+    store = LabStore(root / f"c{n}")
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.save_hosts(LabHosts(cluster=f"C{n}", domain=DOMAIN, hosts=hosts))
+    return store
+
+
+class SlowLabHosts(LabHostGateway):
+    """The lab host gateway with a fixed delay per remote call (a WinRM round trip)."""
+
+    def __init__(self, store: LabStore, directory: LdapDirectory, delay: float) -> None:
+        super().__init__(store, directory, step_delay=0)
+        self.delay = delay
+
+    def cluster_nodes(self) -> list[ClusterNode]:
+        time.sleep(self.delay)
+        return super().cluster_nodes()
+
+    def host_report(self, host: str) -> HostReport:
+        time.sleep(self.delay)
+        return super().host_report(host)
+
+
+class MemoryHosts:
+    """Host reports read once, served from memory: isolates the directory part of the inventory."""
+
+    def __init__(self, gateway: LabHostGateway) -> None:
+        self.nodes = gateway.cluster_nodes()
+        self.reports = {n.name: gateway.host_report(n.name) for n in self.nodes}
+
+    def cluster_nodes(self) -> list[ClusterNode]:
+        return self.nodes
+
+    def host_report(self, host: str) -> HostReport:
+        return self.reports[host]
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- the two methods
+
+
+def searches(directory: LdapDirectory) -> int:
+    return directory.connection.usage.search_operations
+
+
+def lmdoctor_triage(directory: LdapDirectory, hosts: MemoryHosts, cluster: str) -> int:
+    """Inventory + diagnosis; returns the number of findings."""
+    return len(diagnose(take_snapshot(directory, hosts, cluster)))
+
+
+def runbook_triage(directory: LdapDirectory, names: list[str]) -> int:
+    """Per host: its SPNs and delegation; then every SPN in the directory for duplicates (setspn -X).
+    Returns the number of problems it sees (missing pairs + duplicated SPNs)."""
+    conn, base = directory.connection, directory.base_dn
+    delegation: dict[str, set[str]] = {}
+    for name in names:
+        conn.search(base, f"(sAMAccountName={escape_filter_chars(name)}$)", SUBTREE,
+                    attributes=["servicePrincipalName", "msDS-AllowedToDelegateTo", "userAccountControl"])
+        entry = next(e for e in conn.response if e.get("type") == "searchResEntry")
+        delegation[name] = {v.lower() for v in entry["attributes"].get("msDS-AllowedToDelegateTo", [])}
+    holders: dict[str, set[str]] = {}
+    for e in conn.extend.standard.paged_search(base, "(servicePrincipalName=*)", SUBTREE,
+                                               attributes=["sAMAccountName", "servicePrincipalName"],
+                                               paged_size=1000, generator=True):
+        if e.get("type") == "searchResEntry":
+            for spn in e["attributes"].get("servicePrincipalName", []):
+                holders.setdefault(spn_key(spn), set()).add(e["dn"])
+    missing = sum(1 for src in names for dst in names
+                  if src != dst and f"cifs/{dst.lower()}.{DOMAIN}" not in delegation[src])
+    return missing + sum(1 for owners in holders.values() if len(owners) > 1)
+
+
+def measure(directory: LdapDirectory, run: Callable[[], int]) -> tuple[float, int, int]:
+    """Median wall time of REPEATS runs, the round trips of one run, and its result."""
+    times, trips, result = [], 0, 0
+    for _ in range(REPEATS):
+        before, started = searches(directory), time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - started)
+        trips = searches(directory) - before
+    return statistics.median(times), trips, result
+
+
+# --------------------------------------------------------------------------- console
+
+
+def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str, root: Path) -> tuple[float, float]:
+    """Pilot: launch → nodes table painted with every node; key (↓, then f) → screen updated."""
+    from services.session import Session
+    from tui.app import LmDoctorApp
+    from tui.screens.findings import FindingsScreen
+    from tui.widgets.filter_table import FilterTable
+
+    session = Session(label=f"bench · {DOMAIN} · {cluster}", demo=False, cluster=cluster, directory=directory,
+                      hosts=hosts, journal=Journal(root / "journal.jsonl"))
+    app = LmDoctorApp(session)
+    size = len(hosts.nodes)
+
+    async def drive() -> tuple[float, float]:
+        started = time.perf_counter()
+        async with app.run_test(size=(160, 50)) as pilot:
+            table = app.screen.query_one(FilterTable).table
+            while table.row_count < size:
+                await pilot.pause(0.005)
+            first_paint = time.perf_counter() - started
+            keys = []
+            row = table.cursor_row
+            started = time.perf_counter()
+            await pilot.press("down")
+            while table.cursor_row == row:
+                await pilot.pause(0.001)
+            await pilot.pause()
+            keys.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await pilot.press("f")
+            while not isinstance(app.screen, FindingsScreen):
+                await pilot.pause(0.001)
+            await pilot.pause()
+            keys.append(time.perf_counter() - started)
+        return first_paint, max(keys)
+
+    return asyncio.run(drive())
+
+
+# --------------------------------------------------------------------------- main
+
+
+def open_directory(dc: SambaDC) -> LdapDirectory:
+    profile = Profile(name="bench", domain=DOMAIN, dc=dc.hostname, ca_file=dc.ca_file,
+                      bind_user="Administrator@contoso.local", cluster="C64", timeout_s=60)
+    with dc.inside():
+        return connect(profile, ADMIN_PASSWORD, address=dc.ip)
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="M = 0 and 2000 only (a smoke run)")
+    parser.add_argument("--keep", action="store_true", help="keep the DC's work directory")
+    args = parser.parse_args()
+    others = (0, 2000) if args.quick else OTHERS
+    print(f"machine: {machine()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="lmdperf-"))
+    started = time.monotonic()
+    template = provision_template(work)
+    dc = SambaDC.start(template, work, "bench")
+    rows: list[dict] = []
+    try:
+        print(f"DC provisioned and started in {time.monotonic() - started:.1f} s", flush=True)
+        print(f"created clusters of {', '.join(map(str, SIZES))} nodes in {create_clusters(dc):.1f} s", flush=True)
+        stores = {n: lab_hosts(n, work / "labs") for n in SIZES}
+        loaded, population = 0, {0: 0.0}
+        directory = open_directory(dc)
+        memory = {n: MemoryHosts(LabHostGateway(stores[n], directory, step_delay=0)) for n in SIZES}
+        for m in others:
+            if m > loaded:
+                directory.close()
+                population[m] = bulk_load(dc, loaded, m - loaded)
+                print(f"populated {m - loaded} unrelated computers in {population[m]:.1f} s (DC stop/start included)",
+                      flush=True)
+                loaded = m
+                directory = open_directory(dc)
+            for n in SIZES:
+                names, cluster = node_names(n), f"C{n}"
+                a_s, a_rt, a_found = measure(directory, lambda: lmdoctor_triage(directory, memory[n], cluster))
+                b_s, b_rt, b_found = measure(directory, lambda: runbook_triage(directory, names))
+                rows.append(dict(n=n, m=m, a_s=a_s, a_rt=a_rt, b_s=b_s, b_rt=b_rt, ratio=b_s / a_s, rss=rss_mb(),
+                                 a_found=a_found, b_found=b_found))
+                print(f"  N={n:<3} M={m:<6} lmdoctor {a_s * 1000:8.1f} ms {a_rt:3d} trips ({a_found} findings) | "
+                      f"runbook {b_s * 1000:8.1f} ms {b_rt:4d} trips ({b_found} problems) | x{b_s / a_s:6.1f}",
+                      flush=True)
+        slow = SlowLabHosts(stores[64], directory, HOST_DELAY)
+        t0 = time.perf_counter()
+        snapshot = take_snapshot(directory, slow, "C64")
+        hosts_s = time.perf_counter() - t0
+        serial_s = (len(snapshot.nodes) + 1) * HOST_DELAY
+        first_paint, key = console_timings(directory, memory[64], "C64", work)
+        directory.close()
+    finally:
+        dc.close()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| N | M | lmdoctor ms | round trips | runbook ms | round trips | runbook/lmdoctor | peak RSS MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['n']} | {r['m']} | {r['a_s'] * 1000:.1f} | {r['a_rt']} | {r['b_s'] * 1000:.1f} | {r['b_rt']} | "
+              f"{r['ratio']:.1f}× | {r['rss']:.0f} |")
+    print()
+    print(f"population: " + ", ".join(f"M={m}: {s:.1f} s" for m, s in population.items() if m))
+    print(f"hosts: 64-host inventory with {HOST_DELAY * 1000:.0f} ms per call: {hosts_s:.2f} s "
+          f"(serial sum {serial_s:.1f} s, {serial_s / hosts_s:.1f}× faster)")
+    print(f"console: first paint of 64 nodes {first_paint:.2f} s, key → screen update {key * 1000:.0f} ms")
+    print(f"total run {time.monotonic() - started:.0f} s")
+    last = max(rows, key=lambda r: (r["m"], r["n"]))
+    print(f"triage_s={last['a_s']:.3f} naive_s={last['b_s']:.3f} ratio={last['ratio']:.1f} "
+          f"round_trips={max(r['a_rt'] for r in rows)} first_paint_s={first_paint:.2f} key_ms={key * 1000:.0f} "
+          f"rss_mb={rss_mb():.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
