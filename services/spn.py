@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.models import VSMS
 
@@ -19,6 +21,9 @@ CLUSTER_SPN_SERVICES = ("MSServerClusterMgmtAPI",)
 DELEGATION_SERVICES = (VSMS, "cifs")
 # Service classes the KDC maps onto the HOST/ SPN (the default sPNMappings subset we care about).
 HOST_ALIASES = frozenset({"cifs"})
+
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class SpnError(ValueError):
@@ -38,7 +43,7 @@ class Spn:
             raise SpnError("SPN is empty")
         if len(text) > 1024:
             raise SpnError("SPN is longer than 1024 characters")
-        if any(ord(c) < 0x20 for c in text):
+        if _CONTROL.search(text):
             raise SpnError(f"SPN {text[:60]!r} contains a control character")
         service, sep, rest = text.partition("/")
         if not sep or not service.strip() or not rest:
@@ -65,6 +70,7 @@ class Spn:
         return f"{self.service}/{self.host}{port}"
 
 
+@lru_cache(maxsize=65536)
 def spn_key(text: str) -> str:
     """Lower-cased comparison key; unparseable text compares as itself, lower-cased."""
     try:
