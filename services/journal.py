@@ -6,7 +6,8 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -51,6 +52,30 @@ def append_jsonl(path: Path, item: BaseModel) -> None:
         os.close(fd)
 
 
+@contextmanager
+def _locked(path: Path, shared: bool = False) -> Iterator[None]:
+    """Hold an advisory lock on the journal file (POSIX flock; elsewhere in-process only).
+
+    Writers hold it exclusively while they number and append a line; readers share it, so no
+    reader sees another process's line half written. A missing journal is not created by a reader."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the in-process lock still serialises one process's threads
+        yield
+        return
+    if shared and not path.exists():
+        yield
+        return
+    if not shared:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY if shared else os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -58,10 +83,11 @@ def new_id() -> str:
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def entries(self) -> list[JournalEntry]:
-        return read_jsonl(self.path, JournalEntry, "journal entry")
+        with self._lock, _locked(self.path, shared=True):
+            return read_jsonl(self.path, JournalEntry, "journal entry")
 
     def append(self, entry: JournalEntry) -> JournalEntry:
         with self._lock:
@@ -71,11 +97,13 @@ class Journal:
     def record(self, *, batch: str, change_id: str, state: JournalState, preview: ChangePreview, reason: str,
                read_back: Iterable[str] | None = None, error: str | None = None,
                rollback_of: str | None = None, expires: datetime | None = None) -> JournalEntry:
-        seq = len(self.entries()) + 1
-        return self.append(JournalEntry(
-            seq=seq, batch=batch, change_id=change_id, time=datetime.now(timezone.utc), state=state,
-            action=preview.action, reason=reason, before=preview.before, after=preview.after,
-            read_back=tuple(read_back) if read_back is not None else None, error=error, rollback_of=rollback_of, expires=expires))
+        with self._lock, _locked(self.path):  # seq stays unique with several lmdoctor processes
+            seq = len(read_jsonl(self.path, JournalEntry, "journal entry")) + 1  # (already locked)
+            return self.append(JournalEntry(
+                seq=seq, batch=batch, change_id=change_id, time=datetime.now(timezone.utc), state=state,
+                action=preview.action, reason=reason, before=preview.before, after=preview.after,
+                read_back=tuple(read_back) if read_back is not None else None, error=error, rollback_of=rollback_of,
+                expires=expires))
 
     def latest_by_change(self) -> dict[str, JournalEntry]:
         """The last line of every change: its current state."""

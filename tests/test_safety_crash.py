@@ -193,3 +193,26 @@ def test_cli_fix_whose_write_is_in_doubt_says_so_and_the_next_run_settles_it(lab
     broken["down"] = False
     assert cli.main(["journal", "--demo", "--lab-dir", str(lab.root)]) == 0
     assert "settled interrupted change #1 as failed (read back: did not land)" in capsys.readouterr().err
+
+
+RECORDER = textwrap.dedent("""
+    import sys
+    from services import fixes
+    from services.journal import Journal
+    from services.models import ChangePreview, ComputerAccount
+    account = ComputerAccount(name="HV01", dn="CN=HV01,CN=Computers,DC=contoso,DC=local")
+    preview = ChangePreview(action=fixes.add_delegation(account, ["cifs/HV02"], "HV02"), before=(), after=("cifs/HV02",))
+    journal = Journal(sys.argv[1])
+    for i in range(int(sys.argv[2])):
+        journal.record(batch=sys.argv[3], change_id=f"{sys.argv[3]}-{i}", state="intent", preview=preview, reason="r")
+""")
+
+
+def test_concurrent_processes_get_unique_sequence_numbers_and_never_read_a_half_line(tmp_path):
+    """Without the lock this run gives duplicate numbers and readers that hit another process's torn line."""
+    path = tmp_path / "journal.jsonl"
+    runs = [subprocess.Popen([sys.executable, "-c", RECORDER, str(path), "150", name], cwd=REPO)
+            for name in ("a", "b", "c")]
+    assert [p.wait(timeout=120) for p in runs] == [0, 0, 0]
+    entries = Journal(path).entries()
+    assert [e.seq for e in entries] == list(range(1, 451))  # unique, and in file order
