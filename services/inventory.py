@@ -42,7 +42,7 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
     total, done = len(names) + 1, 0
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names) + 1))) as pool:
         pending = {pool.submit(hosts.host_report, name): name for name in names}
-        directory_part = pool.submit(_read_directory, directory, names)
+        directory_part = pool.submit(_read_directory, directory, names, cluster)
         host_reports: dict[str, HostReport] = {}
         for fut in as_completed(pending):  # report progress as hosts answer, slow ones last
             name = pending[fut]
@@ -71,8 +71,9 @@ def _fqdn(account, name: str, domain: str) -> str:
     return account.dns_host_name if account and account.dns_host_name else f"{name}.{domain}"
 
 
-def _read_directory(directory: Directory, names: list[str]):
-    """Accounts, SPN owners, other delegators and DNS records in one call (two LDAP searches)."""
+def _read_directory(directory: Directory, names: list[str], cluster: str):
+    """Accounts, SPN owners, delegators among them (incl. the cluster name object) and DNS records in one
+    call (two LDAP searches)."""
     targets = [s for n in names for s in delegation_targets(n, f"{n}.{directory.domain}")]
-    view = directory.read_cluster(names, cluster_spns(names, directory.domain), targets)
+    view = directory.read_cluster(names, cluster_spns(names, directory.domain), targets, cluster.upper())
     return view.accounts, view.spn_owners, view.delegators, view.dns

@@ -23,7 +23,7 @@ class ClusterView:
 
     accounts: list[ComputerAccount]  # the nodes' own computer accounts
     spn_owners: dict[str, tuple[str, ...]]  # lower-cased SPN -> short names of its holders
-    delegators: list[ComputerAccount]  # accounts allowed to delegate to any of the targets
+    delegators: list[ComputerAccount]  # accounts read that may delegate to any of the targets
     dns: dict[str, tuple[DnsRecord, ...]]  # node -> its A records
 
 
@@ -42,8 +42,10 @@ class Directory(Protocol):
     def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
         """A records of these short names in the domain's AD-integrated zone."""
 
-    def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str]) -> ClusterView:
-        """The four reads above at once, in as few round trips as the backend allows."""
+    def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str],
+                     cluster: str | None = None) -> ClusterView:
+        """The nodes' accounts, the SPNs' owners, the DNS records, and the delegators to `targets` among
+        the accounts read (nodes, the cluster name object, SPN holders), in as few round trips as possible."""
 
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
         """Current values of one attribute (userAccountControl as a decimal string)."""

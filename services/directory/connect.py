@@ -35,9 +35,21 @@ def connect(profile: Profile, password: str | None, *, address: str | None = Non
         if not password:
             raise DirectoryError("no password for the directory bind (store one in the OS keyring)")
         kwargs = dict(authentication=SIMPLE, user=profile.bind_user, password=password)
+    main = _open(profile, server, kwargs)
+    try:
+        spare = _open(profile, server, kwargs)  # runs one of the inventory's searches concurrently
+    except DirectoryError:
+        _discard(main)
+        raise
+    return LdapDirectory(main, profile.domain, spare=spare)
+
+
+def _open(profile: Profile, server: Server, kwargs: dict) -> Connection:
+    """One connection: TLS established and the DC's name checked before any bind is sent."""
+    ldaps = profile.ldap == "ldaps"
     # ldap3 packs receive_timeout into SO_RCVTIMEO as whole seconds: it must be an int on Linux
-    conn = Connection(server, receive_timeout=max(1, math.ceil(profile.timeout_s)), raise_exceptions=True, read_only=False,
-                      auto_referrals=False, collect_usage=True, **kwargs)
+    conn = Connection(server, receive_timeout=max(1, math.ceil(profile.timeout_s)), raise_exceptions=True,
+                      read_only=False, auto_referrals=False, collect_usage=True, **kwargs)
     try:
         try:
             conn.open()
@@ -61,7 +73,7 @@ def connect(profile: Profile, password: str | None, *, address: str | None = Non
     except DirectoryError as exc:
         _discard(conn)
         raise DirectoryError(f"{profile.dc}: {exc}") from None
-    return LdapDirectory(conn, profile.domain)
+    return conn
 
 
 def _one_line(exc: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -115,31 +116,40 @@ def _owners(wanted: dict[str, str], entries: list[dict]) -> dict[str, tuple[str,
 class LdapDirectory:
     """Directory protocol over one bound ldap3 connection."""
 
-    def __init__(self, connection: Connection, domain: str, base_dn: str | None = None) -> None:
+    def __init__(self, connection: Connection, domain: str, base_dn: str | None = None,
+                 spare: Connection | None = None) -> None:
+        """`spare` (optional): a second bound connection, used read-only to run one search of
+        `read_cluster` concurrently with the others."""
         self.connection = connection
+        self.spare = spare
         self.domain = domain.lower()
         self.base_dn = base_dn or domain_to_base_dn(domain)
         self.round_trips = 0
         self._lock = threading.RLock()  # ldap3 connections are not thread-safe
+        self._spare_lock = threading.RLock()
+
+    def search_operations(self) -> int:
+        """Searches sent so far as counted by ldap3 itself (both connections; needs collect_usage)."""
+        return sum(c.usage.search_operations for c in (self.connection, self.spare) if c is not None and c.usage)
 
     # --- reads -------------------------------------------------------------------------
-    def _search(self, base: str, flt: str, attributes: list[str], scope: str = SUBTREE) -> list[dict]:
+    def _search(self, base: str, flt: str, attributes: list[str], scope: str = SUBTREE,
+                on_spare: bool = False) -> list[dict]:
         """Paged search returning entries ({dn, attributes, raw}); every page counts as a round trip."""
+        conn, lock = (self.spare, self._spare_lock) if on_spare and self.spare else (self.connection, self._lock)
         entries: list[dict] = []
         cookie: bytes | None = None
-        with self._lock:
+        with lock:
             try:
                 while True:
                     self.round_trips += 1
-                    self.connection.search(
-                        base, flt, search_scope=scope, attributes=attributes,
-                        paged_size=PAGE_SIZE if scope == SUBTREE else None, paged_cookie=cookie,
-                    )
-                    for item in self.connection.response or []:
+                    conn.search(base, flt, search_scope=scope, attributes=attributes,
+                                paged_size=PAGE_SIZE if scope == SUBTREE else None, paged_cookie=cookie)
+                    for item in conn.response or []:
                         if item.get("type") == "searchResEntry":
                             entries.append({"dn": item["dn"], "attributes": item["attributes"],
                                             "raw": item["raw_attributes"]})
-                    controls = (self.connection.result or {}).get("controls") or {}
+                    controls = (conn.result or {}).get("controls") or {}
                     cookie = controls.get(PAGED_RESULTS, {}).get("value", {}).get("cookie")
                     if not cookie:
                         return entries
@@ -178,26 +188,35 @@ class LdapDirectory:
         flt = f"(&(objectClass=computer){or_filter('msDS-AllowedToDelegateTo', list(spns))})"
         return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
 
-    def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str]) -> ClusterView:
-        """One search for the nodes' accounts, the SPN holders and the delegators, one for DNS.
+    def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str],
+                     cluster: str | None = None) -> ClusterView:
+        """Three searches, whatever the cluster or directory size: the nodes' and the cluster name
+        object's accounts; every other holder of the SPNs; the nodes' DNS records.
 
-        The directory returns each matching object once, whatever part of the OR it matched;
-        the three answers are separated here."""
+        Every term is an indexed equality (sAMAccountName, servicePrincipalName), so the cost does not
+        grow with the directory. The SPN search runs on the spare connection, concurrently with the
+        other two. Delegators are looked for among the accounts returned: msDS-AllowedToDelegateTo is
+        not indexed, and a term on it would make the directory scan every object."""
         names = [n.upper() for n in names]
-        sams, wanted, targets = _sams(names), _lookups(spns), list(targets)
-        flt = (f"(|(&(objectClass=computer){or_filter('sAMAccountName', sams)})"
-               f"{or_filter('servicePrincipalName', sorted(set(wanted.values())))}"
-               f"(&(objectClass=computer){or_filter('msDS-AllowedToDelegateTo', targets)}))")
-        entries = self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES + ["objectClass"]) if names else []
-        computers = [e for e in entries if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}]
-        wanted_sams, wanted_targets = {s.lower() for s in sams}, {t.lower() for t in targets}
-        accounts = [self._account(e) for e in computers
-                    if _text(e["attributes"].get("sAMAccountName"))[:1] and
-                    _text(e["attributes"].get("sAMAccountName"))[0].lower() in wanted_sams]
-        delegators = [self._account(e) for e in computers
-                      if wanted_targets & {v.lower() for v in _text(e["attributes"].get("msDS-AllowedToDelegateTo"))}]
-        return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators,
-                           dns=self.read_dns_records(names))
+        if not names:
+            return ClusterView(accounts=[], spn_owners={}, delegators=[], dns={})
+        node_sams, wanted = _sams(names), _lookups(spns)
+        attributes = COMPUTER_ATTRIBUTES + ["objectClass"]
+        others_filter = (f"(&{or_filter('servicePrincipalName', sorted(set(wanted.values())))}"
+                         f"(!{or_filter('sAMAccountName', node_sams)}))")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            others = pool.submit(self._search, self.base_dn, others_filter, attributes, SUBTREE, True)
+            own = self._search(self.base_dn, f"(&(objectClass=computer)"
+                               f"{or_filter('sAMAccountName', _sams(names + ([cluster] if cluster else [])))})",
+                               attributes)
+            dns = self.read_dns_records(names)
+            entries = list({e["dn"].lower(): e for e in own + others.result()}.values())
+        computers = [self._account(e) for e in entries
+                     if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}]
+        nodes, wanted_targets = set(names), {t.lower() for t in targets}
+        accounts = [a for a in computers if a.name in nodes]
+        delegators = [a for a in computers if wanted_targets & {v.lower() for v in a.allowed_to_delegate_to}]
+        return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators, dns=dns)
 
     def zone_dn(self) -> str:
         return f"DC={self.domain},CN=MicrosoftDNS,DC=DomainDnsZones,{self.base_dn}"
@@ -261,7 +280,9 @@ class LdapDirectory:
         return new
 
     def close(self) -> None:
-        try:
-            self.connection.unbind()
-        except lx.LDAPException:
-            pass
+        for conn in (self.connection, self.spare):
+            try:
+                if conn is not None:
+                    conn.unbind()
+            except lx.LDAPException:
+                pass
