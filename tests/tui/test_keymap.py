@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.widgets import Input
 
@@ -139,3 +140,12 @@ def test_next_theme_wraps():
     assert keymap.next_theme("textual-dark", ["textual-dark", "nord"]) == "nord"
     assert keymap.next_theme("nord", ["textual-dark", "nord"]) == "textual-dark"
     assert keymap.next_theme("unknown", ["textual-dark", "nord"]) == "textual-dark"
+
+
+def test_walkthrough_and_matrix_keys_have_ids_for_the_keymap() -> None:
+    from tui.screens.matrix import MatrixScreen
+    from tui.screens.walkthrough import WalkthroughScreen
+
+    for screen in (WalkthroughScreen, MatrixScreen):
+        missing = [b.key for b in screen.BINDINGS if isinstance(b, Binding) and not b.id]
+        assert missing == [], f"{screen.__name__} bindings without an id: {missing}"

@@ -54,11 +54,11 @@ class MatrixScreen(BaseScreen):
             "Move the cursor to see a pair's evidence and fix; f fixes the pair, r the row, c the column, a the "
             "grid — one previewed change each.")
     BINDINGS = [
-        Binding("f", "fix('pair')", "Fix pair"),
-        Binding("r", "fix('row')", "Fix row"),
-        Binding("c", "fix('column')", "Fix column"),
-        Binding("a", "fix('grid')", "Fix grid"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("f", "fix('pair')", "Fix pair", id="matrix.fix_pair"),
+        Binding("r", "fix('row')", "Fix row", id="matrix.fix_row"),
+        Binding("c", "fix('column')", "Fix column", id="matrix.fix_column"),
+        Binding("a", "fix('grid')", "Fix grid", id="matrix.fix_grid"),
+        Binding("slash", "filter", "Filter", key_display="/", id="matrix.filter"),
     ]
 
     def __init__(self) -> None:

@@ -28,7 +28,10 @@ LINE_STYLE = {"✔": "green", "✖": "red", "▲": "dark_orange"}
 class ConfirmSkip(ModalScreen[bool]):
     """One line: skip a step whose condition does not hold? y / n."""
 
-    BINDINGS = [Binding("y", "answer(True)", "Skip it"), Binding("n,escape", "answer(False)", "Stay")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Skip it", id="walkthrough.skip_confirm"),
+        Binding("n,escape", "answer(False)", "Stay", id="walkthrough.skip_cancel"),
+    ]
 
     def __init__(self, step: str) -> None:
         super().__init__()
@@ -58,17 +61,17 @@ class WalkthroughScreen(BaseScreen):
             "step's condition holds; s skips deliberately (asks first). Progress is kept per cluster: reopening "
             "continues where you left off.")
     BINDINGS = [  # the step's own action first: the footer is narrow at 80 columns
-        Binding("f", "fix", "Fix"),
-        Binding("g", "verify", "Move-VM"),
-        Binding("o", "credssp", "Open CredSSP"),
-        Binding("k", "close_credssp", "Close CredSSP"),
-        Binding("u", "undo", "Journal"),
-        Binding("enter,n", "next", "Next", key_display="⏎"),
-        Binding("s", "skip", "Skip"),
-        Binding("b", "back_step", "Prev"),
-        Binding("c", "copy", "Copy"),
-        Binding("r", "recheck", "Check"),
-        Binding("R", "restart", "Restart", key_display="R"),
+        Binding("f", "fix", "Fix", id="walkthrough.fix"),
+        Binding("g", "verify", "Move-VM", id="walkthrough.verify"),
+        Binding("o", "credssp", "Open CredSSP", id="walkthrough.credssp"),
+        Binding("k", "close_credssp", "Close CredSSP", id="walkthrough.close_credssp"),
+        Binding("u", "undo", "Journal", id="walkthrough.undo"),
+        Binding("enter,n", "next", "Next", key_display="⏎", id="walkthrough.next"),
+        Binding("s", "skip", "Skip", id="walkthrough.skip"),
+        Binding("b", "back_step", "Prev", id="walkthrough.back_step"),
+        Binding("c", "copy", "Copy", id="walkthrough.copy"),
+        Binding("r", "recheck", "Check", id="walkthrough.recheck"),
+        Binding("R", "restart", "Restart", key_display="R", id="walkthrough.restart"),
     ]
     STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK,
                     "close_credssp": Step.ROLLBACK}
