@@ -33,16 +33,20 @@ def list_nodes(hosts: HostGateway, configured: Iterable[str] = ()) -> list[Clust
         raise InventoryError(f"cannot list cluster nodes: {exc}") from None
 
 
+MAX_HOSTS_AT_ONCE = 64  # a failover cluster's largest size: a whole cluster in one wave
+
+
 def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, configured_nodes: Iterable[str] = (),
-                  progress: ProgressFn | None = None, max_workers: int = 16) -> Snapshot:
+                  progress: ProgressFn | None = None, max_hosts: int = MAX_HOSTS_AT_ONCE) -> Snapshot:
+    """One snapshot: the directory read and every host asked at once, so the slowest host sets the pace."""
     note = progress or (lambda *_: None)
     note("Listing cluster nodes", 0, 1)
     nodes = list_nodes(hosts, configured_nodes)
     names = [n.name for n in nodes]
     total, done = len(names) + 1, 0
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names) + 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(max_hosts, len(names))) + 1) as pool:
+        directory_part = pool.submit(_read_directory, directory, names, cluster)  # never queued behind hosts
         pending = {pool.submit(hosts.host_report, name): name for name in names}
-        directory_part = pool.submit(_read_directory, directory, names, cluster)
         host_reports: dict[str, HostReport] = {}
         for fut in as_completed(pending):  # report progress as hosts answer, slow ones last
             name = pending[fut]

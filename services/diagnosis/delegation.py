@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 from services import fixes
 from services.diagnosis.common import finding
@@ -42,6 +43,7 @@ def missing(snapshot: Snapshot) -> Iterator[Finding]:
             )
 
 
+@lru_cache(maxsize=65536)  # a 64-node mesh holds ~16k values but only 4 per node are distinct
 def _host_of(value: str) -> str | None:
     try:
         return Spn.parse(value).host.split(".")[0].upper()
