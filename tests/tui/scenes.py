@@ -52,7 +52,19 @@ def example_profile() -> profiles.Profile:
 
 
 async def ready(pilot: Pilot) -> None:
-    await settle(pilot, lambda: pilot.app.snapshot is not None)
+    """The first inventory is in and the nodes table shows it, column widths measured (DataTable sizes its
+    auto-width columns on a later idle, so a capture right after the rows arrive can catch header widths)."""
+    from tui.screens.nodes import NodesScreen
+    from tui.widgets.filter_table import FilterTable
+
+    def shown() -> bool:
+        snapshot = pilot.app.snapshot
+        home = next((s for s in pilot.app.screen_stack if isinstance(s, NodesScreen)), None)
+        return (snapshot is not None and home is not None
+                and home.query_one(FilterTable).table.row_count == len(snapshot.nodes))
+
+    await settle(pilot, shown)
+    await settle(pilot)
 
 
 async def nodes(pilot: Pilot) -> None:
