@@ -56,3 +56,25 @@ def lab_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
     yield make
     for session in opened:
         session.close()
+
+
+# --- the real-server suites' runtime, printed at the end of every run ----------------------------------------
+_SUITE_MARKERS = ("samba", "psrp", "keyring", "tmux")
+_suite_seconds: dict[str, float] = {}
+_suite_tests: dict[str, set[str]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's duration (setup includes starting a DC) to the suites its test is marked with."""
+    for marker in _SUITE_MARKERS:
+        if marker in report.keywords:
+            _suite_seconds[marker] = _suite_seconds.get(marker, 0.0) + report.duration
+            _suite_tests.setdefault(marker, set()).add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's TerminalReporter
+    if not _suite_seconds:
+        return
+    parts = [f"{m}: {len(_suite_tests[m])} tests in {_suite_seconds[m]:.1f} s" for m in _SUITE_MARKERS
+             if m in _suite_seconds]
+    terminalreporter.write_line("real-server suites — " + " · ".join(parts))
