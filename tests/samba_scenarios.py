@@ -27,7 +27,7 @@ from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
 from services import credentials, profiles
 from services.directory.connect import connect
 from services.lab import scenarios
-from services.lab.hosts import LabHostGateway
+from services.lab.hosts import DelegationAuthority, LabHostGateway
 from services.lab.scenarios import COMPUTERS, ZONE_DN, Lab
 from services.lab.state import LabStore
 from services.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
@@ -193,14 +193,16 @@ def forget_profile(profile: Profile) -> None:
     profiles.profile_path(profile.name).unlink(missing_ok=True)
 
 
-def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                  authority: DelegationAuthority | None = None) -> None:
     """The test seam for ``--profile``: there are no Hyper-V hosts, so the WinRM gateway module is replaced
     by one whose ``PsrpHostGateway.from_profile`` returns the lab's hosts in ``lab_dir`` (their directory,
-    for ticket purges and moves, is the DC again, through the same profile)."""
+    for ticket purges and moves, is the DC again, through the same profile). ``authority`` decides each
+    delegation a Move-VM needs (default: the lab's view of the source's cached tickets)."""
     class LabAsPsrp:
         @staticmethod
         def from_profile(profile: Profile, password: str | None) -> LabHostGateway:
-            return LabHostGateway(LabStore(lab_dir), connect(profile, password), step_delay=0)
+            return LabHostGateway(LabStore(lab_dir), connect(profile, password), authority, step_delay=0)
 
     module = types.ModuleType("services.hosts.psrp")
     module.PsrpHostGateway = LabAsPsrp  # type: ignore[attr-defined]

@@ -180,10 +180,9 @@ class LabHostGateway:
         needed = [f"{VSMS}/{fqdn}"]
         if src.settings.performance_option == PerformanceOption.SMB:
             needed.append(f"cifs/{fqdn}")
-        for spn in needed:
-            allowed, _why = self.authority.allows(src.name, src.tickets, spn)
-            if not allowed:
-                return _error_text(vm, src.name, dst.name, NO_CREDENTIALS)
+        verdicts = [self.authority.allows(src.name, src.tickets, spn) for spn in needed]  # every one is asked
+        if not all(allowed for allowed, _why in verdicts):
+            return _error_text(vm, src.name, dst.name, NO_CREDENTIALS)
         return None
 
     def _transfer(self, vm: str, source: str, destination: str) -> None:

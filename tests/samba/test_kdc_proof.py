@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from services import cli
-from services.models import VSMS
+from services.lab.hosts import TicketViewAuthority
+from services.lab.state import LabStore, TicketView
+from services.models import VSMS, PerformanceOption
 from services.profiles import Profile
 from tests.samba_dc import SambaDC, Template
 from tests.samba_scenarios import build_on_dc, forget_profile, save_profile, use_lab_hosts
@@ -112,3 +114,62 @@ def test_protocol_transition_fix_is_granted_by_the_kdc_and_rollback_refuses_agai
 
     roll_back(dc, capsys)
     assert not any(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
+
+
+class KdcAuthority:
+    """The lab hosts' Move-VM decision taken by the Samba KDC: S4U2Self + S4U2Proxy with the source's keytab
+    for every SPN the KDC can ticket (cifs/…). SPNs with spaces (Microsoft Virtual System Migration
+    Service/…) cannot be ticketed by Samba, so those fall back to the lab's ticket view, read over LDAP."""
+
+    def __init__(self, dc: SambaDC, keytabs: Path) -> None:
+        self.dc, self.keytabs = dc, keytabs
+        self.ldap_view = TicketViewAuthority()
+        self.asked: list[tuple[str, bool, str]] = []
+
+    def allows(self, source: str, tickets: TicketView, target_spn: str) -> tuple[bool, str]:
+        if " " in target_spn:
+            return self.ldap_view.allows(source, tickets, target_spn)
+        keytab = self.keytabs / f"{source}.keytab"
+        if not keytab.exists():
+            self.dc.export_keytab(f"{source}$", keytab)
+        granted, detail = self.dc.s4u_proxy(keytab, f"{source}$", "Administrator", target_spn)
+        self.asked.append((target_spn, granted, detail))
+        return granted, detail
+
+
+def move(dc: SambaDC, vm: str, capsys) -> tuple[int, str]:
+    with dc.inside():
+        code = cli.main(["migrate", "--profile", "samba", "--vm", vm, "--to", "HV02", "--json"])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_lab_move_vm_is_decided_by_the_kdc_before_the_fix_after_it_and_after_rollback(
+        dc, profile, tmp_path, monkeypatch, capsys) -> None:
+    """With the SMB performance option a move needs delegation to cifs/<destination>; the lab's hosts ask the
+    KDC for it, so the test Move-VM fails, succeeds and fails again for the KDC's reasons."""
+    built = build_on_dc(dc, "seed", tmp_path / "lab")
+    store = LabStore(built.lab_dir)
+    state = store.load_hosts()
+    for host in state.hosts.values():
+        host.settings = host.settings.model_copy(update={"performance_option": PerformanceOption.SMB})
+    store.save_hosts(state)
+    kdc = KdcAuthority(dc, tmp_path)
+    use_lab_hosts(built.lab_dir, monkeypatch, kdc)
+
+    code, text = move(dc, "APP01", capsys)
+    assert code == 1 and "0x8009030E" in text, text
+    assert kdc.asked and not kdc.asked[-1][1] and "can't fulfill requested option" in kdc.asked[-1][2], kdc.asked
+    assert kdc.asked[-1][0] == "cifs/HV02.contoso.local"
+
+    check_and_fix(dc, "delegation.missing:HV01:HV02", capsys)
+    kdc.asked.clear()
+    code, text = move(dc, "APP01", capsys)
+    assert code == 0, text
+    assert kdc.asked and all(granted for _spn, granted, _detail in kdc.asked), kdc.asked
+
+    roll_back(dc, capsys)
+    kdc.asked.clear()
+    code, text = move(dc, "APP02", capsys)
+    assert code == 1 and "0x8009030E" in text, text
+    assert kdc.asked and not any(granted for _spn, granted, _detail in kdc.asked), kdc.asked
