@@ -21,7 +21,9 @@ REPO = str(Path(__file__).resolve().parents[2])
 if REPO not in sys.path:  # plain `pytest` (not `python -m pytest`) does not put the repo on sys.path
     sys.path.insert(0, REPO)
 
+from services.profiles import Profile  # noqa: E402
 from tests.samba_dc import SambaDC, Template, environment_problem, log, provision_template  # noqa: E402
+from tests.samba_scenarios import forget_profile, save_profile  # noqa: E402
 
 _modules = count(1)
 
@@ -70,6 +72,21 @@ def samba_dc(samba_template: Template, samba_workdir: Path, request: pytest.Fixt
     log(f"module {module}: DC ready {time.monotonic() - started:.2f} s after request")
     with dc:
         yield dc
+
+
+@pytest.fixture
+def fresh_dc(samba_template: Template, samba_workdir: Path, request: pytest.FixtureRequest) -> Iterator[SambaDC]:
+    """A DC of the test's own, for tests that build a scenario (they reuse the same object names)."""
+    with SambaDC.start(samba_template, samba_workdir, f"t{next(_modules)}-{request.node.name[:16]}") as dc:
+        yield dc
+
+
+@pytest.fixture
+def samba_profile(fresh_dc: SambaDC) -> Iterator[Profile]:
+    """A saved profile 'samba' for ``fresh_dc`` with its bind password in the OS keyring; forgotten after."""
+    profile = save_profile(fresh_dc)
+    yield profile
+    forget_profile(profile)
 
 
 @pytest.fixture

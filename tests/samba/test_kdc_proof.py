@@ -14,8 +14,6 @@ lab's simulated hosts (see tests/samba_scenarios.use_lab_hosts).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 
 import pytest
@@ -24,29 +22,13 @@ from services import cli
 from services.lab.hosts import TicketViewAuthority
 from services.lab.state import LabStore, TicketView
 from services.models import VSMS, PerformanceOption
-from services.profiles import Profile
-from tests.samba_dc import SambaDC, Template
-from tests.samba_scenarios import build_on_dc, forget_profile, save_profile, use_lab_hosts
+from tests.samba_dc import SambaDC
+from tests.samba_scenarios import build_on_dc, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
-_dcs = count(1)
 HV02_CIFS = ["cifs/HV02.contoso.local", "cifs/HV02"]
 HV02_VSMS = {f"{VSMS}/HV02", f"{VSMS}/HV02.contoso.local"}
-
-
-@pytest.fixture
-def dc(samba_template: Template, samba_workdir: Path) -> Iterator[SambaDC]:
-    """A DC of its own per test (each builds a scenario with the same object names)."""
-    with SambaDC.start(samba_template, samba_workdir, f"kdc{next(_dcs)}") as fresh:
-        yield fresh
-
-
-@pytest.fixture
-def profile(dc: SambaDC) -> Iterator[Profile]:
-    p = save_profile(dc)
-    yield p
-    forget_profile(p)
 
 
 def verdicts(dc: SambaDC, keytab: Path, source: str, spns: list[str]) -> dict[str, tuple[bool, str]]:
@@ -78,42 +60,42 @@ def roll_back(dc: SambaDC, capsys) -> None:
 
 
 def test_missing_delegation_fix_is_granted_by_the_kdc_and_rollback_refuses_again(
-        dc, profile, tmp_path, monkeypatch, capsys) -> None:
-    built = build_on_dc(dc, "seed", tmp_path / "lab")
+        fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
+    built = build_on_dc(fresh_dc, "seed", tmp_path / "lab")
     use_lab_hosts(built.lab_dir, monkeypatch)
-    keytab = dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
+    keytab = fresh_dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
     hv01 = built.computers["HV01"]
 
-    control = dc.s4u_proxy(keytab, "HV01$", "Administrator", "cifs/HV03.contoso.local")
+    control = fresh_dc.s4u_proxy(keytab, "HV01$", "Administrator", "cifs/HV03.contoso.local")
     assert control[0], control[1]  # HV01 may already delegate to HV03: the keytab and S4U path work
-    for spn, (granted, detail) in verdicts(dc, keytab, "HV01", HV02_CIFS).items():
+    for spn, (granted, detail) in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).items():
         assert not granted and "can't fulfill requested option" in detail, (spn, detail)
 
-    check_and_fix(dc, "delegation.missing:HV01:HV02", capsys)
-    for spn, (granted, detail) in verdicts(dc, keytab, "HV01", HV02_CIFS).items():
+    check_and_fix(fresh_dc, "delegation.missing:HV01:HV02", capsys)
+    for spn, (granted, detail) in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).items():
         assert granted and spn in detail, (spn, detail)
-    assert HV02_VSMS <= delegation(dc, hv01)  # LDAP only: the KDC cannot ticket SPNs with spaces
+    assert HV02_VSMS <= delegation(fresh_dc, hv01)  # LDAP only: the KDC cannot ticket SPNs with spaces
 
-    roll_back(dc, capsys)
-    for spn, (granted, detail) in verdicts(dc, keytab, "HV01", HV02_CIFS).items():
+    roll_back(fresh_dc, capsys)
+    for spn, (granted, detail) in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).items():
         assert not granted and "can't fulfill requested option" in detail, (spn, detail)
-    assert not HV02_VSMS & delegation(dc, hv01)
+    assert not HV02_VSMS & delegation(fresh_dc, hv01)
 
 
 def test_protocol_transition_fix_is_granted_by_the_kdc_and_rollback_refuses_again(
-        dc, profile, tmp_path, monkeypatch, capsys) -> None:
+        fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
     """Kerberos-only delegation: S4U2Self yields a non-forwardable ticket, so S4U2Proxy is refused."""
-    built = build_on_dc(dc, "kerberos-only", tmp_path / "lab")
+    built = build_on_dc(fresh_dc, "kerberos-only", tmp_path / "lab")
     use_lab_hosts(built.lab_dir, monkeypatch)
-    keytab = dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
-    assert {"cifs/HV02.contoso.local", f"{VSMS}/HV02.contoso.local"} <= delegation(dc, built.computers["HV01"])
-    assert not any(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
+    keytab = fresh_dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
+    assert {"cifs/HV02.contoso.local", f"{VSMS}/HV02.contoso.local"} <= delegation(fresh_dc, built.computers["HV01"])
+    assert not any(granted for granted, _ in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).values())
 
-    check_and_fix(dc, "delegation.kerberos_only:HV01:-", capsys)
-    assert all(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
+    check_and_fix(fresh_dc, "delegation.kerberos_only:HV01:-", capsys)
+    assert all(granted for granted, _ in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).values())
 
-    roll_back(dc, capsys)
-    assert not any(granted for granted, _ in verdicts(dc, keytab, "HV01", HV02_CIFS).values())
+    roll_back(fresh_dc, capsys)
+    assert not any(granted for granted, _ in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).values())
 
 
 class KdcAuthority:
@@ -145,31 +127,31 @@ def move(dc: SambaDC, vm: str, capsys) -> tuple[int, str]:
 
 
 def test_lab_move_vm_is_decided_by_the_kdc_before_the_fix_after_it_and_after_rollback(
-        dc, profile, tmp_path, monkeypatch, capsys) -> None:
+        fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
     """With the SMB performance option a move needs delegation to cifs/<destination>; the lab's hosts ask the
     KDC for it, so the test Move-VM fails, succeeds and fails again for the KDC's reasons."""
-    built = build_on_dc(dc, "seed", tmp_path / "lab")
+    built = build_on_dc(fresh_dc, "seed", tmp_path / "lab")
     store = LabStore(built.lab_dir)
     state = store.load_hosts()
     for host in state.hosts.values():
         host.settings = host.settings.model_copy(update={"performance_option": PerformanceOption.SMB})
     store.save_hosts(state)
-    kdc = KdcAuthority(dc, tmp_path)
+    kdc = KdcAuthority(fresh_dc, tmp_path)
     use_lab_hosts(built.lab_dir, monkeypatch, kdc)
 
-    code, text = move(dc, "APP01", capsys)
+    code, text = move(fresh_dc, "APP01", capsys)
     assert code == 1 and "0x8009030E" in text, text
     assert kdc.asked and not kdc.asked[-1][1] and "can't fulfill requested option" in kdc.asked[-1][2], kdc.asked
     assert kdc.asked[-1][0] == "cifs/HV02.contoso.local"
 
-    check_and_fix(dc, "delegation.missing:HV01:HV02", capsys)
+    check_and_fix(fresh_dc, "delegation.missing:HV01:HV02", capsys)
     kdc.asked.clear()
-    code, text = move(dc, "APP01", capsys)
+    code, text = move(fresh_dc, "APP01", capsys)
     assert code == 0, text
     assert kdc.asked and all(granted for _spn, granted, _detail in kdc.asked), kdc.asked
 
-    roll_back(dc, capsys)
+    roll_back(fresh_dc, capsys)
     kdc.asked.clear()
-    code, text = move(dc, "APP02", capsys)
+    code, text = move(fresh_dc, "APP02", capsys)
     assert code == 1 and "0x8009030E" in text, text
     assert kdc.asked and not any(granted for _spn, granted, _detail in kdc.asked), kdc.asked

@@ -25,6 +25,7 @@ from services.profiles import Profile
 from services.remediation import Remediator, RollbackConflict
 from services.spn import SpnError, delegation_targets
 from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC
+from tests.samba_scenarios import use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
@@ -357,17 +358,13 @@ def test_filter_metacharacters_match_nothing_on_the_real_dc(samba_dc_up, remedia
 
 def test_profile_read_only_refuses_every_write_and_changes_nothing(samba_dc_up, isolated_dirs, tmp_path, monkeypatch,
                                                                   capsys):
-    from services.hosts.psrp import PsrpHostGateway
     from services.lab import manage
-    from services.lab.hosts import LabHostGateway
-    from services.lab.state import LabStore
     from tests.samba.test_safety_secrets import NODES, populate
 
     dc = samba_dc_up
     populate(dc, "Ro-" + secrets.token_urlsafe(10) + "-7q!")  # HV01..HV04, HV01 → HV02 delegation missing
     manage.reset(tmp_path / "hosts", "seed")
-    monkeypatch.setattr(PsrpHostGateway, "from_profile", classmethod(
-        lambda cls, profile, pw: LabHostGateway(LabStore(tmp_path / "hosts"), connect(profile, pw), step_delay=0)))
+    use_lab_hosts(tmp_path / "hosts", monkeypatch)
     monkeypatch.setattr(cli, "_prompt_password", lambda _label: ADMIN_PASSWORD)
     profiles.save(profile_for(dc, nodes=NODES, read_only=True))
     hv01 = ComputerAccount(name="HV01", dn=f"CN=HV01,{COMPUTERS_DN}")

@@ -16,13 +16,11 @@ from ldap3 import MODIFY_ADD
 from services import cli, credentials, profiles
 from services.directory.base import DirectoryError
 from services.directory.connect import connect
-from services.hosts.psrp import PsrpHostGateway
 from services.lab import manage
-from services.lab.hosts import LabHostGateway
-from services.lab.state import LabStore
 from services.profiles import Profile
 from services.spn import delegation_targets, required_host_spns
 from tests.samba_dc import BASE_DN, SambaDC
+from tests.samba_scenarios import use_lab_hosts
 from tests.test_safety_secrets import files_under, secret_service  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.samba, pytest.mark.keyring]
@@ -61,8 +59,7 @@ async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_ser
     caplog.set_level(logging.DEBUG)
     lab_dir = tmp_path / "hosts"
     manage.reset(lab_dir, "seed")  # the simulated Hyper-V hosts; the directory is the real DC
-    monkeypatch.setattr(PsrpHostGateway, "from_profile", classmethod(
-        lambda cls, profile, pw: LabHostGateway(LabStore(lab_dir), connect(profile, pw), step_delay=0)))
+    use_lab_hosts(lab_dir, monkeypatch)
     profile = Profile(name="samba", domain="contoso.local", dc=dc.ip, ca_file=dc.ca_file, bind_user=UPN,
                       cluster="HVCLUSTER", nodes=NODES, timeout_s=5)
     profiles.save(profile)

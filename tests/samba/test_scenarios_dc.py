@@ -9,20 +9,14 @@ one whose ``PsrpHostGateway.from_profile`` returns the lab's simulated hosts for
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from itertools import count
-from pathlib import Path
 
 import pytest
 
 from services import cli
-from services.profiles import Profile
-from tests.samba_dc import SambaDC, Template
-from tests.samba_scenarios import build_on_dc, finding_keys, forget_profile, save_profile, use_lab_hosts
+from tests.samba_scenarios import build_on_dc, finding_keys, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
-_dcs = count(1)
 
 EXPECTED: dict[str, set[tuple[str, str | None, str | None]]] = {
     "seed": {("delegation.missing", "HV01", "HV02"), ("delegation.wrong_object", "HV02", "HV02")},
@@ -35,20 +29,6 @@ EXPECTED: dict[str, set[tuple[str, str | None, str | None]]] = {
     "stale-tickets": {("tickets.stale", "HV01", None), ("tickets.stale", "HV02", None)},
     "unconstrained": {("delegation.unconstrained", "HV03", None)},
 }
-
-
-@pytest.fixture
-def fresh_dc(samba_template: Template, samba_workdir: Path) -> Iterator[SambaDC]:
-    """A DC of its own for each scenario (the scenarios reuse the same object names)."""
-    with SambaDC.start(samba_template, samba_workdir, f"scn{next(_dcs)}") as dc:
-        yield dc
-
-
-@pytest.fixture
-def samba_profile(fresh_dc: SambaDC) -> Iterator[Profile]:
-    profile = save_profile(fresh_dc)
-    yield profile
-    forget_profile(profile)
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
