@@ -36,9 +36,6 @@ class Directory(Protocol):
     def find_spn_owners(self, spns: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """Lower-cased SPN -> short names of every account holding it (cifs/ maps to HOST/)."""
 
-    def find_delegators_to(self, spns: Iterable[str]) -> list[ComputerAccount]:
-        """Accounts whose msDS-AllowedToDelegateTo holds any of these SPNs."""
-
     def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
         """A records of these short names in the domain's AD-integrated zone."""
 

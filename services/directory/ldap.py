@@ -184,10 +184,6 @@ class LdapDirectory:
         flt = or_filter("servicePrincipalName", sorted(set(wanted.values())))
         return _owners(wanted, self._search(self.base_dn, flt, ["sAMAccountName", "servicePrincipalName"]))
 
-    def find_delegators_to(self, spns: Iterable[str]) -> list[ComputerAccount]:
-        flt = f"(&(objectClass=computer){or_filter('msDS-AllowedToDelegateTo', list(spns))})"
-        return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
-
     def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str],
                      cluster: str | None = None) -> ClusterView:
         """Three searches, whatever the cluster or directory size: the nodes' and the cluster name
