@@ -107,6 +107,20 @@ def open_session(args: argparse.Namespace) -> Session:
     return open_profile(profile, read_only=args.read_only, prompt=_prompt_password)
 
 
+def open_settled_session(args: argparse.Namespace) -> Session:
+    """open_session, then settle in-doubt changes and expired CredSSP windows before anything else runs."""
+    session = open_session(args)
+    try:
+        reconcile.settle(session.remediator, _now(), _say)
+    except RemediationError as exc:
+        session.close()
+        raise UsageError(f"cannot settle the journal before running: {exc}") from None
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
 def _prompt_password(label: str) -> str | None:
     if not sys.stdin.isatty():
         return None
@@ -351,12 +365,8 @@ def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], 
             return tui(args)
         if args.command == "lab":
             return cmd_lab(args)
-        session = open_session(args)
+        session = open_settled_session(args)
         try:
-            try:
-                reconcile.settle(session.remediator, _now(), _say)
-            except RemediationError as exc:
-                raise UsageError(f"cannot settle the journal before running: {exc}") from None
             return COMMANDS[args.command](args, session)
         finally:
             session.close()

@@ -204,7 +204,7 @@ class LmDoctorApp(App[int]):
 
 def run_app(args: argparse.Namespace) -> int:
     from services import profiles
-    from services.cli import open_session, UsageError
+    from services.cli import UsageError, open_settled_session
 
     if not args.demo and args.profile is None and args.lab_dir is None:
         names = profiles.list_names()
@@ -213,10 +213,7 @@ def run_app(args: argparse.Namespace) -> int:
             return 2
         args.demo = True
     try:
-        session = open_session(args)
-        from services.reconcile import settle
-
-        settle(session.remediator, datetime.now(timezone.utc), print)  # in-doubt changes, expired CredSSP windows
+        session = open_settled_session(args)  # in-doubt changes and expired CredSSP windows settled first
     except UsageError as exc:
         print(f"lmdoctor: {exc}")
         return 2
