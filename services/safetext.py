@@ -1,0 +1,63 @@
+"""Values from outside lmdoctor (directory, hosts, files, operators) made safe to print.
+
+The rule: such a value is text, never markup and never a control sequence. ``visible`` keeps the
+value readable but turns every character a terminal would act on (C0/C1 controls such as ESC,
+which starts CSI/OSC sequences; DEL; bidi overrides and other invisible format characters; line
+and paragraph separators) into a visible stand-in. Markup is the front end's business: the console
+puts the result into ``rich.text.Text`` (or escapes it), the CLI prints it as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+JOINERS = frozenset({"\u200c", "\u200d"})  # ZWNJ / ZWJ: part of ordinary Persian, Indic and emoji text
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+# Fast path: printable ASCII (plus the Latin-1 letters) needs no work.
+_PLAIN = re.compile(r"[\x20-\x7e\xa0-\xac\xae-\xff]*")
+
+
+@lru_cache(maxsize=4096)
+def _stand_in(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return chr(0x2400 + code)  # ␀ … ␟ (Control Pictures; ESC becomes ␛)
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _unsafe(char: str) -> bool:
+    return char not in JOINERS and unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def visible(value: object, *, multiline: bool = False) -> str:
+    """``value`` as text with every control/format character shown instead of acted on.
+
+    ``multiline`` keeps line feeds (event messages, PowerShell output); tabs become a space.
+    Everything else a terminal interprets — ESC, CR, BEL, C1 codes, bidi overrides — is shown
+    as a Control Picture (``␛``) or an escape (``\\x9b``, ``\\u202e``).
+    """
+    text = value if isinstance(value, str) else str(value)
+    if _PLAIN.fullmatch(text):
+        return text
+    out: list[str] = []
+    for char in text:
+        if multiline and char == "\n":
+            out.append(char)
+        elif multiline and char == "\t":
+            out.append(" ")
+        elif _unsafe(char):
+            out.append(_stand_in(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def is_clean(value: str) -> bool:
+    """True when ``visible`` would leave ``value`` unchanged (no control or format character)."""
+    return visible(value) == value

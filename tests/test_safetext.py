@@ -1,0 +1,36 @@
+"""services.safetext.visible: every character a terminal would act on is shown, not acted on."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given, strategies as st
+
+from services.safetext import is_clean, visible
+
+
+def test_escape_sequences_become_visible() -> None:
+    osc52 = "x\x1b]52;c;cG93ZXJzaGVsbA==\x07y"
+    assert visible(osc52) == "x␛]52;c;cG93ZXJzaGVsbA==␇y"
+    assert visible("\x1b[2J") == "␛[2J"
+    assert visible("\x9b2J") == "\\x9b2J"  # C1 CSI
+    assert visible("a\rb\x7f") == "a␍b␡"
+
+
+def test_format_characters_are_shown_but_joiners_kept() -> None:
+    assert visible("evil\u202etxt.exe") == "evil\\u202etxt.exe"
+    assert visible("soft\xadhyphen") == "soft\\xadhyphen"
+    assert visible("👩\u200d💻") == "👩\u200d💻"
+    assert visible("SQL [prod] é 中") == "SQL [prod] é 中"
+
+
+def test_multiline_keeps_line_feeds_only() -> None:
+    assert visible("one\ntwo\tthree\x1b", multiline=True) == "one\ntwo three␛"
+    assert visible("one\ntwo") == "one␊two"
+
+
+@given(st.text())
+def test_result_never_holds_a_control_or_format_character(value: str) -> None:
+    shown = visible(value)
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\u200c\u200d" for c in shown)
+    assert is_clean(shown)
