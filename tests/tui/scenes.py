@@ -164,8 +164,20 @@ async def connect_errors(pilot: Pilot) -> None:
 
 
 async def palette(pilot: Pilot) -> None:
+    """The command palette with every command listed: its search runs in a worker that may start after the key
+    is handled, and shows a busy indicator when slow, so wait until it has listed everything and is idle."""
+    from textual.command import CommandList, CommandPalette
+
     await ready(pilot)
     await pilot.press("colon")
+    expected = len(list(pilot.app.get_system_commands(pilot.app.screen_stack[-2])))
+
+    def listed() -> bool:
+        screen = pilot.app.screen
+        return (isinstance(screen, CommandPalette) and not screen._show_busy
+                and screen.query_one(CommandList).option_count == expected)
+
+    await settle(pilot, listed)
     await settle(pilot)
 
 
