@@ -1,4 +1,8 @@
-"""Classify Hyper-V / cluster error text to a likely cause (message text + HRESULT)."""
+"""Classify Hyper-V / cluster error text to a likely cause.
+
+The order of evidence: an error code in the text (a known code, then the family it belongs to),
+then known wording, then the event id — and an id that usually marks a milestone counts only
+when neither its level nor its text reports a failure. A code nothing else explains is named."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 HRESULT_RE = re.compile(r"0x[0-9a-fA-F]{8}")
+UNRECOGNISED = "unrecognised:"  # prefix of the cause of a code no rule knows: "unrecognised:0x80041001"
+E_FAIL = 0x80004005  # "Unspecified error": names no cause, so it is not reported as one
 
 
 @dataclass(frozen=True)
@@ -16,7 +22,7 @@ class Signature:
     event_ids: tuple[int, ...] = ()
 
 
-# Most specific first; the first match wins.
+# Most specific first; within one kind of evidence the first match wins.
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "kcd-missing-or-kerberos-only",
@@ -42,27 +48,89 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("logon-right", ("0x80070569",), ("logon type",)),
     Signature("migration-disabled", (), ("not configured for live migration", "migration is disabled")),
     Signature("migration-limit", (), ("migration limit",), (21501,)),
-    Signature("migration-lifecycle", (), (), (20413, 20415, 20417)),
+    Signature("cluster", (), ("cluster network", "cluster node is not available")),
+    Signature("storage-path", (), ("cannot find the path", "cannot find the file", "network path was not found",
+                                   "network name cannot be found")),
+    Signature("access-denied", (), ("access is denied", "access denied")),
 )
+
+LIFECYCLE_IDS = (20413, 20415, 20417)  # start, blackout, completion of a migration attempt
+FAILURE_LEVELS = {"critical", "error", "warning"}
+FAILURE_WORDS = ("fail", "error", "cannot", "could not", "unable", "denied", "refused")
+
+# Win32 error codes (raw, or as HRESULT_FROM_WIN32 0x8007xxxx) with a meaning for live migration.
+WIN32_CAUSES: dict[int, str] = {
+    2: "storage-path", 3: "storage-path", 53: "storage-path", 67: "storage-path",  # file/path/network path
+    5: "access-denied",
+    1225: "network", 1231: "network", 1236: "network", 1460: "network", 1722: "network",  # refused, unreachable,
+    # aborted, timeout, RPC server unavailable
+    1311: "no-kdc", 1398: "no-kdc",  # no logon servers; clock skew
+    1385: "logon-right",
+    1396: "duplicate-spn-or-stale-dns",  # ERROR_WRONG_TARGET_NAME
+    8: "resources", 14: "resources", 1450: "resources",  # not enough memory / system resources
+}
 
 
 def hresults(text: str) -> list[str]:
     return [h.lower() for h in HRESULT_RE.findall(text or "")]
 
 
-def classify(message: str, event_id: int | None = None) -> str | None:
-    """Return the cause tag for an error text, or None when nothing matches.
+def _win32(code: int) -> int | None:
+    """The Win32 error of a raw Win32 code or an HRESULT_FROM_WIN32 (facility 7), else None."""
+    if code < 0x10000:
+        return code
+    if code >> 16 == 0x8007:
+        return code & 0xFFFF
+    return None
 
-    Container events (21024, 21111, 21502) are classified by their inner text."""
+
+def _family(code: int) -> str | None:
+    """The cause a code's family points to: Windows Sockets errors (10000–11999) are the network,
+    failover-cluster errors (5000–5999) the cluster, security-package errors (0x8009xxxx) authentication."""
+    win32 = _win32(code)
+    if win32 is not None:
+        if win32 in WIN32_CAUSES:
+            return WIN32_CAUSES[win32]
+        if 10000 <= win32 <= 11999:
+            return "network"
+        if 5000 <= win32 <= 5999:
+            return "cluster"
+        return None
+    if code >> 16 == 0x8009:
+        return "security-package"
+    return None
+
+
+def reports_failure(text: str, level: str | None = None) -> bool:
+    """True when an event's level or wording reports that something went wrong."""
+    lowered = (text or "").lower()
+    return (level or "").lower() in FAILURE_LEVELS or any(w in lowered for w in FAILURE_WORDS)
+
+
+def classify(message: str, event_id: int | None = None, level: str | None = None) -> str | None:
+    """Return the cause tag for an error text, or None when nothing points to one.
+
+    Container events (21024, 21111, 21502) are classified by their inner text; a lifecycle id
+    (20413/20415/20417) whose level or text reports a failure is classified by that text."""
     text = (message or "").lower()
-    codes = set(hresults(text))
+    codes = hresults(text)
+    for code in codes:
+        for sig in SIGNATURES:
+            if code in sig.hresults:
+                return sig.cause
+    for code in codes:
+        if cause := _family(int(code, 16)):
+            return cause
     for sig in SIGNATURES:
-        if codes.intersection(sig.hresults) or any(p in text for p in sig.phrases):
+        if any(p in text for p in sig.phrases):
             return sig.cause
     for sig in SIGNATURES:
         if event_id is not None and event_id in sig.event_ids:
             return sig.cause
-    return None
+    if event_id in LIFECYCLE_IDS and not reports_failure(text, level):
+        return "migration-lifecycle"
+    unknown = [c for c in codes if int(c, 16) != E_FAIL and (int(c, 16) & 0x80000000 or _win32(int(c, 16)))]
+    return f"{UNRECOGNISED}{unknown[0]}" if unknown else None
 
 
 CAUSE_TEXT = {
@@ -77,8 +145,18 @@ CAUSE_TEXT = {
     "migration-disabled": "Live migration is disabled on a host",
     "migration-limit": "Simultaneous migration limit reached",
     "migration-lifecycle": "Migration lifecycle event (start, blackout, completion)",
+    "cluster": "Failover cluster: a cluster network or node is unavailable (Get-ClusterNetwork, "
+    "Get-ClusterNode), not authentication",
+    "storage-path": "A VM file or folder path is not reachable from the host (missing folder, share or SMB access)",
+    "access-denied": "Access denied: the account or the host lacks rights on the VM's files or the destination",
+    "resources": "The host ran out of memory or system resources (often the destination): free memory or "
+    "move fewer VMs at once",
+    "security-package": "A Kerberos/CredSSP security-package error: check delegation, SPNs and the "
+    "migration authentication type",
 }
 
 
 def describe(cause: str | None) -> str:
+    if cause and cause.startswith(UNRECOGNISED) and HRESULT_RE.fullmatch(code := cause[len(UNRECOGNISED):]):
+        return f"Unrecognised error code {code}: look it up with `certutil -error {code}`"
     return CAUSE_TEXT.get(cause or "", "Unclassified")

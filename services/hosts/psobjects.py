@@ -124,12 +124,13 @@ def host_event(obj: Any) -> HostEvent:
     """An EventLogRecord from Get-WinEvent, classified on its message text and id."""
     p = props(obj)
     level = p.get("Level")
-    level_name = LEVELS.get(int(level)) if isinstance(level, int) else None
+    level_name = (LEVELS.get(int(level)) if isinstance(level, int) else None) or str(p.get("LevelDisplayName")
+                                                                                   or "Unknown")
     message = str(p.get("Message") or "")
     event_id = int(p["Id"])
-    return HostEvent(time=parse_datetime(p["TimeCreated"]), event_id=event_id,
-                     level=level_name or str(p.get("LevelDisplayName") or "Unknown"), log=str(p.get("LogName") or ""),
-                     message=message, cause=events.classify(message, event_id))
+    return HostEvent(time=parse_datetime(p["TimeCreated"]), event_id=event_id, level=level_name,
+                     log=str(p.get("LogName") or ""), message=message,
+                     cause=events.classify(message, event_id, level_name))
 
 
 def error_text(record: Any) -> str:

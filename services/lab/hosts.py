@@ -107,7 +107,7 @@ class LabHostGateway:
             h = self._host(host)
         except HostUnreachable as exc:
             return HostReport(name=host.upper(), reachable=False, error=str(exc))
-        evs = tuple(e.model_copy(update={"cause": events.classify(e.message, e.event_id)})
+        evs = tuple(e.model_copy(update={"cause": events.classify(e.message, e.event_id, e.level)})
                     for e in sorted(h.events, key=lambda e: e.time, reverse=True)[:MAX_EVENTS])
         return HostReport(name=h.name, settings=h.settings, vms=tuple(h.vms), events=evs,
                           addresses=tuple(h.addresses), tickets_issued=h.tickets.issued)
