@@ -21,6 +21,13 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class AttributeChange(Model):
+    """When an attribute last changed at its origin (replication metadata, not whenChanged)."""
+
+    attribute: str
+    changed: datetime
+
+
 class ComputerAccount(Model):
     """An AD computer object as far as live migration cares."""
 
@@ -31,7 +38,13 @@ class ComputerAccount(Model):
     uac: int = UAC_WORKSTATION_TRUST_ACCOUNT
     allowed_to_delegate_to: tuple[str, ...] = ()
     rbcd_principals: tuple[str, ...] = ()  # SIDs or names allowed to act on behalf (RBCD)
-    when_changed: datetime | None = None
+    when_changed: datetime | None = None  # moves on any write (logon bookkeeping, password change): display only
+    attribute_changes: tuple[AttributeChange, ...] = ()  # delegation attributes' originating change times
+
+    def last_change(self, attributes: tuple[str, ...]) -> AttributeChange | None:
+        """The latest originating change among `attributes`, if the directory reported one."""
+        return max((c for c in self.attribute_changes if c.attribute in attributes), key=lambda c: c.changed,
+                   default=None)
 
     @property
     def unconstrained(self) -> bool:

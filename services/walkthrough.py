@@ -32,6 +32,7 @@ from services.models import (
 from services.paths import data_dir
 from services.remediation import Outcome
 from services.session import Session
+from services.diagnosis.hosts import ticket_relevant_change
 from services.spn import registered_form, spn_key
 
 STATE_FILE = WALKTHROUGH_FILE
@@ -365,11 +366,11 @@ class Walkthrough:
             problems |= not good
             found.append(("✔ " if good else "✖ ") + f"DNS {dst.name} A {record.address}"
                          + ("" if good else f" is not an address of {dst.name} (stale record)"))
-        issued, changed = (src.host.tickets_issued if src.host else None), (src.account.when_changed if src.account else None)
-        if issued and changed and changed > issued:
+        if stale := ticket_relevant_change(snapshot, src):
             problems = True
-            found.append(f"✖ {src.name}'s SYSTEM tickets ({issued:%H:%M} UTC) predate its account change "
-                         f"({changed:%H:%M} UTC): klist purge -li 0x3e7")
+            account, change = stale
+            found.append(f"✖ {src.name}'s SYSTEM tickets ({src.host.tickets_issued:%H:%M} UTC) predate the change "
+                         f"of {account}$ {change.attribute} ({change.changed:%H:%M} UTC): klist purge -li 0x3e7")
         failures = [e for e in (src.host.events if src.host else ()) if e.level == "Error" and e.cause]
         if failures:
             found.append(f"{len(failures)} recent error event(s) on {src.name}; newest: "

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
 
-from services import credentials, profiles
+from services import credentials, profiles, replmeta
 from services.directory.connect import connect
 from services.lab import scenarios
 from services.lab.hosts import DelegationAuthority, LabHostGateway
@@ -66,11 +66,12 @@ def _first(entry: dict, attribute: str) -> str:
 
 
 def _stale_nodes(lab: Lab) -> set[str]:
-    """Nodes whose account the scenario changed after their SYSTEM tickets were issued."""
+    """Nodes whose delegation the scenario changed after their SYSTEM tickets were issued (by the lab's
+    replication metadata: logon bookkeeping moves whenChanged, not delegation)."""
     stale = set()
     for name, host in lab.hosts.hosts.items():
-        changed = datetime.strptime(_first(lab.computer(name), "whenChanged")[:14], "%Y%m%d%H%M%S")
-        if changed.replace(tzinfo=timezone.utc) > host.tickets.issued:
+        changes = replmeta.from_xml(lab.computer(name).get(replmeta.XML_ATTRIBUTE, []))
+        if any(when > host.tickets.issued for when in changes.values()):
             stale.add(name)
     return stale
 

@@ -6,12 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services import replmeta
 from services.diagnosis import RULES, diagnose, has_errors
 from services.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     UAC_WORKSTATION_TRUST_ACCOUNT,
     VSMS,
+    AttributeChange,
     AuthType,
     ComputerAccount,
     DnsRecord,
@@ -49,7 +51,15 @@ def account(name: str, peers: tuple[str, ...] = NAMES, *, delegate: tuple[str, .
         delegate = tuple(s for p in peers if p != name for s in delegation_targets(p, fqdn(p)))
     return ComputerAccount(name=name, dn=dn(name), dns_host_name=fqdn(name),
                            spns=required_host_spns(name, fqdn(name)) if spns is None else spns,
-                           uac=uac, allowed_to_delegate_to=delegate, when_changed=when_changed)
+                           uac=uac, allowed_to_delegate_to=delegate, when_changed=when_changed,
+                           attribute_changes=changes(CHANGED))
+
+
+def changes(when: datetime, *attributes: str) -> tuple[AttributeChange, ...]:
+    """Replication metadata: `attributes` (default: the account's own delegation list, bits and SPNs) last
+    changed at `when`."""
+    own = (replmeta.ALLOWED_TO_DELEGATE_TO, replmeta.USER_ACCOUNT_CONTROL, replmeta.SERVICE_PRINCIPAL_NAME)
+    return tuple(AttributeChange(attribute=a, changed=when) for a in attributes or own)
 
 
 def settings(auth: AuthType = AuthType.KERBEROS, enabled: bool = True) -> VMHostSettings:
@@ -503,24 +513,44 @@ def test_migration_disabled():
 # --- tickets.stale --------------------------------------------------------------------------
 
 
-def test_tickets_stale_when_account_changed_after_tgt():
-    snap = with_account(snapshot(), "HV01", when_changed=NOW - timedelta(hours=1))
+def test_tickets_stale_when_delegation_changed_after_tgt():
+    snap = with_account(snapshot(), "HV01", attribute_changes=changes(NOW - timedelta(hours=1), "msDS-AllowedToDelegateTo"))
     findings = diagnose(snap)
     assert codes(findings) == ["tickets.stale"]
     f = findings[0]
     assert (f.severity, f.source) == (Severity.ERROR, "HV01")
     assert f.fix.actions == () and f.fix.purge_hosts == ("HV01",)
     assert any("klist -li 0x3e7" in e for e in f.evidence)
+    assert any("HV01$ msDS-AllowedToDelegateTo changed 2025-03-01 11:00:00 UTC" in e for e in f.evidence)
+
+
+@pytest.mark.parametrize("attribute", ["userAccountControl", "servicePrincipalName"])
+def test_tickets_stale_when_delegation_bits_or_spns_changed_after_tgt(attribute):
+    snap = with_account(snapshot(), "HV03", attribute_changes=changes(NOW, attribute))
+    assert [f.source for f in only(diagnose(snap), "tickets.stale")] == ["HV03"]
+
+
+def test_a_destinations_rbcd_change_after_the_tgt_makes_the_sources_tickets_stale():
+    snap = with_account(snapshot(), "HV02", attribute_changes=changes(NOW, "msDS-AllowedToActOnBehalfOfOtherIdentity"))
+    stale = only(diagnose(snap), "tickets.stale")
+    assert "HV01" in {f.source for f in stale} and "HV02" not in {f.source for f in stale}
+    assert any("HV02$ msDS-AllowedToActOnBehalfOfOtherIdentity changed" in e for f in stale for e in f.evidence)
+
+
+def test_logon_bookkeeping_or_a_password_change_alone_does_not_make_tickets_stale():
+    """whenChanged moves on every write (lastLogonTimestamp, the machine password): it is no delegation change."""
+    snap = with_account(snapshot(), "HV01", when_changed=NOW - timedelta(minutes=5))
+    assert only(diagnose(snap), "tickets.stale") == []
 
 
 @pytest.mark.parametrize("changed,issued", [
     (ISSUED, ISSUED),  # same instant: tickets reflect the change
     (ISSUED - timedelta(seconds=1), ISSUED),
-    (None, ISSUED),
+    (None, ISSUED),  # the directory returned no replication metadata: unknown, not stale
     (NOW, None),
 ])
 def test_tickets_not_stale(changed, issued):
-    snap = with_account(snapshot(), "HV01", when_changed=changed)
+    snap = with_account(snapshot(), "HV01", attribute_changes=changes(changed) if changed else ())
     snap = with_host(snap, "HV01", tickets_issued=issued)
     assert only(diagnose(snap), "tickets.stale") == []
 
@@ -533,7 +563,7 @@ def test_unreachable_host_is_reported_and_skipped_by_host_rules():
     down = HostReport(name="HV03", reachable=False, error="HV03: WinRM did not answer within the timeout",
                       settings=settings(AuthType.CREDSSP, enabled=False), tickets_issued=NOW - timedelta(days=9))
     snap = replace(snapshot(), "HV03", host=down)
-    snap = with_account(snap, "HV03", when_changed=NOW)
+    snap = with_account(snap, "HV03", attribute_changes=changes(NOW))
     findings = diagnose(snap)
     assert codes(findings) == ["host.unreachable"]
     f = findings[0]
@@ -562,7 +592,8 @@ def kitchen_sink() -> Snapshot:
     snap = seed_like()
     snap = with_account(snap, "HV03", uac=UAC_WORKSTATION_TRUST_ACCOUNT | UAC_TRUSTED_FOR_DELEGATION)
     snap = with_account(snap, "HV04", uac=UAC_WORKSTATION_TRUST_ACCOUNT,
-                        spns=without(snap.node("HV04").account.spns, "WSMAN/HV04"), when_changed=NOW)
+                        spns=without(snap.node("HV04").account.spns, "WSMAN/HV04"),
+                        attribute_changes=changes(NOW, "servicePrincipalName"))
     snap = with_host(snap, "HV02", settings=settings(AuthType.CREDSSP, enabled=False))
     snap = replace(snap, "HV01", dns=(record("HV01", ADDRESS["HV01"]), record("HV01", "192.0.2.1", static=True)))
     owners = dict(snap.spn_owners)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from services import fixes
+from services import fixes, replmeta
 from services.diagnosis.common import finding
-from services.models import AuthType, Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+from services.models import AttributeChange, AuthType, Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+
+# What a host's cached tickets depend on: its own delegation list, delegation bits and SPNs, and the
+# destinations' RBCD grants. Other writes (lastLogonTimestamp, the machine password…) do not matter.
+OWN_ATTRIBUTES = (replmeta.ALLOWED_TO_DELEGATE_TO, replmeta.USER_ACCOUNT_CONTROL, replmeta.SERVICE_PRINCIPAL_NAME)
+PEER_ATTRIBUTES = (replmeta.ALLOWED_TO_ACT,)
 
 
 def _reporting(snapshot: Snapshot) -> list[NodeSnapshot]:
@@ -58,16 +63,33 @@ def auth_types(snapshot: Snapshot) -> Iterator[Finding]:
                                   actions=(fixes.set_auth_type(n.name, AuthType.KERBEROS),)))
 
 
+def ticket_relevant_change(snapshot: Snapshot, node: NodeSnapshot) -> tuple[str, AttributeChange] | None:
+    """The latest change to an attribute `node`'s delegation depends on, made after its SYSTEM TGT was
+    issued, as (account name, change); None when there is none or the times are unknown."""
+    issued = node.host.tickets_issued if node.host else None
+    if issued is None or node.account is None:
+        return None
+    candidates = [(node.name, node.account.last_change(OWN_ATTRIBUTES))]
+    candidates += [(peer.name, peer.account.last_change(PEER_ATTRIBUTES))
+                   for peer in snapshot.nodes if peer.name != node.name and peer.account]
+    later = [(name, c) for name, c in candidates if c is not None and c.changed > issued]
+    return max(later, key=lambda pair: pair[1].changed, default=None)
+
+
 def stale_tickets(snapshot: Snapshot) -> Iterator[Finding]:
     for node in _reporting(snapshot):
-        a, issued = node.account, node.host.tickets_issued
-        if a is None or a.when_changed is None or issued is None or a.when_changed <= issued:
+        found = ticket_relevant_change(snapshot, node)
+        if found is None:
             continue
+        account, change = found
         yield finding("tickets.stale", Severity.ERROR,
-                      f"{node.name}'s Kerberos tickets predate the last change to its account",
+                      f"{node.name}'s Kerberos tickets predate a delegation change",
                       "The SYSTEM logon session (which VMMS runs as) still holds tickets issued before the delegation "
-                      "change; they are refreshed in ~10 h or on reboot, or at once with klist purge.",
+                      "change; they are refreshed in ~10 h or on reboot, or at once with klist purge. Only the "
+                      "delegation attributes count (their replication metadata), not whenChanged, which every "
+                      "logon bookkeeping or password change moves.",
                       source=node.name,
-                      evidence=[f"{node.name}$ whenChanged {a.when_changed:%Y-%m-%d %H:%M:%S} UTC",
-                                f"SYSTEM TGT issued {issued:%Y-%m-%d %H:%M:%S} UTC (klist -li 0x3e7)"],
+                      evidence=[f"{account}$ {change.attribute} changed {change.changed:%Y-%m-%d %H:%M:%S} UTC "
+                                "(replication metadata)",
+                                f"SYSTEM TGT issued {node.host.tickets_issued:%Y-%m-%d %H:%M:%S} UTC (klist -li 0x3e7)"],
                       fix=FixPlan(summary=f"klist purge -li 0x3e7 on {node.name}", actions=(), purge_hosts=(node.name,)))

@@ -12,9 +12,9 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
-from services import dnsrecord, rbcd
+from services import dnsrecord, rbcd, replmeta
 from services.directory.base import ClusterView, DirectoryConflict, DirectoryError
-from services.models import ComputerAccount, DnsRecord
+from services.models import AttributeChange, ComputerAccount, DnsRecord
 from services.spn import registered_form, spn_key
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ COMPUTER_ATTRIBUTES = [
     "msDS-AllowedToDelegateTo",
     "msDS-AllowedToActOnBehalfOfOtherIdentity",
     "whenChanged",
+    *replmeta.LDAP_ATTRIBUTES,  # per-attribute change times, returned in the same search
 ]
 PAGE_SIZE = 500
 PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results control
@@ -170,6 +171,8 @@ class LdapDirectory:
             allowed_to_delegate_to=_text(a.get("msDS-AllowedToDelegateTo")),
             rbcd_principals=rbcd.allowed_sids(sd[0]) if sd else (),
             when_changed=_when(a.get("whenChanged")),
+            attribute_changes=tuple(AttributeChange(attribute=k, changed=v)
+                                    for k, v in sorted(replmeta.change_times(raw).items())),
         )
 
     def read_computers(self, names: Iterable[str]) -> list[ComputerAccount]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ldap3 import MOCK_SYNC, MODIFY_REPLACE, OFFLINE_AD_2012_R2, SUBTREE, Connection, Server
+from ldap3 import BASE, MOCK_SYNC, MODIFY_REPLACE, OFFLINE_AD_2012_R2, SUBTREE, Connection, Server
 
+from services import replmeta
 from services.directory.ldap import LdapDirectory
-from services.lab.scenarios import ADMIN_DN, BASE_DN, DOMAIN, LAB_PASSWORD, generalized
+from services.lab.scenarios import ADMIN_DN, BASE_DN, DOMAIN, LAB_PASSWORD, generalized, restamp
 from services.lab.state import Entries, LabStore
 
 
@@ -28,9 +29,16 @@ class LabDirectory(LdapDirectory):
         super().__init__(mock_connection(store.load_entries()), DOMAIN, BASE_DN)
 
     def _modify(self, dn: str, changes: dict) -> None:
+        """Write, then stamp what a DC records: whenChanged, and each written attribute's originating
+        change time in the replication metadata (msDS-ReplAttributeMetaData, as Windows returns it)."""
         super()._modify(dn, changes)
-        stamp = generalized(datetime.now(timezone.utc))
-        self.connection.modify(dn, {"whenChanged": [(MODIFY_REPLACE, [stamp])]})
+        now = datetime.now(timezone.utc)
+        self.connection.search(dn, "(objectClass=*)", BASE, attributes=[replmeta.XML_ATTRIBUTE])
+        meta = list((self.connection.response or [{}])[0].get("raw_attributes", {}).get(replmeta.XML_ATTRIBUTE, []))
+        for attribute in changes:
+            meta = restamp(meta, attribute, now)
+        self.connection.modify(dn, {"whenChanged": [(MODIFY_REPLACE, [generalized(now)])],
+                                    replmeta.XML_ATTRIBUTE: [(MODIFY_REPLACE, meta)]})
         self.save()
 
     def dump(self) -> Entries:

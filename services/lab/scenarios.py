@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services import dnsrecord
+from services import dnsrecord, replmeta
 from services.lab.state import Entries, LabHost, LabHosts, TicketView
 from services.models import (
     UAC_SERVER_TRUST_ACCOUNT,
@@ -61,11 +61,28 @@ class Lab:
               level: str = "Error", ago: timedelta = timedelta(hours=1)) -> None:
         self.host(host).events.insert(0, HostEvent(time=self.now - ago, event_id=event_id, level=level, log=log, message=message))
 
+    def stamp(self, name: str, attribute: str, when: datetime) -> None:
+        """Record in the replication metadata that `attribute` of `name` last changed at `when`."""
+        c = self.computer(name)
+        c["whenChanged"] = [generalized(max(when, _when_changed(c)))]
+        c[replmeta.XML_ATTRIBUTE] = restamp(c.get(replmeta.XML_ATTRIBUTE, []), attribute, when)
+
     def refresh_tickets(self, name: str, issued: datetime) -> None:
         c = self.computer(name)
         self.host(name).tickets = TicketView(
             issued=issued, allowed_to_delegate_to=list(c.get("msDS-AllowedToDelegateTo", [])),
             uac=int(c["userAccountControl"][0]))
+
+
+def _when_changed(entry: dict) -> datetime:
+    return datetime.strptime(str(entry["whenChanged"][0])[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def restamp(values: list, attribute: str, when: datetime) -> list[str]:
+    """msDS-ReplAttributeMetaData values with `attribute`'s entry replaced by one changed at `when`."""
+    tag = f"<pszAttributeName>{attribute}</pszAttributeName>".lower()
+    kept = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    return [v for v in kept if tag not in v.lower()] + [replmeta.to_xml(attribute, when)]
 
 
 def _computer(name: str, uac: int, spns: list[str], delegate: list[str], changed: datetime) -> dict:
@@ -77,7 +94,21 @@ def _computer(name: str, uac: int, spns: list[str], delegate: list[str], changed
     }
     if delegate:
         entry["msDS-AllowedToDelegateTo"] = delegate
+    entry[replmeta.XML_ATTRIBUTE] = [replmeta.to_xml(a, changed) for a in replmeta.DELEGATION_ATTRIBUTES if a in entry]
     return entry
+
+
+def _filetime(when: datetime) -> str:
+    return str(int((when - replmeta.EPOCH_1601).total_seconds() * 10_000_000))
+
+
+def logon_bookkeeping(lab: Lab, name: str, when: datetime) -> None:
+    """What a logon or the machine password change writes: lastLogonTimestamp / pwdLastSet and whenChanged,
+    never a delegation attribute (so a later whenChanged alone must not count as a delegation change)."""
+    c = lab.computer(name)
+    c["lastLogonTimestamp"] = [_filetime(when)]
+    c["whenChanged"] = [generalized(when)]
+    c[replmeta.XML_ATTRIBUTE] = restamp(c.get(replmeta.XML_ATTRIBUTE, []), "lastLogonTimestamp", when)
 
 
 def healthy(now: datetime) -> Lab:
@@ -120,6 +151,7 @@ def healthy(now: datetime) -> Lab:
     lab = Lab(now=now, entries=entries, hosts=hosts)
     for node in NODES:
         lab.refresh_tickets(node, now - timedelta(hours=2))
+        logon_bookkeeping(lab, node, now - timedelta(minutes=20))  # after the tickets: no delegation change
         lab.event(node, 20417, f"Virtual machine migration completed successfully.", level="Information",
                   ago=timedelta(days=3))
     return lab
@@ -203,7 +235,7 @@ def stale_tickets(now: datetime) -> Lab:
     hv02 = lab.computer("HV02")
     hv02["msDS-AllowedToDelegateTo"] = [v for v in hv02["msDS-AllowedToDelegateTo"] if "HV02" not in v.upper()]
     for node in ("HV01", "HV02"):
-        lab.computer(node)["whenChanged"] = [generalized(now - timedelta(hours=1))]
+        lab.stamp(node, "msDS-AllowedToDelegateTo", now - timedelta(hours=1))
     return lab
 
 
