@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services import credentials, credssp, inputs, moves, profiles, reconcile, report
+from services import credentials, credssp, events, inputs, moves, profiles, reconcile, report
 from services.diagnosis import diagnose, has_errors
 from services.directory.base import DirectoryError
 from services.hosts.base import HostError
@@ -220,7 +220,7 @@ def cmd_fix(args, session: Session) -> int:
     outcome = session.remediator.apply(previews, reason, purge, notify=None if args.json else _say)
     report.update(batch=outcome.batch, applied=len(outcome.applied), failed=[e.error for e in outcome.failed],
                   in_doubt=[e.error for e in outcome.in_doubt], stopped=outcome.error,
-                  purged=outcome.purged, messages=outcome.messages)
+                  purged=outcome.purged, purge_unconfirmed=outcome.unconfirmed, messages=outcome.messages)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -248,6 +248,7 @@ def cmd_migrate(args, session: Session) -> int:
               + ("" if result.what_if else f" and is verified there ({result.duration_s:.1f} s)"))
     else:
         _say(f"FAILED: {result.error}")
+        _say(f"Likely cause: {events.describe(result.cause)}")
     return EXIT_OK if result.ok else EXIT_FOUND
 
 

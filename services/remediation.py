@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.directory.base import Directory, DirectoryError
-from services.hosts.base import HostError, HostGateway
+from services.hosts.base import HostError, HostGateway, Unconfirmed
 from services.journal import Journal, new_id
 from services.models import AuthType, ChangePreview, FixAction, FixPlan, JournalEntry
+from services.safetext import visible
 
 Notify = Callable[[str], None]
 
@@ -33,6 +34,7 @@ class Outcome:
     failed: list[JournalEntry] = field(default_factory=list)
     in_doubt: list[JournalEntry] = field(default_factory=list)
     purged: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)  # purges sent whose effect could not be confirmed
     messages: list[str] = field(default_factory=list)
     error: str | None = None  # why the batch stopped early (the changes before it are in `applied`)
 
@@ -168,6 +170,11 @@ class Remediator:
                 self.hosts.purge_tickets(host)
                 outcome.purged.append(host)
                 notify(f"klist purge -li 0x3e7 on {host}: done")
+            except Unconfirmed as exc:  # sent without error: never reported as failed
+                outcome.unconfirmed.append(host)
+                outcome.messages.append(f"klist purge -li 0x3e7 on {host}: sent, not confirmed ({visible(exc)}); "
+                                        f"the host said: {visible(exc.host_text) or '(nothing)'}")
+                notify(outcome.messages[-1])
             except HostError as exc:
                 outcome.messages.append(f"klist purge on {host} failed: {exc}")
                 notify(outcome.messages[-1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from services import credssp, moves
+from services import credssp, events, moves
 from services.models import JournalEntry
 from services.remediation import Remediator
 
@@ -98,10 +98,11 @@ def to_markdown(doc: dict) -> str:
             for w in doc["credssp_windows"]] or ["None open."]
     out += ["", "## Verification (test Move-VM)", ""]
     if doc["verification"]:
-        out += ["| Time | VM | From | To | Pre-flight only | Result | Verified on destination | Error |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += ["| Time | VM | From | To | Pre-flight only | Result | Verified on destination | Error | Likely cause |",
+                "|---|---|---|---|---|---|---|---|---|"]
         out += [f"| {t['time']} | {_cell(t['vm'])} | {t['source']} | {t['destination']} | {t['what_if']} | "
-                f"{'OK' if t['ok'] else 'FAILED'} | {t['verified']} | {_cell(t['error'])} |" for t in doc["verification"]]
+                f"{'OK' if t['ok'] else 'FAILED'} | {t['verified']} | {_cell(t['error'])} | "
+                f"{_cell(events.describe(t['cause'])) if t['cause'] else ''} |" for t in doc["verification"]]
     else:
         out.append("No test moves recorded.")
     return "\n".join(out) + "\n"

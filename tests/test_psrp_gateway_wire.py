@@ -85,7 +85,7 @@ def test_every_command_is_a_cmdlet_with_parameters(cluster: LabCluster) -> None:
     received = cluster.received("HV01")
     assert [c.name for c in received] == ["Get-VMHost", "Get-VMMigrationNetwork", "Get-VM", "Get-WinEvent",
                                           "Get-NetIPAddress", "Get-Date", "klist.exe", "Set-VMHost",
-                                          "Enable-VMMigration", "klist.exe"]
+                                          "Enable-VMMigration", "Get-Date", "klist.exe", "klist.exe"]
     assert not any(c.is_script for c in received)
     events = received[3]
     assert events.parameters == {"FilterHashtable": {"LogName": ["Microsoft-Windows-Hyper-V-VMMS-Admin",
@@ -94,7 +94,8 @@ def test_every_command_is_a_cmdlet_with_parameters(cluster: LabCluster) -> None:
                                  "MaxEvents": 60}
     assert received[6].arguments == ["-li", "0x3e7"]
     assert received[7].parameters == {"VirtualMachineMigrationAuthenticationType": "Kerberos", "ErrorAction": "Stop"}
-    assert received[9].arguments == ["purge", "-li", "0x3e7"]
+    assert received[10].arguments == ["purge", "-li", "0x3e7"]
+    assert received[11].arguments == ["-li", "0x3e7"]  # the purge is confirmed by reading the tickets back
 
 
 # --- one runspace pool per host, reused and closed ------------------------------------

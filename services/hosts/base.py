@@ -25,6 +25,15 @@ class HostUnreachable(HostError):
     """The host did not answer (timeout, refused, TLS or auth failure)."""
 
 
+class Unconfirmed(Exception):
+    """A step was sent and raised no error, but its effect could not be confirmed. Not a failure:
+    `host_text` is what the host said, to be shown (safely) to the operator."""
+
+    def __init__(self, message: str, host_text: str = "") -> None:
+        super().__init__(message)
+        self.host_text = host_text
+
+
 class HostGateway(Protocol):
     def cluster_nodes(self) -> list[ClusterNode]:
         """Get-ClusterNode, asked of the first host that answers."""
@@ -39,7 +48,9 @@ class HostGateway(Protocol):
     def set_migration_enabled(self, host: str, enabled: bool) -> None: ...
 
     def purge_tickets(self, host: str) -> None:
-        """klist.exe purge -li 0x3e7 (the SYSTEM logon session VMMS runs in)."""
+        """klist.exe purge -li 0x3e7 (the SYSTEM logon session VMMS runs in), confirmed in a way that does
+        not depend on the host's display language. Raises HostError when it failed, Unconfirmed when it
+        was sent but cannot be confirmed."""
 
     def move_vm(
         self,

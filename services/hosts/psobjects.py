@@ -150,23 +150,64 @@ def error_category(record: Any) -> str:
     return str(getattr(record, "category", None) or "")
 
 
-# klist prints times in the host's local time and its locale; we read the en-US form.
-_START = re.compile(r"Start\s*Time\s*:\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})", re.I)
-_SERVER = re.compile(r"Server\s*:\s*(\S+)", re.I)
+# klist's output is localised ("Start Time:", "Startzeit:", "Heure de démarrage :"), its layout is not:
+# each ticket opens with "#<n>>", the server principal follows a colon, and the fields keep their order
+# (Client, Server, encryption type, flags, Start Time, End Time, Renew Time, …), so a ticket's first
+# date is its start time. klist prints dates as M/D/YYYY in every language seen (the en-US and fr-FR
+# samples in tests/test_klist.py); a day above 12, a dotted D.M.YYYY or a year-first date is read as such.
+# A count of zero ("Cached Tickets: (0)", "Tickets mis en cache : (0)") means an empty cache.
+_TICKET = re.compile(r"^\s*#\d+>")
+_KRBTGT = re.compile(r":\s*krbtgt/", re.I)
+_DATE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})\s+(\d{1,2}):(\d{2}):(\d{2})")
+_EMPTY = re.compile(r":\s*\(0\)\s*$")
+
+
+def _tickets(lines: Iterable[Any]) -> list[list[str]]:
+    """klist's ticket entries, each as its lines (the "#<n>>" line first)."""
+    entries: list[list[str]] = []
+    for raw in lines:
+        line = str(raw)
+        if _TICKET.match(line):
+            entries.append([line])
+        elif entries:
+            entries[-1].append(line)
+    return entries
+
+
+def _local_time(match: re.Match, offset: timedelta) -> datetime | None:
+    first, separator, second, third, hour, minute, sec = match.groups()
+    if len(first) == 4:
+        year, month, day = first, second, third
+    elif separator == "." or int(first) > 12:
+        year, month, day = third, second, first
+    else:
+        year, month, day = third, first, second
+    try:
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(sec), tzinfo=timezone(offset))
+    except ValueError:
+        return None
+    return local.astimezone(timezone.utc)
+
+
+def _start(entry: list[str], offset: timedelta) -> datetime | None:
+    """A ticket's start time (UTC): its first date."""
+    return next((_local_time(m, offset) for line in entry if (m := _DATE.search(line))), None)
 
 
 def klist_tgt_start(lines: Iterable[Any], offset: timedelta) -> datetime | None:
-    """Start time (UTC) of the krbtgt ticket in `klist -li 0x3e7` output; None when there is none.
+    """Start time (UTC) of the krbtgt ticket in `klist -li 0x3e7` output, in any display language; None
+    when there is none. `offset` is the host's UTC offset (from its Get-Date): klist prints local times."""
+    starts = [_start(e, offset) for e in _tickets(lines) if any(_KRBTGT.search(line) for line in e)]
+    return min((s for s in starts if s is not None), default=None)
 
-    `offset` is the host's UTC offset (from its Get-Date), used to read klist's local times."""
-    server: str | None = None
-    starts: list[datetime] = []
-    for raw in lines:
-        line = str(raw)
-        if m := _SERVER.search(line):
-            server = m.group(1).lower()
-        if (m := _START.search(line)) and server and server.startswith("krbtgt/"):
-            month, day, year, hour, minute, second = (int(g) for g in m.groups())
-            local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
-            starts.append(local.astimezone(timezone.utc))
-    return min(starts) if starts else None
+
+def klist_purged(lines: Iterable[Any], offset: timedelta, since: datetime) -> bool:
+    """True when a `klist -li 0x3e7` listing taken after a purge shows it worked: an empty cache, or only
+    tickets issued since the purge began (VMMS may fetch new ones at once). Language-neutral."""
+    lines = [str(line) for line in lines]
+    entries = _tickets(lines)
+    if not entries:
+        return any(_EMPTY.search(line) for line in lines)
+    starts = [_start(e, offset) for e in entries]
+    floor = since.replace(microsecond=0)  # klist prints whole seconds
+    return all(s is not None and s >= floor for s in starts)

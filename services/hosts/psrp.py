@@ -22,7 +22,7 @@ from pypsrp.wsman import WSMan
 
 from services import events
 from services.hosts import psobjects
-from services.hosts.base import HostError, HostUnreachable, ProgressCallback
+from services.hosts.base import HostError, HostUnreachable, ProgressCallback, Unconfirmed
 from services.models import (
     AuthType,
     ClusterNode,
@@ -281,9 +281,18 @@ class PsrpHostGateway:
         self._call(host, "Enable-VMMigration" if enabled else "Disable-VMMigration", stop=True)
 
     def purge_tickets(self, host: str) -> None:
-        lines = [str(line) for line in self._call(host, "klist.exe", "purge", "-li", SYSTEM_LOGON_ID)]
-        if not any("purged" in line.lower() for line in lines):
-            raise HostError(f"{host}: klist purge -li {SYSTEM_LOGON_ID} did not confirm: " + " ".join(lines).strip())
+        """Purge, then read the SYSTEM session's tickets back: confirmed when the cache is empty or holds only
+        tickets issued since (klist's words are localised; its layout and dates are not)."""
+        (before,) = self._call(host, "Get-Date")
+        said = " ".join(str(line).strip() for line in self._call(host, "klist.exe", "purge", "-li", SYSTEM_LOGON_ID))
+        try:
+            listing = self._call(host, "klist.exe", "-li", SYSTEM_LOGON_ID)
+        except HostError as exc:
+            raise Unconfirmed(f"{host}: klist purge -li {SYSTEM_LOGON_ID} sent; reading the tickets back failed: "
+                              f"{exc}", said.strip()) from None
+        if not psobjects.klist_purged(listing, psobjects.local_offset(before), psobjects.parse_datetime(before)):
+            raise Unconfirmed(f"{host}: klist purge -li {SYSTEM_LOGON_ID} sent; the ticket cache still lists "
+                              "tickets older than the purge", said.strip())
 
     def get_vm(self, host: str, vm: str) -> VirtualMachine | None:
         ps = self._run(host, lambda p: _command(p, "Get-VM", (), {"ComputerName": host, "Name": vm}, False))

@@ -30,6 +30,24 @@ from .events import Error, Event, Invocation, Output, Progress, PSObj
 LEVEL_NUMBERS = {"Critical": 1, "Error": 2, "Warning": 3, "Information": 4, "Verbose": 5}
 HOST_TZ = timezone(timedelta(hours=1))  # the lab hosts' local time zone (klist prints local times)
 
+# klist's words in the host's display language (its layout and M/D/YYYY dates are the same in all).
+# en: verbatim klist output (tests/test_klist.py cites the samples). de: the purge lines are verbatim from a
+# public German sample; the ticket-list labels follow a German klist simulator (no verbatim list was found).
+KLIST_WORDS = {
+    "en": {"logon": "Current LogonId is 0:0x5b1c3", "target": "Targeted LogonId is 0:0x3e7",
+           "purge": ("\tDeleting all tickets:", "\tTicket(s) purged!"), "cached": "Cached Tickets: ({n})",
+           "labels": ("Client: ", "Server: ", "KerbTicket Encryption Type: ", "Ticket Flags ", "Start Time: ",
+                      "End Time:   ", "Renew Time: ", "Session Key Type: ", "Cache Flags: ", "Kdc Called: "),
+           "local": "(local)"},
+    "de": {"logon": "Aktuelle Anmelde-ID ist 0:0x5b1c3", "target": None,
+           "purge": ("\tAlle Tickets werden gelöscht:", "\tTicket(s) gelöscht."),
+           "cached": "Zwischengespeicherte Tickets: ({n})",
+           "labels": ("Client: ", "Server: ", "KerbTicket (Verschlüsselungstyp): ", "Ticketkennzeichen ",
+                      "Startzeit: ", "Endzeit:   ", "Erneuerungszeit: ", "Sitzungsschlüsseltyp: ",
+                      "Cachekennzeichen: ", "Kdc aufgerufen: "),
+           "local": "(lokal)"},
+}
+
 
 @PSType(["Microsoft.HyperV.PowerShell.MigrationAuthenticationType"])
 class MigrationAuthenticationType(PSEnumBase):
@@ -78,6 +96,7 @@ class LabHostHandler:
         self.host = host.upper()
         self.received: list[Invocation] = []
         self.failures: dict[str, Error] = {}  # cmdlet -> the ErrorRecord to answer instead (fault injection)
+        self.language = "en"  # the host's display language for klist (a key of KLIST_WORDS)
         self._lock = threading.Lock()
 
     def _gateway(self) -> LabHostGateway:
@@ -182,30 +201,30 @@ class LabHostHandler:
 
     def _klist_exe(self, command: Invocation) -> Iterator[Event]:
         args = [str(a) for a in command.arguments]
+        words = KLIST_WORDS[self.language]
+        head = ["", words["logon"]] + ([words["target"]] if words["target"] else [])
         if args == ["-li", "0x3e7"]:
-            yield from (Output(line) for line in self._klist_tickets())
+            yield from (Output(line) for line in head + self._klist_tickets(words))
         elif args == ["purge", "-li", "0x3e7"]:
             self._gateway().purge_tickets(self.host)
-            for line in ("", "Current LogonId is 0:0x5b1c3", "Targeted LogonId is 0:0x3e7",
-                         "\tDeleting all tickets:", "\tTicket(s) purged!"):
-                yield Output(line)
+            yield from (Output(line) for line in head + list(words["purge"]))
         else:
             yield Error(f"klist: unexpected arguments {args!r}", "NativeCommandError")
 
-    def _klist_tickets(self) -> list[str]:
+    def _klist_tickets(self, words: dict) -> list[str]:
         h = self._lab_host()
         domain = self.store.load_hosts().domain.upper()
         start = h.tickets.issued.astimezone(HOST_TZ)
         end = start + timedelta(hours=10)
-        stamp = lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}:{t.second:02d} (local)"  # noqa: E731
-        return ["", "Current LogonId is 0:0x5b1c3", "Targeted LogonId is 0:0x3e7", "", "Cached Tickets: (1)", "",
-                f"#0>\tClient: {self.host}$ @ {domain}", f"\tServer: krbtgt/{domain} @ {domain}",
-                "\tKerbTicket Encryption Type: AES-256-CTS-HMAC-SHA1-96",
-                "\tTicket Flags 0x40e10000 -> forwardable renewable initial pre_authent name_canonicalize",
-                f"\tStart Time: {stamp(start)}", f"\tEnd Time:   {stamp(end)}",
-                f"\tRenew Time: {stamp(start + timedelta(days=7))}",
-                "\tSession Key Type: AES-256-CTS-HMAC-SHA1-96", "\tCache Flags: 0x1 -> PRIMARY",
-                f"\tKdc Called: DC01.{domain.lower()}"]
+        local = words["local"]
+        stamp = lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}:{t.second:02d} {local}"  # noqa: E731
+        client, server, etype, flags, st, et, rt, skey, cache, kdc = words["labels"]
+        return ["", words["cached"].format(n=1), "",
+                f"#0>\t{client}{self.host}$ @ {domain}", f"\t{server}krbtgt/{domain} @ {domain}",
+                f"\t{etype}AES-256-CTS-HMAC-SHA1-96",
+                f"\t{flags}0x40e10000 -> forwardable renewable initial pre_authent name_canonicalize",
+                f"\t{st}{stamp(start)}", f"\t{et}{stamp(end)}", f"\t{rt}{stamp(start + timedelta(days=7))}",
+                f"\t{skey}AES-256-CTS-HMAC-SHA1-96", f"\t{cache}0x1 -> PRIMARY", f"\t{kdc}DC01.{domain.lower()}"]
 
     # --- writing -----------------------------------------------------------------------
     def _set_vmhost(self, command: Invocation) -> Iterator[Event]:

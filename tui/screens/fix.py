@@ -157,7 +157,7 @@ class FixScreen(ModalScreen[bool]):
             return
         note(f"Done: {len(outcome.applied)} change(s) applied and read back" if outcome.ok
              else f"FAILED: {outcome.problem}")
-        self.app.call_from_thread(self._finished, bool(outcome.applied or outcome.purged))
+        self.app.call_from_thread(self._finished, bool(outcome.applied or outcome.purged or outcome.unconfirmed))
 
     def _finished(self, wrote: bool) -> None:
         self.busy = False
