@@ -114,10 +114,9 @@ def classify(message: str, event_id: int | None = None, level: str | None = None
     (20413/20415/20417) whose level or text reports a failure is classified by that text."""
     text = (message or "").lower()
     codes = hresults(text)
-    for code in codes:
-        for sig in SIGNATURES:
-            if code in sig.hresults:
-                return sig.cause
+    for sig in SIGNATURES:  # the most specific known code
+        if set(codes).intersection(sig.hresults):
+            return sig.cause
     for code in codes:
         if cause := _family(int(code, 16)):
             return cause
