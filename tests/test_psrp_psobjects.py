@@ -89,10 +89,10 @@ def test_klist_tgt_start_reads_the_krbtgt_ticket_in_host_local_time() -> None:
     assert start == datetime(2026, 11, 25, 7, 5, 9, tzinfo=timezone.utc)
 
 
-def test_klist_without_a_tgt_or_in_another_locale_gives_none() -> None:
+def test_klist_without_a_tgt_gives_none_and_another_locale_is_read_by_layout() -> None:
     assert psobjects.klist_tgt_start(KLIST[:11], timedelta(0)) is None  # only the cifs ticket
     german = [line.replace("Start Time", "Startzeit").replace("11/25/2026", "25.11.2026") for line in KLIST]
-    assert psobjects.klist_tgt_start(german, timedelta(0)) is None
+    assert psobjects.klist_tgt_start(german, timedelta(0)) == datetime(2026, 11, 25, 8, 5, 9, tzinfo=timezone.utc)
     assert psobjects.klist_tgt_start(["", "Cached Tickets: (0)"], timedelta(0)) is None
 
 

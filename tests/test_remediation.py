@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services import fixes
+from services import fixes, replmeta
 from services.diagnosis import diagnose
 from services.directory.base import DirectoryError
 from services.inventory import take_snapshot
@@ -59,9 +59,15 @@ def state_files(session: Session) -> dict[str, bytes | None]:
 
 
 def entry_without_stamp(session: Session, name: str) -> dict:
+    """An entry without what the DC stamps on every write: whenChanged and the replication metadata."""
     entry = dict(LabStore(session.lab_dir).load_entries()[dn(name)])
     entry.pop("whenChanged")
+    entry.pop(replmeta.XML_ATTRIBUTE, None)
     return entry
+
+
+def change_times(session: Session, name: str) -> dict:
+    return replmeta.from_xml(LabStore(session.lab_dir).load_entries()[dn(name)].get(replmeta.XML_ATTRIBUTE, []))
 
 
 def seed_fix(session: Session) -> tuple[list[ChangePreview], list[str]]:
@@ -139,7 +145,7 @@ def test_apply_adds_only_missing_values_and_leaves_the_rest(lab_session):
     s.directory.add_values(dn("HV01"), DELEGATE, ["cifs/FS01.contoso.local"])
     hv01_before, hv02_before = values(s, "HV01"), values(s, "HV02")
     others = {n: entry_without_stamp(s, n) for n in ("HV03", "HV04", "HVCLUSTER")}
-    hv01_entry = entry_without_stamp(s, "HV01")
+    hv01_entry, hv01_times = entry_without_stamp(s, "HV01"), change_times(s, "HV01")
     previews, purge = seed_fix(s)
     assert s.remediator.apply(previews, "CHG-1", purge).ok
     assert values(s, "HV01") == sorted(hv01_before + list(HV02_TARGETS))
@@ -147,6 +153,8 @@ def test_apply_adds_only_missing_values_and_leaves_the_rest(lab_session):
     assert {n: entry_without_stamp(s, n) for n in others} == others
     after = entry_without_stamp(s, "HV01")
     assert {k: v for k, v in after.items() if k != DELEGATE} == {k: v for k, v in hv01_entry.items() if k != DELEGATE}
+    times = change_times(s, "HV01")  # the metadata records a change of the delegation list only
+    assert {k for k in times if times[k] != hv01_times.get(k)} == {DELEGATE}
 
 
 def test_apply_purges_tickets_of_the_changed_sources(lab_session):

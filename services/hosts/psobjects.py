@@ -174,6 +174,11 @@ def _tickets(lines: Iterable[Any]) -> list[list[str]]:
     return entries
 
 
+def _ticket_fields(lines: list[str]) -> list[list[str]]:
+    """The ticket entries; output that carries fields but no "#<n>>" marker (a trimmed copy) is one entry."""
+    return _tickets(lines) or ([lines] if lines else [])
+
+
 def _local_time(match: re.Match, offset: timedelta) -> datetime | None:
     first, separator, second, third, hour, minute, sec = match.groups()
     if len(first) == 4:
@@ -197,7 +202,8 @@ def _start(entry: list[str], offset: timedelta) -> datetime | None:
 def klist_tgt_start(lines: Iterable[Any], offset: timedelta) -> datetime | None:
     """Start time (UTC) of the krbtgt ticket in `klist -li 0x3e7` output, in any display language; None
     when there is none. `offset` is the host's UTC offset (from its Get-Date): klist prints local times."""
-    starts = [_start(e, offset) for e in _tickets(lines) if any(_KRBTGT.search(line) for line in e)]
+    starts = [_start(e, offset) for e in _ticket_fields([str(line) for line in lines])
+              if any(_KRBTGT.search(line) for line in e)]
     return min((s for s in starts if s is not None), default=None)
 
 
