@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 
+from services.badvalues import usable_nodes
 from services.directory.base import Directory
 from services.hosts.base import HostGateway, HostUnreachable
 from services.models import ClusterNode, HostReport, NodeSnapshot, Snapshot
@@ -41,7 +42,7 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
     """One snapshot: the directory read and every host asked at once, so the slowest host sets the pace."""
     note = progress or (lambda *_: None)
     note("Listing cluster nodes", 0, 1)
-    nodes = list_nodes(hosts, configured_nodes)
+    nodes, bad_names = usable_nodes(list_nodes(hosts, configured_nodes))
     names = [n.name for n in nodes]
     total, done = len(names) + 1, 0
     with ThreadPoolExecutor(max_workers=max(1, min(max_hosts, len(names))) + 1) as pool:
@@ -53,7 +54,7 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
             host_reports[name] = fut.result()
             done += 1
             note(f"Read host {name}", done, total)
-        accounts, owners, delegators, dns = directory_part.result()
+        accounts, owners, delegators, dns, bad_values = directory_part.result()
         note("Read the directory", total, total)
     by_name = {a.name: a for a in accounts}
     node_set = set(names)
@@ -68,6 +69,7 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
         ),
         spn_owners=owners,
         other_delegators=tuple(a for a in delegators if a.name not in node_set),
+        bad_values=tuple(bad_names + bad_values),
     )
 
 
@@ -76,8 +78,8 @@ def _fqdn(account, name: str, domain: str) -> str:
 
 
 def _read_directory(directory: Directory, names: list[str], cluster: str):
-    """Accounts, SPN owners, delegators among them (incl. the cluster name object) and DNS records in one
-    call (two LDAP searches)."""
+    """Accounts, SPN owners, delegators among them (incl. the cluster name object), DNS records and the DNS
+    values set aside, in one call (three LDAP searches)."""
     targets = [s for n in names for s in delegation_targets(n, f"{n}.{directory.domain}")]
     view = directory.read_cluster(names, cluster_spns(names, directory.domain), targets, cluster.upper())
-    return view.accounts, view.spn_owners, view.delegators, view.dns
+    return view.accounts, view.spn_owners, view.delegators, view.dns, view.bad_values

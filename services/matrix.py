@@ -162,7 +162,7 @@ def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -
     have = {spn_key(v) for v in src.account.allowed_to_delegate_to}
     for value in delegation_targets(dst.name, dst.fqdn):
         lines.append(("✔ has " if spn_key(value) in have else "✖ lacks ") + value)
-    lines.append(f"{src.name} userAccountControl = {src.account.uac:#x}: "
+    lines.append(f"{src.name} userAccountControl = {src.account.uac_text}: "
                  + ("protocol transition (0x1000000) set" if status.protocol_transition
                     else "Kerberos only (0x1000000 not set)")
                  + ("; UNCONSTRAINED (0x80000)" if status.unconstrained else ""))

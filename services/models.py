@@ -28,6 +28,17 @@ class AttributeChange(Model):
     changed: datetime
 
 
+class BadValue(Model):
+    """A value read from the directory or a host that lmdoctor cannot use (not UTF-8, not a host name, a
+    malformed blob, missing): left out of the checks and reported on its holder, never an exception."""
+
+    origin: Literal["directory", "host"] = "directory"
+    holder: str  # the object it belongs to (a node's or account's short name), safe to show
+    attribute: str
+    value: str  # the raw value made safe to show: controls visible, other bytes as \xNN, bounded
+    problem: str
+
+
 class ComputerAccount(Model):
     """An AD computer object as far as live migration cares."""
 
@@ -35,11 +46,12 @@ class ComputerAccount(Model):
     dn: str
     dns_host_name: str | None = None
     spns: tuple[str, ...] = ()
-    uac: int = UAC_WORKSTATION_TRUST_ACCOUNT
+    uac: int | None = UAC_WORKSTATION_TRUST_ACCOUNT  # None: missing or unreadable (see bad_values)
     allowed_to_delegate_to: tuple[str, ...] = ()
     rbcd_principals: tuple[str, ...] = ()  # SIDs or names allowed to act on behalf (RBCD)
     when_changed: datetime | None = None  # moves on any write (logon bookkeeping, password change): display only
     attribute_changes: tuple[AttributeChange, ...] = ()  # delegation attributes' originating change times
+    bad_values: tuple[BadValue, ...] = ()  # values read but left out of the fields above
 
     def last_change(self, attributes: tuple[str, ...]) -> AttributeChange | None:
         """The latest originating change among `attributes`, if the directory reported one."""
@@ -48,15 +60,19 @@ class ComputerAccount(Model):
 
     @property
     def unconstrained(self) -> bool:
-        return bool(self.uac & UAC_TRUSTED_FOR_DELEGATION)
+        return bool((self.uac or 0) & UAC_TRUSTED_FOR_DELEGATION)
 
     @property
     def protocol_transition(self) -> bool:
-        return bool(self.uac & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
+        return bool((self.uac or 0) & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
 
     @property
     def is_domain_controller(self) -> bool:
-        return bool(self.uac & UAC_SERVER_TRUST_ACCOUNT)
+        return bool((self.uac or 0) & UAC_SERVER_TRUST_ACCOUNT)
+
+    @property
+    def uac_text(self) -> str:
+        return "not readable" if self.uac is None else f"{self.uac:#x}"
 
 
 class DnsRecord(Model):
@@ -149,6 +165,7 @@ class Snapshot(Model):
     spn_owners: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # lower SPN -> owner names
     other_delegators: tuple[ComputerAccount, ...] = ()  # non-node accounts holding node SPNs in delegation
     directory_error: str | None = None
+    bad_values: tuple[BadValue, ...] = ()  # unusable values outside the accounts: DNS records, node names
 
     def node(self, name: str) -> NodeSnapshot | None:
         key = name.upper()

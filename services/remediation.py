@@ -92,6 +92,9 @@ class Remediator:
             drop = _keys(action.values)
             return tuple(v for v in before if v.lower() not in drop)
         if kind in ("directory.set_uac_bits", "directory.clear_uac_bits"):
+            if len(before) != 1 or not before[0].isdigit():
+                raise RemediationError(f"userAccountControl of {action.target} is not one readable integer "
+                                       f"({len(before)} value(s)); correct it before changing its bits")
             old, bits = int(before[0]), int(action.values[0], 16)
             return (str(old | bits if kind == "directory.set_uac_bits" else old & ~bits),)
         if kind in ("host.set_auth_type", "host.enable_migration"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.diagnosis import delegation, dns, hosts, spns
+from services.diagnosis import delegation, dns, hosts, spns, values
 from services.models import Finding, Severity, Snapshot
 
 RULES = (
@@ -17,6 +17,7 @@ RULES = (
     spns.duplicates,
     dns.stale,
     hosts.stale_tickets,
+    values.bad_values,
 )
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}

@@ -82,7 +82,7 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
 def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
     for node in _accounted(snapshot):
         a = node.account
-        if a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained:
+        if a.uac is not None and a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained:
             yield finding(
                 "delegation.kerberos_only", Severity.ERROR,
                 f"{node.name} delegates with 'Kerberos only': remotely started moves from it fail",

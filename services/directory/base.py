@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.models import ComputerAccount, DnsRecord
+from services.models import BadValue, ComputerAccount, DnsRecord
 
 
 class DirectoryError(Exception):
@@ -25,6 +25,7 @@ class ClusterView:
     spn_owners: dict[str, tuple[str, ...]]  # lower-cased SPN -> short names of its holders
     delegators: list[ComputerAccount]  # accounts read that may delegate to any of the targets
     dns: dict[str, tuple[DnsRecord, ...]]  # node -> its A records
+    bad_values: list[BadValue] = field(default_factory=list)  # unusable values outside the accounts (dnsRecord)
 
 
 class Directory(Protocol):

@@ -13,8 +13,9 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from services import dnsrecord, rbcd, replmeta
+from services.badvalues import ValueCheck, lenient
 from services.directory.base import ClusterView, DirectoryConflict, DirectoryError
-from services.models import AttributeChange, ComputerAccount, DnsRecord
+from services.models import AttributeChange, BadValue, ComputerAccount, DnsRecord
 from services.spn import registered_form, spn_key
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ COMPUTER_ATTRIBUTES = [
     "whenChanged",
     *replmeta.LDAP_ATTRIBUTES,  # per-attribute change times, returned in the same search
 ]
+RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 PAGE_SIZE = 500
 PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results control
 
@@ -69,11 +71,12 @@ def explain(exc: Exception) -> str:
 
 
 def _text(values: object) -> tuple[str, ...]:
+    """Values only named or compared (never checked): bytes that are not UTF-8 as \\xNN escapes."""
     if values is None or values == []:
         return ()
     if not isinstance(values, list):
         values = [values]
-    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+    return tuple(lenient(v) for v in values)
 
 
 def _when(value: object) -> datetime | None:
@@ -82,7 +85,7 @@ def _when(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, (str, bytes)):
-        text = value.decode() if isinstance(value, bytes) else value
+        text = lenient(value)
         try:
             return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
         except ValueError:
@@ -160,19 +163,23 @@ class LdapDirectory:
                 raise DirectoryError(explain(exc)) from None
 
     def _account(self, entry: dict) -> ComputerAccount:
+        """The raw values read into an account; a value it cannot use is set aside in bad_values."""
         a, raw = entry["attributes"], entry["raw"]
-        sd = raw.get("msDS-AllowedToActOnBehalfOfOtherIdentity") or []
+        name = _short((_text(raw.get("sAMAccountName")) or (entry["dn"],))[0])
+        check = ValueCheck(name)
+        descriptors = check.blobs(RBCD, raw.get(RBCD), rbcd.allowed_sids, rbcd.SecurityDescriptorError)
         return ComputerAccount(
-            name=_short(_text(a.get("sAMAccountName"))[0]),
+            name=name,
             dn=entry["dn"],
-            dns_host_name=(_text(a.get("dNSHostName")) or (None,))[0],
-            spns=_text(a.get("servicePrincipalName")),
-            uac=int(_text(a.get("userAccountControl"))[0]),
-            allowed_to_delegate_to=_text(a.get("msDS-AllowedToDelegateTo")),
-            rbcd_principals=rbcd.allowed_sids(sd[0]) if sd else (),
+            dns_host_name=check.host_name("dNSHostName", raw.get("dNSHostName")),
+            spns=check.texts("servicePrincipalName", raw.get("servicePrincipalName")),
+            uac=check.integer("userAccountControl", raw.get("userAccountControl")),
+            allowed_to_delegate_to=check.texts("msDS-AllowedToDelegateTo", raw.get("msDS-AllowedToDelegateTo")),
+            rbcd_principals=tuple(sid for sids in descriptors for sid in sids),
             when_changed=_when(a.get("whenChanged")),
             attribute_changes=tuple(AttributeChange(attribute=k, changed=v)
                                     for k, v in sorted(replmeta.change_times(raw).items())),
+            bad_values=tuple(check.bad),
         )
 
     def read_computers(self, names: Iterable[str]) -> list[ComputerAccount]:
@@ -208,29 +215,38 @@ class LdapDirectory:
             own = self._search(self.base_dn, f"(&(objectClass=computer)"
                                f"{or_filter('sAMAccountName', _sams(names + ([cluster] if cluster else [])))})",
                                attributes)
-            dns = self.read_dns_records(names)
+            dns, bad_dns = self._dns_records(names)
             entries = list({e["dn"].lower(): e for e in own + others.result()}.values())
         computers = [self._account(e) for e in entries
                      if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}]
         nodes, wanted_targets = set(names), {t.lower() for t in targets}
         accounts = [a for a in computers if a.name in nodes]
         delegators = [a for a in computers if wanted_targets & {v.lower() for v in a.allowed_to_delegate_to}]
-        return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators, dns=dns)
+        return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators, dns=dns,
+                           bad_values=bad_dns)
 
     def zone_dn(self) -> str:
         return f"DC={self.domain},CN=MicrosoftDNS,DC=DomainDnsZones,{self.base_dn}"
 
     def read_dns_records(self, names: Iterable[str]) -> dict[str, tuple[DnsRecord, ...]]:
+        return self._dns_records(names)[0]
+
+    def _dns_records(self, names: Iterable[str]) -> tuple[dict[str, tuple[DnsRecord, ...]], list[BadValue]]:
+        """A records by node, and the blobs that are not MS-DNSP records (set aside)."""
         names = [n.upper() for n in names]
         result: dict[str, tuple[DnsRecord, ...]] = {n: () for n in names}
+        bad: list[BadValue] = []
         if not names:
-            return result
+            return result, bad
         flt = f"(&(objectClass=dnsNode){or_filter('dc', names)})"
         for e in self._search(self.zone_dn(), flt, ["dc", "dnsRecord"]):
-            name = _text(e["attributes"].get("dc"))[0].upper()
-            records = (dnsrecord.parse(name, blob) for blob in e["raw"].get("dnsRecord", []))
+            name = _text(e["raw"].get("dc"))[0].upper()
+            check = ValueCheck(name)
+            records = check.blobs("dnsRecord", e["raw"].get("dnsRecord"), lambda blob: dnsrecord.parse(name, blob),
+                                  dnsrecord.DnsRecordError)
             result[name] = tuple(r for r in records if r is not None)
-        return result
+            bad += check.bad
+        return result, bad
 
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
         entries = self._search(dn, "(objectClass=*)", [attribute], scope=BASE)

@@ -75,11 +75,14 @@ def parse_datetime(value: Any) -> datetime | None:
     if not match:
         raise ValueError(f"not a DateTime: {str(value)[:60]!r}")
     base, fraction, zone = match.groups()
-    when = datetime.fromisoformat(base)
-    if fraction:
-        when += timedelta(microseconds=int((fraction + "000000")[:6]))
-    tz = timezone.utc if zone in (None, "Z") else datetime.strptime(zone.replace(":", ""), "%z").tzinfo
-    return when.replace(tzinfo=tz).astimezone(timezone.utc)
+    try:
+        when = datetime.fromisoformat(base)
+        if fraction:
+            when += timedelta(microseconds=int((fraction + "000000")[:6]))
+        tz = timezone.utc if zone in (None, "Z") else datetime.strptime(zone.replace(":", ""), "%z").tzinfo
+        return when.replace(tzinfo=tz).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"DateTime out of range: {str(value)[:60]!r}") from None
 
 
 def local_offset(value: Any) -> timedelta:
@@ -116,6 +119,8 @@ def virtual_machine(obj: Any, host: str) -> VirtualMachine:
 
 def cluster_node(obj: Any) -> ClusterNode:
     p = props(obj)
+    if p.get("Name") is None:
+        raise ValueError("a cluster node without a Name")
     return ClusterNode(name=str(p["Name"]).split(".")[0].upper(),
                        state=enum_text(p.get("State"), CLUSTER_NODE_STATES) or "Unknown")
 

@@ -41,6 +41,7 @@ WSMAN_UNKNOWN_SHELL = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: the shell is 
 _TOLERATED_EVENT_ERRORS = ("NoMatchingEventsFound", "NoMatchingLogsFound")
 _CATEGORY_INVALID_ARGUMENT, _CATEGORY_OBJECT_NOT_FOUND = 5, 13
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMError, OSError)
+_UNREADABLE = (ValueError, KeyError, TypeError, OverflowError)  # an answer that is not what the cmdlet returns
 
 Build = Callable[[PowerShell], Any]
 
@@ -235,6 +236,8 @@ class PsrpHostGateway:
                 return [psobjects.cluster_node(o) for o in self._call(seed, "Get-ClusterNode")]
             except HostError as exc:
                 failures.append(str(exc))
+            except _UNREADABLE as exc:
+                failures.append(f"{seed}: unreadable Get-ClusterNode answer: {exc}")
         raise HostUnreachable("no cluster node answered Get-ClusterNode: " + ("; ".join(failures) or "no host to ask"))
 
     def host_report(self, host: str) -> HostReport:
@@ -249,7 +252,7 @@ class PsrpHostGateway:
             settings = psobjects.vmhost_settings(vmhost, networks)
         except HostError as exc:
             return HostReport(name=name, reachable=False, error=str(exc))
-        except (ValueError, KeyError, TypeError) as exc:  # an answer we cannot read is a failure, not a guess
+        except _UNREADABLE as exc:  # an answer we cannot read is a failure, not a guess
             return HostReport(name=name, reachable=False, error=f"{host}: unreadable answer: {exc}")
         return HostReport(name=name, settings=settings, vms=tuple(vms), events=evs, addresses=addresses,
                           tickets_issued=tickets)
@@ -299,7 +302,10 @@ class PsrpHostGateway:
         missing = [e for e in ps.streams.error if _is_not_found(e)]
         if ps.streams.error and len(missing) < len(ps.streams.error):
             _raise_errors(host, "Get-VM", ps)
-        found = [psobjects.virtual_machine(o, host.upper()) for o in ps.output]
+        try:
+            found = [psobjects.virtual_machine(o, host.upper()) for o in ps.output]
+        except _UNREADABLE as exc:
+            raise HostError(f"{host}: unreadable Get-VM answer: {exc}") from None
         return next((v for v in found if v.name.lower() == vm.lower()), None)
 
     def move_vm(self, vm: str, source: str, destination: str, what_if: bool = False,

@@ -123,7 +123,7 @@ class LabHostGateway:
         if not account:
             raise HostError(f"{host}: no computer account found for the SYSTEM logon session")
         a = account[0]
-        view = TicketView(issued=self.clock(), allowed_to_delegate_to=list(a.allowed_to_delegate_to), uac=a.uac)
+        view = TicketView(issued=self.clock(), allowed_to_delegate_to=list(a.allowed_to_delegate_to), uac=a.uac or 0)
         self._update(host, lambda h: setattr(h, "tickets", view))
 
     def get_vm(self, host: str, vm: str) -> VirtualMachine | None:

@@ -103,7 +103,7 @@ class NodeScreen(BaseScreen):
         rbcd = ", ".join(a.rbcd_principals) or "none"
         self.query_one("#delegation-flags", Static).update(
             f"[b]{a.dn}[/]\n"
-            f"userAccountControl = {a.uac:#x}\n"
+            f"userAccountControl = {a.uac_text}\n"
             f"  Protocol transition (0x1000000, 'use any authentication protocol'): "
             f"{'[green]yes[/]' if a.protocol_transition else '[b red]no — Kerberos only[/]'}\n"
             f"  Unconstrained (0x80000): {'[b red]yes — risk[/]' if a.unconstrained else '[green]no[/]'}\n"
