@@ -59,7 +59,7 @@ def lab_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
 
 
 # --- the real-server suites' runtime, printed at the end of every run ----------------------------------------
-_SUITE_MARKERS = ("samba", "psrp", "keyring", "tmux")
+_SUITE_MARKERS = ("samba", "psrp", "keyring", "tmux", "winrm_kerberos")
 _suite_seconds: dict[str, float] = {}
 _suite_tests: dict[str, set[str]] = {}
 

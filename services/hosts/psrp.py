@@ -21,7 +21,7 @@ from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.wsman import WSMan
 
 from services import events
-from services.hosts import psobjects
+from services.hosts import psobjects, winrm_auth
 from services.hosts.base import HostError, HostUnreachable, ProgressCallback, Unconfirmed
 from services.models import (
     AuthType,
@@ -40,7 +40,7 @@ SYSTEM_LOGON_ID = "0x3e7"  # the SYSTEM logon session VMMS runs in
 WSMAN_UNKNOWN_SHELL = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: the shell is gone on the host
 _TOLERATED_EVENT_ERRORS = ("NoMatchingEventsFound", "NoMatchingLogsFound")
 _CATEGORY_INVALID_ARGUMENT, _CATEGORY_OBJECT_NOT_FOUND = 5, 13
-_TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMError, OSError)
+_TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMError, OSError, *winrm_auth.AUTH_ERRORS)
 _UNREADABLE = (ValueError, KeyError, TypeError, OverflowError)  # an answer that is not what the cmdlet returns
 
 Build = Callable[[PowerShell], Any]
@@ -83,7 +83,8 @@ class WinRMSettings:
 
     def wsman_kwargs(self, host: str) -> dict[str, Any]:
         https = self.transport == "https"
-        return {
+        spn = {"negotiate_service": winrm_auth.SPN_SERVICE} if self.auth in ("negotiate", "kerberos") else {}
+        return {**spn,
             "server": self.server(host), "port": self.port, "path": self.path, "ssl": https, "auth": self.auth,
             "username": self.username, "password": self.password,
             "cert_validation": self.cert_validation if https else True,
@@ -141,6 +142,7 @@ class PsrpHostGateway:
         if self.resolve is not None:
             kwargs["server"], kwargs["port"] = self.resolve(host)
         wsman = WSMan(**kwargs)
+        winrm_auth.require_sealed_replies(wsman)
         pool = RunspacePool(wsman)
         try:
             pool.open()
@@ -177,10 +179,10 @@ class PsrpHostGateway:
                 except WSManFaultError as exc:
                     self._drop(link, polite=False)
                     if not (reused and attempt == 1 and exc.code == WSMAN_UNKNOWN_SHELL):
-                        raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
+                        raise HostUnreachable(f"{host}: {self._describe(exc, host)}") from None
                 except _TRANSPORT_ERRORS as exc:
                     self._drop(link, polite=False)
-                    raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
+                    raise HostUnreachable(f"{host}: {self._describe(exc, host)}") from None
             try:
                 seen = 0
                 while ps.state == PSInvocationState.RUNNING:
@@ -191,7 +193,7 @@ class PsrpHostGateway:
                         seen = len(ps.streams.progress)
             except _TRANSPORT_ERRORS as exc:
                 self._drop(link, polite=False)
-                raise HostUnreachable(f"{host}: {self._describe(exc)}") from None
+                raise HostUnreachable(f"{host}: {self._describe(exc, host)}") from None
             self._release(link, ps)
             return ps
 
@@ -201,8 +203,13 @@ class PsrpHostGateway:
         ps.begin_invoke()
         return ps
 
-    def _describe(self, exc: BaseException) -> str:
+    def _describe(self, exc: BaseException, host: str) -> str:
         """One line on why a host did not answer (timeouts, TLS, HTTP status, WSMan fault, credentials)."""
+        settings = self.settings
+        server = self.resolve(host)[0] if self.resolve is not None else settings.server(host)
+        auth_failure = winrm_auth.describe(exc, server, settings.auth, settings.username, settings.domain)
+        if auth_failure:
+            return auth_failure
         if isinstance(exc, AuthenticationError):
             return f"WinRM refused the credentials ({exc})"
         if isinstance(exc, WSManFaultError):

@@ -13,6 +13,7 @@ from typing import Any
 
 from .events import Handler
 from .tls import TestPki, make_pki
+from .winauth import WindowsAuth, tls_server_end_point
 from .transport import DROP_MID_RECEIVE, HANG, RequestRecord, ServerConfig, WsmanHTTPServer
 from .wsman import WsmanService
 
@@ -37,6 +38,10 @@ class PsrpEndpoint:
         route: serve several hosts on one port: maps the HTTP Host header
             a client sent (``name:port``) to that host's handler; each new
             shell gets the handler of the host it was opened for.
+        windows: authenticate as a Windows listener (Negotiate/Kerberos,
+            message encryption over HTTP; see ``winauth``) instead of Basic.
+            The acceptor reads its keys from ``KRB5_KTNAME`` and its NTLM
+            accounts from ``NTLM_USER_FILE``; the caller sets both.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class PsrpEndpoint:
         fault: str | None = None,
         pki: TestPki | None = None,
         route: Callable[[str], Handler] | None = None,
+        windows: WindowsAuth | None = None,
     ) -> None:
         self.handler = handler
         self.https = https
@@ -59,6 +65,7 @@ class PsrpEndpoint:
         self.fault = fault
         self.pki = pki
         self.route = route
+        self.windows = windows
         self._records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
         self._tmp: Path | None = None
@@ -80,7 +87,7 @@ class PsrpEndpoint:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> "PsrpEndpoint":
-        context = None
+        context, bindings = None, None
         if self.https:
             pki = self.pki
             if pki is None:
@@ -89,6 +96,7 @@ class PsrpEndpoint:
             self.ca_file = pki.ca_file
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(pki.cert_file, pki.key_file)
+            bindings = tls_server_end_point(ssl.PEM_cert_to_DER_cert(pki.cert_file.read_text()))
         self._config = ServerConfig(
             service=WsmanService(self.handler, self.route),
             username=self.username,
@@ -97,6 +105,8 @@ class PsrpEndpoint:
             fault=lambda: self._fault,
             record=self._record,
             ssl_context=context,
+            windows=self.windows,
+            channel_bindings=bindings,
         )
         self._server = WsmanHTTPServer(self._config)
         self._thread = threading.Thread(

@@ -13,12 +13,13 @@ from services.lab.state import LabStore
 from .endpoint import PsrpEndpoint
 from .lab_handler import LabHostHandler
 from .tls import make_pki
+from .winauth import WindowsAuth
 
 USERNAME, PASSWORD = "lmdoctor@contoso.local", "Lab-Pa55w.rd"
 
 
 class LabCluster:
-    """Endpoints for every host of the lab in ``lab_dir`` (one test CA, Basic auth over HTTPS).
+    """Endpoints for every host of the lab in ``lab_dir`` (one test CA; Basic auth over HTTPS unless ``windows``).
 
     ``endpoints[host]`` and ``handlers[host]`` give the wire log and the commands each host received;
     ``gateway()`` is a PsrpHostGateway that reaches them (host names resolved to their loopback ports).
@@ -26,7 +27,8 @@ class LabCluster:
     (as when all host names resolve to one address and the profile names one port).
     """
 
-    def __init__(self, lab_dir: Path, delay: float = 0.0, shared: bool = False) -> None:
+    def __init__(self, lab_dir: Path, delay: float = 0.0, shared: bool = False, *, https: bool = True,
+                 windows: WindowsAuth | None = None) -> None:
         self.lab_dir = Path(lab_dir)
         store = LabStore(self.lab_dir)
         state = store.load_hosts()
@@ -38,11 +40,11 @@ class LabCluster:
         self.handlers = {h: LabHostHandler(self.lab_dir, h) for h in self.hosts}
         if shared:
             one = PsrpEndpoint(self.handlers[self.hosts[0]], username=USERNAME, password=PASSWORD, delay=delay,
-                               pki=self.pki, route=self._route)
+                               pki=self.pki, route=self._route, https=https, windows=windows)
             self.endpoints = {h: one for h in self.hosts}
         else:
             self.endpoints = {h: PsrpEndpoint(self.handlers[h], username=USERNAME, password=PASSWORD, delay=delay,
-                                              pki=self.pki) for h in self.hosts}
+                                              pki=self.pki, https=https, windows=windows) for h in self.hosts}
         self.gateways: list[PsrpHostGateway] = []
 
     def _unique(self) -> list[PsrpEndpoint]:

@@ -32,6 +32,7 @@ ERROR_OPERATION_TIMEDOUT = 0x80338029  # Receive with no data before OperationTi
 ERROR_INVALID_SELECTORS = 0x8033805B  # unknown ShellId
 ERROR_ACTION_NOT_SUPPORTED = 0x80338116
 ERROR_INTERNAL = 0x80004005
+ERROR_ACCESS_DENIED = 5  # what Windows reports for a request its policy refuses
 
 _DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
 

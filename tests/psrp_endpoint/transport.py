@@ -1,4 +1,4 @@
-"""HTTP(S) front end: TLS, Basic auth, injected faults, request logging."""
+"""HTTP(S) front end: TLS, Basic or Windows (Negotiate/Kerberos) auth, message encryption, faults, request log."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import soap
+from .winauth import ConnectionAuth, Unencrypted, WindowsAuth, parse_authorization
 from .wsman import Reply, WsmanService
 
 HANG = "hang"
@@ -31,6 +32,10 @@ class RequestRecord:
     received: list[str] = field(default_factory=list)  # PSRP message types from the client
     sent: list[str] = field(default_factory=list)  # PSRP message types to the client
     signal: str | None = None  # Signal code tail: ctrl_c, Terminate
+    auth: str = ""  # scheme of the Authorization header the request carried ("" when none)
+    content_type: str = ""  # of the request body
+    reply_type: str = ""  # Content-Type of the answer ("" when it had no body)
+    wire: bytes = b""  # the request as it arrived: request line, headers and body bytes
 
 
 @dataclass
@@ -44,6 +49,8 @@ class ServerConfig:
     fault: Callable[[], str | None]
     record: Callable[[RequestRecord], None]
     ssl_context: ssl.SSLContext | None = None
+    windows: WindowsAuth | None = None  # None: Basic auth only
+    channel_bindings: bytes | None = None  # tls-server-end-point data of the served certificate
     released: threading.Event = field(default_factory=threading.Event)
 
 
@@ -112,6 +119,9 @@ class WsmanRequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         config = self.server.config
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if config.windows is not None:
+            self._windows_post(config, config.windows, data)
+            return
         try:
             request: soap.Request | None = soap.parse_request(data)
         except Exception:
@@ -154,6 +164,73 @@ class WsmanRequestHandler(BaseHTTPRequestHandler):
         else:
             self._send(reply.status, reply.body)
 
+    # --- Windows authentication: Negotiate/Kerberos per connection, sealed bodies over HTTP ---------------
+    def _windows_post(self, config: ServerConfig, windows: WindowsAuth, data: bytes) -> None:
+        head = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        wire = f"{self.requestline}\r\n{head}\r\n".encode("latin-1", "replace") + data
+        content_type = self.headers.get("Content-Type", "")
+        scheme = self.headers.get("Authorization", "").partition(" ")[0]
+        log = dict(auth=scheme, content_type=content_type, wire=wire)
+        fault = config.fault()
+        if fault and fault.startswith("http_"):
+            config.record(RequestRecord("?", int(fault[5:]), **log))
+            self._send(int(fault[5:]), b"")
+            return
+        link: ConnectionAuth = getattr(self, "_auth", None) or ConnectionAuth(config.channel_bindings)
+        self._auth = link
+        reply_token = None
+        if "Authorization" in self.headers:
+            parsed = parse_authorization(self.headers["Authorization"])
+            if parsed is None or parsed[0] not in windows.offer:
+                self._challenge(config, windows, log)
+                return
+            try:
+                reply_token = link.step(*parsed)
+            except Exception:  # refused token: unknown user, wrong password, bad or skewed ticket
+                self._auth = None
+                self._challenge(config, windows, log)
+                return
+            if not link.complete:
+                config.record(RequestRecord("?", 401, **log))
+                self._send(401, b"", challenge=[f"{parsed[0]} {base64.b64encode(reply_token or b'').decode()}"])
+                return
+        elif not link.complete:
+            self._challenge(config, windows, log)
+            return
+        mutual = [f"{link.scheme} {base64.b64encode(reply_token).decode()}"] if reply_token else []
+        if not data:  # the empty POST a client sends to set up encryption before its first message
+            config.record(RequestRecord("?", 200, **log))
+            self._send(200, b"", challenge=mutual)
+            return
+        sealed = config.ssl_context is None and not windows.allow_unencrypted
+        try:
+            plain = link.unseal(content_type, data) if sealed or content_type.startswith("multipart/") else data
+        except Unencrypted as exc:
+            body = soap.fault("", soap.ERROR_ACCESS_DENIED, "The WinRM service cannot process the request: "
+                              f"unencrypted traffic is disabled in the service configuration ({exc}).",
+                              "wsman:AccessDenied")
+            config.record(RequestRecord("?", 500, reply_type=soap_type(body), **log))
+            self._send(500, body, challenge=mutual)
+            return
+        try:
+            request = soap.parse_request(plain)
+        except Exception:
+            config.record(RequestRecord("?", 400, **log))
+            self._send(400, b"", challenge=mutual)
+            return
+        reply = config.service.handle(request, link.principal, self.client_address[0], self.headers.get("Host", ""))
+        body, reply_type = reply.body, soap_type(reply.body)
+        if sealed and not windows.plaintext_replies:
+            reply_type, body = link.seal(reply.body)
+        config.record(RequestRecord(request.name, reply.status, reply.shell_id or request.shell_id, reply.command_id,
+                                    reply.received, reply.sent, reply.signal, reply_type=reply_type, **log))
+        self._send(reply.status, body, challenge=mutual, content_type=reply_type)
+
+    def _challenge(self, config: ServerConfig, windows: WindowsAuth, log: dict[str, Any]) -> None:
+        config.record(RequestRecord("?", 401, **log))
+        offers = [s if s != "Basic" else 'Basic realm="WSMAN"' for s in windows.offer]
+        self._send(401, b"", challenge=offers)
+
     def _early_status(self, config: ServerConfig, fault: str | None, request: soap.Request | None) -> int:
         """An HTTP status to answer with before any WSMan processing, or 0."""
         if fault and fault.startswith("http_"):
@@ -176,12 +253,15 @@ class WsmanRequestHandler(BaseHTTPRequestHandler):
         same_user = hmac.compare_digest(user.lower().encode(), config.username.lower().encode())
         return same_user and hmac.compare_digest(password.encode(), config.password.encode())
 
-    def _send(self, status: int, body: bytes, *, basic_challenge: bool = False) -> None:
+    def _send(self, status: int, body: bytes, *, basic_challenge: bool = False, challenge: list[str] = (),
+              content_type: str = "") -> None:
         self.send_response(status)
         if basic_challenge:
             self.send_header("WWW-Authenticate", 'Basic realm="WSMAN"')
+        for offer in challenge:
+            self.send_header("WWW-Authenticate", offer)
         if body:
-            self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+            self.send_header("Content-Type", content_type or "application/soap+xml;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -199,3 +279,7 @@ class WsmanRequestHandler(BaseHTTPRequestHandler):
             self.request.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def soap_type(body: bytes) -> str:
+    return "application/soap+xml;charset=UTF-8" if body else ""
