@@ -272,3 +272,22 @@ def test_a_wrong_password_is_refused_and_never_sent(per_host, kerberos_env, tran
         assert any(b"NTLMSSP\x00\x03" in tokens(r) for r in records)
         assert not any(b"Wrong-Pa55!" in r.wire or ntowfv1("Wrong-Pa55!") in r.wire for r in records)
         assert all(r.status == 401 for r in records)
+
+
+@pytest.mark.parametrize("wired", [("kerberos", "http")], indirect=True, ids=["kerberos-http"])
+async def test_the_console_reads_the_cluster_over_kerberos_http(wired: LabCluster, kerberos_env: KerberosLab) -> None:
+    from services.session import open_profile
+    from tests.tui.conftest import settle
+    from tui.app import LmDoctorApp
+
+    with kerberos_env.dc.inside():  # the console's worker threads start here, so they reach the KDC too
+        session = open_profile(profiles.load(PROFILE), prompt=lambda _label: pytest.fail("asked for a password"))
+        app = LmDoctorApp(session)
+        async with app.run_test(size=(140, 44)) as pilot:
+            await settle(pilot, lambda: app.snapshot is not None or app.inventory_error is not None, timeout=30)
+            assert app.inventory_error is None
+            assert [(n.name, n.host.reachable) for n in app.snapshot.nodes] == [
+                (h, True) for h in ("HV01", "HV02", "HV03", "HV04")]
+            assert "delegation.missing:HV01:HV02" in {f.id for f in app.findings}
+    assert_wire_is_clean(wired.endpoints["HV01"].requests, "http")
+    assert not [r for r in wired.endpoints["HV01"].requests if b"NTLMSSP" in tokens(r)]
