@@ -41,7 +41,7 @@ def _refuse_plaintext(response: requests.Response, **_: Any) -> None:
 def describe(exc: BaseException, server: str, auth: str, user: str | None, realm: str | None) -> str | None:
     """One line on an authentication failure and what to do; None when ``exc`` is not one."""
     text = str(exc)
-    principal = f"{user or 'you'}@{(realm or 'REALM').upper()}" if user and "@" not in user else (user or "you@REALM")
+    principal = user if user and "@" in user else f"{user or '<user>'}@{(realm or '<realm>').upper()}"
     if isinstance(exc, PlaintextReply):
         return (f"the WinRM listener answered in clear over HTTP ({text}); lmdoctor refused it. Something other "
                 "than WinRM answers on that port (a proxy?) — check the listener, or use winrm_transport = https")
@@ -49,7 +49,8 @@ def describe(exc: BaseException, server: str, auth: str, user: str | None, realm
         return f"Kerberos support is missing ({text}); install lmdoctor's kerberos extra (gssapi, krb5)"
     if isinstance(exc, AuthenticationError):
         if "did not response with one of" in text:
-            offered = text.rpartition("actual: ")[2].strip("' ") or "nothing"
+            schemes = text.rpartition("actual: ")[2].strip("' ").split(",")
+            offered = ", ".join(sorted({o.split()[0] for o in schemes if o.strip()})) or "no"
             return (f"the host offers only {offered} authentication; enable Kerberos and Negotiate on its WinRM "
                     "service (winrm set winrm/config/service/auth @{Kerberos=\"true\";Negotiate=\"true\"}) "
                     "or set winrm_auth to what it offers")

@@ -119,7 +119,7 @@ def assert_wire_is_clean(records: list[RequestRecord], transport: str) -> None:
 
 @pytest.mark.parametrize("wired", COMBINATIONS, indirect=True, ids=[f"{a}-{t}" for a, t in COMBINATIONS])
 def test_check_fix_and_migrate_over_each_combination(wired: LabCluster, kerberos_env: KerberosLab, request,
-                                                     capsys) -> None:
+                                                     capsys, record_property) -> None:
     auth, transport = request.node.callspec.params["wired"]
     endpoint = wired.endpoints["HV01"]
     code, out, err = run_cli(kerberos_env, capsys, "check", "--profile", PROFILE, "--json")
@@ -137,6 +137,7 @@ def test_check_fix_and_migrate_over_each_combination(wired: LabCluster, kerberos
     assert "OK: APP01 moved HV01 → HV02 and is verified there" in out
 
     records = endpoint.requests
+    record_property("wire", [(r.action, r.status, r.auth, r.content_type, r.reply_type) for r in records[:5]])
     assert_wire_is_clean(records, transport)
     schemes = {r.auth for r in records if r.auth}
     assert schemes == {"Negotiate"}
@@ -245,7 +246,7 @@ def test_a_basic_only_host_and_a_plaintext_listener_are_refused(per_host, kerber
     start(per_host, kerberos_env)
     found = reports(kerberos_env, gateway(per_host, "kerberos", "http", by_fqdn(per_host)))
     assert found["HV01"] is None and found["HV04"] is None, found
-    assert found["HV02"].startswith("HV02: the host offers only Basic")
+    assert found["HV02"].startswith("HV02: the host offers only Basic authentication; enable Kerberos and Negotiate")
     assert found["HV03"].startswith("HV03: the WinRM listener answered in clear over HTTP")
     hv03 = per_host.endpoints["HV03"].requests
     assert [r.content_type.startswith("multipart/encrypted") for r in hv03 if r.action != "?"] == [True]
