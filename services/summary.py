@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.models import Finding, NodeSnapshot, Severity, Snapshot
+from services import events
+from services.models import Finding, HostEvent, NodeSnapshot, Severity, Snapshot
 
 _RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -33,13 +34,21 @@ def node_row(node: NodeSnapshot, findings: list[Finding]) -> dict:
     }
 
 
+def event_rows(node: NodeSnapshot) -> list[dict]:
+    """The node's error and warning events, newest first, each with its classification and what it means."""
+    reported: tuple[HostEvent, ...] = node.host.events if node.host else ()
+    return [{"time": e.time.isoformat(), "id": e.event_id, "level": e.level, "log": e.log, "cause": e.cause,
+             "likely_cause": events.describe(e.cause) if e.cause else None, "message": e.message}
+            for e in reported if e.level.lower() in events.FAILURE_LEVELS]
+
+
 def check_document(snapshot: Snapshot, findings: list[Finding]) -> dict:
     """The `lmdoctor check --json` document (a stable contract)."""
     return {
         "domain": snapshot.domain,
         "cluster": snapshot.cluster,
         "taken_at": snapshot.taken_at.isoformat(),
-        "nodes": [node_row(n, findings) for n in snapshot.nodes],
+        "nodes": [node_row(n, findings) | {"events": event_rows(n)} for n in snapshot.nodes],
         "findings": [
             {"id": f.id, "code": f.code, "severity": f.severity.value, "source": f.source, "target": f.target,
              "message": f.message, "cause": f.cause, "evidence": list(f.evidence), "remedy": f.remedy,

@@ -95,3 +95,22 @@ def test_a_completed_move_stays_a_lifecycle_event():
 
 def test_e_fail_names_no_cause():
     assert events.classify("Migration failed with 0x80004005.") is None
+
+
+def test_check_json_lists_each_nodes_failure_events_with_their_classification():
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    from services.models import HostEvent, HostReport, NodeSnapshot  # noqa: PLC0415
+    from services.summary import event_rows  # noqa: PLC0415
+
+    when = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    log = "Microsoft-Windows-Hyper-V-High-Availability-Admin"
+    reported = (HostEvent(time=when, event_id=21502, level="Error", log=log, message=EVENT_21502_0X8009030D,
+                          cause=events.classify(EVENT_21502_0X8009030D, 21502, "Error")),
+                HostEvent(time=when, event_id=20417, level="Information", log=log, message=EVENT_20417_COMPLETED,
+                          cause="migration-lifecycle"))
+    node = NodeSnapshot(name="HV01", fqdn="HV01.contoso.local", host=HostReport(name="HV01", events=reported))
+    (row,) = event_rows(node)  # errors and warnings only
+    assert (row["id"], row["cause"]) == (21502, "auth-mismatch-or-wrong-object")
+    assert row["likely_cause"] == events.describe("auth-mismatch-or-wrong-object")
+    assert row["message"] == EVENT_21502_0X8009030D
