@@ -141,11 +141,12 @@ def test_apply_journals_intent_then_applied_with_read_back(lab_session):
 
 def test_apply_adds_only_missing_values_and_leaves_the_rest(lab_session):
     s = lab_session("seed")
+    hv01_times = change_times(s, "HV01")  # as the scenario left them (a month ago): whole seconds
     # an unrelated pre-existing value must survive
     s.directory.add_values(dn("HV01"), DELEGATE, ["cifs/FS01.contoso.local"])
     hv01_before, hv02_before = values(s, "HV01"), values(s, "HV02")
     others = {n: entry_without_stamp(s, n) for n in ("HV03", "HV04", "HVCLUSTER")}
-    hv01_entry, hv01_times = entry_without_stamp(s, "HV01"), change_times(s, "HV01")
+    hv01_entry = entry_without_stamp(s, "HV01")
     previews, purge = seed_fix(s)
     assert s.remediator.apply(previews, "CHG-1", purge).ok
     assert values(s, "HV01") == sorted(hv01_before + list(HV02_TARGETS))
@@ -153,7 +154,7 @@ def test_apply_adds_only_missing_values_and_leaves_the_rest(lab_session):
     assert {n: entry_without_stamp(s, n) for n in others} == others
     after = entry_without_stamp(s, "HV01")
     assert {k: v for k, v in after.items() if k != DELEGATE} == {k: v for k, v in hv01_entry.items() if k != DELEGATE}
-    times = change_times(s, "HV01")  # the metadata records a change of the delegation list only
+    times = change_times(s, "HV01")  # the metadata records changes of the delegation list only
     assert {k for k in times if times[k] != hv01_times.get(k)} == {DELEGATE}
 
 
