@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from services import credentials, credssp, events, inputs, moves, profiles, reconcile, report
-from services.diagnosis import diagnose, has_errors
+from services.diagnosis import bulk_fixable, diagnose, has_errors
 from services.directory.base import DirectoryError
 from services.hosts.base import HostError
 from services.inventory import InventoryError, take_snapshot
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     f = sub.add_parser("fix", parents=[common], help="preview and apply fixes")
     which = f.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="every finding that has a fix")
+    which.add_argument("--all", action="store_true",
+                       help="every finding that has a fix, except optional cleanups (removing values: use --finding)")
     which.add_argument("--finding", action="append", metavar="ID", type=inputs.finding_id,
                        help="a finding id from check (repeatable)")
     f.add_argument("--dry-run", action="store_true", help="preview only; write nothing")
@@ -180,7 +181,7 @@ def format_preview(p: ChangePreview) -> str:
 
 def cmd_fix(args, session: Session) -> int:
     _, findings = _findings(session)
-    fixable = [f for f in findings if f.fix]
+    left_alone = [f for f in findings if f.fix and f.fix.cleanup]
     if args.finding:
         known = {f.id: f for f in findings}
         unknown = [i for i in args.finding if i not in known]
@@ -188,7 +189,7 @@ def cmd_fix(args, session: Session) -> int:
             raise UsageError(f"no current finding with id {', '.join(unknown)} (run check)")
         chosen = [known[i] for i in args.finding if known[i].fix]
     else:
-        chosen = fixable
+        chosen = bulk_fixable(findings)
     previews: list[ChangePreview] = []
     purge: list[str] = []
     for f in chosen:
@@ -196,8 +197,15 @@ def cmd_fix(args, session: Session) -> int:
         purge += list(f.fix.purge_hosts)
     writes = [p for p in previews if not p.no_op]
     report = {"findings": [f.id for f in chosen], "changes": [p.model_dump(mode="json") for p in previews],
-              "purge_hosts": sorted(set(purge)), "dry_run": args.dry_run}
+              "purge_hosts": sorted(set(purge)), "dry_run": args.dry_run,
+              "left_alone": [f.id for f in left_alone if f not in chosen]}
     if not args.json:
+        for f in chosen:
+            if f.fix.cleanup:
+                _say(f"optional cleanup, chosen by id: {f.fix.summary}")
+        for f in left_alone:
+            if f not in chosen:
+                _say(f"left alone: {f.fix.summary}; choose it with --finding {f.id}")
         _say(f"{len(chosen)} finding(s) to fix, {len(writes)} write(s), then klist purge on {', '.join(sorted(set(purge))) or 'no host'}:")
         for p in previews:
             _say(format_preview(p))

@@ -205,6 +205,7 @@ class FixPlan(Model):
     summary: str
     actions: tuple[FixAction, ...]
     purge_hosts: tuple[str, ...] = ()  # klist purge -li 0x3e7 after the change
+    cleanup: bool = False  # removes values: applied only when chosen by itself, never by "fix all"
 
 
 class Finding(Model):

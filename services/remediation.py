@@ -282,8 +282,19 @@ class Remediator:
                 break
             touched_hosts.append(self._host_of(entry))
         if outcome.applied:
-            self._purge(outcome, [h for h in touched_hosts if h], notify)
+            self._purge(outcome, self._hyper_v_hosts([h for h in touched_hosts if h], outcome, notify), notify)
         return outcome
+
+    def _hyper_v_hosts(self, names: list[str], outcome: Outcome, notify: Notify) -> list[str]:
+        """The names that are Hyper-V hosts (cluster nodes): a purge goes to no other object (the cluster
+        name object, a workstation) whose computer account a rollback touched."""
+        try:
+            nodes = {n.name.upper() for n in self.hosts.cluster_nodes()}
+        except HostError as exc:
+            outcome.messages.append(f"no klist purge: cannot list the cluster's nodes ({exc})")
+            notify(outcome.messages[-1])
+            return []
+        return [n for n in names if n.upper() in nodes]
 
     def last_batch(self) -> list[JournalEntry]:
         undoable = self.undoable()

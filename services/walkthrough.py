@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services import credssp, events, fixes, matrix, moves
+from services.diagnosis import bulk_fixable
 from services.files import atomic_write
 from services.hosts.base import ProgressCallback
 from services.lab.manage import WALKTHROUGH_FILE
@@ -38,7 +39,6 @@ from services.spn import registered_form, spn_key
 STATE_FILE = WALKTHROUGH_FILE
 MAX_PREFLIGHTS = 4
 CREDSSP_MINUTES = 60
-OPTIONAL_CLEANUP = frozenset({"delegation.wrong_object"})  # removing stray values is a separate choice
 
 
 class Step(StrEnum):
@@ -406,7 +406,7 @@ class Walkthrough:
                           ["lmdoctor check --json"])
 
     def _check_fix(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
-        fixable = [f for f in findings if f.fix and f.code not in OPTIONAL_CLEANUP]
+        fixable = bulk_fixable(findings)
         manual = [f for f in findings if not f.fix and f.severity == Severity.ERROR]
         commands = [a.powershell for f in fixable for a in f.fix.actions]
         commands += [fixes.purge_tickets_command(h) for h in dict.fromkeys(h for f in fixable for h in f.fix.purge_hosts)]

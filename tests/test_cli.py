@@ -28,7 +28,10 @@ SCENARIOS = {
     "migration-disabled": ({"migration.disabled:HV02:-"}, 1, True),
     "stale-tickets": ({"tickets.stale:HV01:-", "tickets.stale:HV02:-"}, 1, True),
     "unconstrained": ({"delegation.unconstrained:HV03:-"}, 0, True),  # a warning: check passes
+    "cno-delegation": ({"delegation.missing:HV01:HV02", "delegation.wrong_object:HVCLUSTER:-"}, 1, True),
 }
+# What `fix --all` leaves alone: removing values is a separate, explicit choice (`fix --finding ID`).
+CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"}}
 
 
 def lmdoctor(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -95,7 +98,13 @@ def test_seed_fix_migrate_rollback_round_trip(lab):
     assert r.returncode == 0, r.stderr
     assert "+ cifs/HV02.contoso.local" in r.stderr and "read back OK" in r.stderr
     assert "klist purge -li 0x3e7 on HV01: done" in r.stderr
+    assert "left alone: Optional cleanup: remove the misplaced values from HV02" in r.stderr
+    code, doc = lab.check()
+    assert code == 0 and ids(doc) == {"delegation.wrong_object:HV02:HV02"}  # removing values is a separate choice
 
+    r = lab.run("fix", "--finding", "delegation.wrong_object:HV02:HV02", "--yes", "--reason", "CHG-1")
+    assert r.returncode == 0, r.stderr
+    assert "optional cleanup, chosen by id" in r.stderr and "- cifs/HV02.contoso.local" in r.stderr
     code, doc = lab.check()
     assert code == 0 and doc["findings"] == []
 
@@ -142,8 +151,9 @@ def test_fix_dry_run_writes_nothing(lab):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["dry_run"] is True
-    assert set(report["findings"]) == SEED_IDS
-    assert report["purge_hosts"] == ["HV01", "HV02"]
+    assert report["findings"] == ["delegation.missing:HV01:HV02"]
+    assert report["left_alone"] == ["delegation.wrong_object:HV02:HV02"]
+    assert report["purge_hosts"] == ["HV01"]
     (add,) = [c for c in report["changes"] if c["action"]["kind"] == "directory.add_values"]
     assert set(add["after"]) - set(add["before"]) == {
         "Microsoft Virtual System Migration Service/HV02", "Microsoft Virtual System Migration Service/HV02.contoso.local",
@@ -283,7 +293,8 @@ def test_scenario_fix_then_move(scenario_runs, scenario):
     if automatic:
         assert move_code == 0, move_err
         assert "APP01 moved HV01 → HV02" in move_out
-        assert after["findings"] == [] and after_code == 0
+        assert ids(after) == CLEANUPS.get(scenario, set()) and after_code == 0
+        assert all(f["fix"]["cleanup"] and f["severity"] == "warning" for f in after["findings"])
         assert "APP01" in [v.name for v in hosts["HV02"].vms]
     else:
         assert move_code == 1
@@ -291,3 +302,31 @@ def test_scenario_fix_then_move(scenario_runs, scenario):
         assert ids(after) == expected_ids  # only a manual remedy: lmdoctor changed nothing
         assert all(f["remedy"] for f in after["findings"])
         assert "APP01" in [v.name for v in hosts["HV01"].vms]
+
+
+def test_fix_all_leaves_the_cluster_name_object_alone_and_rollback_purges_only_hosts(tmp_path):
+    """Delegation set on HVCLUSTER$: `fix --all` adds HV01's values and does not touch HVCLUSTER$; removing
+    them is chosen by id, and rolling that back purges no ticket cache (HVCLUSTER is not a Hyper-V host)."""
+    lab = Lab(tmp_path / "lab")
+    lab.reset("cno-delegation")
+    cno = "CN=HVCLUSTER,CN=Computers,DC=contoso,DC=local"
+    r = lab.run("fix", "--all", "--dry-run", "--json")
+    report = json.loads(r.stdout)
+    assert report["findings"] == ["delegation.missing:HV01:HV02"]
+    assert report["left_alone"] == ["delegation.wrong_object:HVCLUSTER:-"]
+    assert {c["action"]["target"] for c in report["changes"]} == {"CN=HV01,CN=Computers,DC=contoso,DC=local"}
+
+    r = lab.run("fix", "--all", "--yes", "--reason", "CHG-1")
+    assert r.returncode == 0, r.stderr
+    directory, _hosts, _journal = manage.open_lab(lab.root, step_delay=0)
+    assert len(directory.read_values(cno, "msDS-AllowedToDelegateTo")) == 12
+
+    r = lab.run("fix", "--finding", "delegation.wrong_object:HVCLUSTER:-", "--yes", "--reason", "CHG-2")
+    assert r.returncode == 0, r.stderr
+    assert "klist purge on no host" in r.stderr or "then klist purge on no host" in r.stderr
+    r = lab.run("rollback", "--last", "--yes", "--reason", "CHG-2 back out")
+    assert r.returncode == 0, r.stderr
+    assert "rolled back 1 change(s)" in r.stderr
+    assert "HVCLUSTER" not in "".join(line for line in r.stderr.splitlines() if "klist" in line), r.stderr
+    directory, _hosts, _journal = manage.open_lab(lab.root, step_delay=0)
+    assert len(directory.read_values(cno, "msDS-AllowedToDelegateTo")) == 12

@@ -71,7 +71,7 @@ def change_times(session: Session, name: str) -> dict:
 
 
 def seed_fix(session: Session) -> tuple[list[ChangePreview], list[str]]:
-    """What `fix --all` does on the seed: one preview per finding, in diagnosis order."""
+    """Every fix the seed offers (the add and the optional removal), previewed one per finding in diagnosis order."""
     previews: list[ChangePreview] = []
     purge: list[str] = []
     for f in findings(session):

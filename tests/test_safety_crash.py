@@ -135,14 +135,15 @@ KILLER = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         real(self, dn, changes)
     LabDirectory._modify = modify
-    sys.exit(cli.main(["fix", "--demo", "--lab-dir", sys.argv[1], "--all", "--yes", "--reason", "CHG-kill"]))
+    sys.exit(cli.main(["fix", "--demo", "--lab-dir", sys.argv[1], "--finding", "delegation.missing:HV01:HV02",
+                       "--finding", "delegation.wrong_object:HV02:HV02", "--yes", "--reason", "CHG-kill"]))
 """)
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_sigkill_during_the_second_write_then_the_next_run_settles_and_converges(lab, when):
     """A real process killed with SIGKILL on its second LDAP modify: the first change is applied,
-    the second is an intent without outcome; the next run settles it, and fix --all converges."""
+    the second is an intent without outcome; the next run settles it, and fixing again converges."""
     r = subprocess.run([sys.executable, "-c", KILLER, str(lab.root), "2", when], cwd=REPO, env=lab.env,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert r.returncode == -signal.SIGKILL, r.stderr
@@ -157,6 +158,10 @@ def test_sigkill_during_the_second_write_then_the_next_run_settles_and_converges
 
     r = lab.run("fix", "--all", "--yes", "--reason", "CHG-kill again")
     assert r.returncode == 0, r.stderr
+    if when == "before":  # the removal did not land; `fix --all` leaves it to an explicit choice
+        assert {f["id"] for f in lab.check()[1]["findings"]} == {"delegation.wrong_object:HV02:HV02"}
+        r = lab.run("fix", "--finding", "delegation.wrong_object:HV02:HV02", "--yes", "--reason", "CHG-kill again")
+        assert r.returncode == 0, r.stderr
     code, doc = lab.check()
     assert code == 0 and doc["findings"] == []
     r = lab.run("rollback", "--all", "--yes", "--reason", "back out")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services import credssp, moves
-from services.diagnosis import diagnose
+from services.diagnosis import bulk_fixable, diagnose
 from services.inventory import take_snapshot
 from services.lab import manage
 from services.lab.scenarios import SCENARIOS
@@ -17,7 +17,6 @@ from services.models import AuthType, Finding, Severity, Snapshot
 from services.session import Session, open_demo
 from services.walkthrough import (
     CREDSSP_MINUTES,
-    OPTIONAL_CLEANUP,
     STATE_FILE,
     STEPS,
     Step,
@@ -68,7 +67,7 @@ def test_every_scenario_runs_to_the_end(lab_session, scenario):
     _, initial = look(session)
     errors = [f for f in initial if f.severity == Severity.ERROR]
     manual = [f for f in errors if f.fix is None]
-    fixable = [f for f in initial if f.fix and f.code not in OPTIONAL_CLEANUP]
+    fixable = bulk_fixable(initial)
     wt = Walkthrough(session)
 
     seen = drive(session, wt)

@@ -73,9 +73,9 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
             f"allowed to delegate to the DESTINATION's services (here: {', '.join(sources)} → {name}).",
             source=name, target=name if name != snapshot.cluster else None,
             evidence=[f"{name} msDS-AllowedToDelegateTo has: {v}" for v in stray],
-            fix=FixPlan(summary=f"Remove the misplaced values from {name} (only when you ask)",
+            fix=FixPlan(summary=f"Optional cleanup: remove the misplaced values from {name} (only when you ask)",
                         actions=(fixes.remove_delegation(account, stray, "set on the wrong object"),),
-                        purge_hosts=(name,) if name in node_names else ()),
+                        purge_hosts=(name,) if name in node_names else (), cleanup=True),
         )
 
 

@@ -248,6 +248,16 @@ def unconstrained(now: datetime) -> Lab:
     return lab
 
 
+def cno_delegation(now: datetime) -> Lab:
+    """Delegation was set on the cluster name object (12 values) while HV01 lacks HV02's."""
+    lab = seed(now)
+    hv02 = lab.computer("HV02")
+    hv02["msDS-AllowedToDelegateTo"] = [v for v in hv02["msDS-AllowedToDelegateTo"] if "HV02" not in v.upper()]
+    lab.computer(CLUSTER)["msDS-AllowedToDelegateTo"] = [
+        s for peer in NODES[1:] for s in delegation_targets(peer, fqdn(peer))]
+    return lab
+
+
 SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "seed": (seed, "HV01 lacks delegation to HV02's cifs and VSMS; the values sit on HV02's own object"),
     "healthy": (healthy, "Every node may delegate to every other node, with protocol transition"),
@@ -258,6 +268,7 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "migration-disabled": (migration_disabled, "Live migration is disabled on HV02"),
     "stale-tickets": (stale_tickets, "Delegation fixed in AD, but HV01's SYSTEM tickets predate the change"),
     "unconstrained": (unconstrained, "HV03 is trusted for unconstrained delegation"),
+    "cno-delegation": (cno_delegation, "HV01 lacks HV02's values; 12 values sit on the cluster name object HVCLUSTER$"),
 }
 
 

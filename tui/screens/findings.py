@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from services.diagnosis import bulk_fixable
 from services.models import Finding
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
@@ -112,9 +113,9 @@ class FindingsScreen(BaseScreen):
         self.app.open_fix([f])
 
     def action_fix_all(self) -> None:
-        fixable = [f for f in self.findings if f.fix]
+        fixable = bulk_fixable(self.findings)
         if not fixable:
-            self.notify("Nothing here has an automatic fix.")
+            self.notify("Nothing here has an automatic fix (optional cleanups are chosen one by one: Enter).")
             return
         self.app.open_fix(fixable)
 
