@@ -4,82 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from services import fixes
-from services.models import VSMS, Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+from services.coverage import PairCoverage, coverage, delegated, spn_key, verdict
+from services.models import Finding, FixPlan, NodeSnapshot, Severity, Snapshot
 from services.moves import MoveRecord
-from services.spn import DELEGATION_SERVICES, delegation_targets, for_host
-from services.spn import spn_key as _spn_key
+from services.spn import delegation_targets
 
-Coverage = Literal["ok", "partial", "missing"]
 Pair = tuple[str, str]
+PairStatus = PairCoverage  # the matrix cell is the pair's coverage
 
 # Events naming the destination of a migration attempt on the source host, and whether it succeeded.
 MOVE_EVENTS = {20417: True, 21024: False, 21502: False, 21111: False}
-spn_key = lru_cache(maxsize=1 << 16)(_spn_key)  # a large grid compares the same few values thousands of times
 _DESTINATION = re.compile(r"(?:\bto|\bhost|destination host)\s+'([^']+)'", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class PairStatus:
-    source: str
-    destination: str
-    missing: tuple[str, ...]
-    protocol_transition: bool
-    unconstrained: bool
-    vsms: Coverage = "missing"
-    cifs: Coverage = "missing"
-
-    @property
-    def ok(self) -> bool:
-        return self.unconstrained or (not self.missing and self.protocol_transition)
-
-    @property
-    def coverage(self) -> Coverage:
-        """The four values together: all there, some, or none."""
-        if not self.missing:
-            return "ok"
-        return "missing" if len(self.missing) == 2 * len(DELEGATION_SERVICES) else "partial"
-
-    @property
-    def summary(self) -> str:
-        if self.unconstrained:
-            return "unconstrained delegation (works, but a risk)"
-        if self.missing:
-            return f"{len(self.missing)} of 4 services missing"
-        if not self.protocol_transition:
-            return "Kerberos only: remote moves fail"
-        return "cifs + VSMS, any protocol"
-
-    @property
-    def needs_fix(self) -> bool:
-        """Constrained delegation is incomplete (even an unconstrained source gets the constrained values)."""
-        return bool(self.missing) or not self.protocol_transition
-
-
-def _coverage(have: set[str], values: tuple[str, str]) -> Coverage:
-    found = sum(spn_key(v) in have for v in values)
-    return "ok" if found == len(values) else "partial" if found else "missing"
-
-
-def delegated(src: NodeSnapshot) -> set[str]:
-    """The comparison keys of the source's msDS-AllowedToDelegateTo values."""
-    return {spn_key(v) for v in src.account.allowed_to_delegate_to} if src.account else set()
-
-
 def pair(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None) -> PairStatus:
-    account = src.account
-    have = delegated(src) if have is None else have
-    missing = tuple(v for v in delegation_targets(dst.name, dst.fqdn) if spn_key(v) not in have)
-    return PairStatus(source=src.name, destination=dst.name, missing=missing,
-                      protocol_transition=bool(account and account.protocol_transition),
-                      unconstrained=bool(account and account.unconstrained),
-                      vsms=_coverage(have, for_host(VSMS, dst.name, dst.fqdn)),
-                      cifs=_coverage(have, for_host("cifs", dst.name, dst.fqdn)))
+    return coverage(src, dst, have)
 
 
 def matrix(snapshot: Snapshot) -> dict[Pair, PairStatus]:
@@ -130,26 +74,29 @@ COVERAGE_GLYPH = {"ok": "●", "partial": "◐", "missing": "○"}
 LEGEND = (
     ("1st", "VSMS delegation (short + FQDN): ● both  ◐ one  ○ none"),
     ("2nd", "cifs delegation (short + FQDN): ● both  ◐ one  ○ none"),
-    ("3rd", "P protocol transition (any protocol)  k Kerberos only  U unconstrained"),
+    ("3rd", "P protocol transition (any protocol)  k Kerberos only  U unconstrained  R resource-based (RBCD)"),
     ("4th", "last move (test moves and events): ✓ passed  ✗ failed  · unknown"),
 )
-LEGEND_SHORT = "● both ◐ one ○ none (short+FQDN) · P any protocol k Kerberos only U unconstrained · ✓ ✗ · moved/failed/unknown"
+LEGEND_SHORT = ("● both ◐ one ○ none (short+FQDN) · P any protocol k Kerberos only U unconstrained R RBCD · ✓ ✗ · "
+                "moved/failed/unknown")
 
 
 def glyph(status: PairStatus, last: bool | None) -> str:
-    """Four characters: VSMS, cifs, protocol transition, last test move."""
-    transition = "U" if status.unconstrained else "P" if status.protocol_transition else "k"
+    """Four characters: VSMS, cifs, how the source may delegate, last test move. RBCD covers every SPN."""
     move = "·" if last is None else "✓" if last else "✗"
+    if status.rbcd:
+        return COVERAGE_GLYPH["ok"] * 2 + "R" + move
+    transition = "U" if status.unconstrained else "P" if status.protocol_transition else "k"
     return COVERAGE_GLYPH[status.vsms] + COVERAGE_GLYPH[status.cifs] + transition + move
 
 
+TONES: dict[Severity | None, Literal["ok", "warning", "error"]] = {
+    None: "ok", Severity.INFO: "ok", Severity.WARNING: "warning", Severity.ERROR: "error"}
+
+
 def tone(status: PairStatus) -> Literal["ok", "warning", "error"]:
-    """How the cell is coloured: works and is clean, works with a caveat / partly there, or broken."""
-    if status.unconstrained:
-        return "warning"
-    if status.ok:
-        return "ok"
-    return "warning" if status.coverage == "partial" else "error"
+    """How the cell is coloured: the pair's verdict (the severity the findings and the exit code use)."""
+    return TONES[verdict(status).severity]
 
 
 # --- evidence and fixes -------------------------------------------------------------------------------
@@ -159,12 +106,17 @@ def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -
     lines = [f"{status.source} → {status.destination}: {status.summary}"]
     if src is None or dst is None or src.account is None:
         return lines + [f"No computer object found for {status.source}"]
+    if status.rbcd:
+        lines.append(f"✔ via RBCD: {dst.name}'s msDS-AllowedToActOnBehalfOfOtherIdentity grants {src.name} "
+                     f"({status.rbcd}): every SPN of {dst.name}, by either name, without protocol transition")
     have = {spn_key(v) for v in src.account.allowed_to_delegate_to}
     for value in delegation_targets(dst.name, dst.fqdn):
         lines.append(("✔ has " if spn_key(value) in have else "✖ lacks ") + value)
+    lines += [f"✖ a move addressed as {name} fails: {src.name} lacks the values that name it"
+              for name in status.failing_names if 0 < len(status.failing_names) < len(status.names)]
     lines.append(f"{src.name} userAccountControl = {src.account.uac_text}: "
                  + ("protocol transition (0x1000000) set" if status.protocol_transition
-                    else "Kerberos only (0x1000000 not set)")
+                    else "Kerberos only (0x1000000 not set)" + (": not needed with RBCD" if status.rbcd else ""))
                  + ("; UNCONSTRAINED (0x80000)" if status.unconstrained else ""))
     reversed_values = [v for v in (dst.account.allowed_to_delegate_to if dst.account else ())
                        if spn_key(v) in {spn_key(t) for t in delegation_targets(dst.name, dst.fqdn)}]

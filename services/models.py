@@ -48,7 +48,10 @@ class ComputerAccount(Model):
     spns: tuple[str, ...] = ()
     uac: int | None = UAC_WORKSTATION_TRUST_ACCOUNT  # None: missing or unreadable (see bad_values)
     allowed_to_delegate_to: tuple[str, ...] = ()
-    rbcd_principals: tuple[str, ...] = ()  # SIDs or names allowed to act on behalf (RBCD)
+    rbcd_principals: tuple[str, ...] = ()  # SIDs allowed to act on behalf (RBCD allow ACEs)
+    rbcd_denied: tuple[str, ...] = ()  # SIDs the RBCD descriptor denies (deny ACEs win)
+    sid: str | None = None  # objectSid
+    group_sids: tuple[str, ...] = ()  # every group the account belongs to, nested, with its primary group
     when_changed: datetime | None = None  # moves on any write (logon bookkeeping, password change): display only
     attribute_changes: tuple[AttributeChange, ...] = ()  # delegation attributes' originating change times
     bad_values: tuple[BadValue, ...] = ()  # values read but left out of the fields above

@@ -36,13 +36,32 @@ def _check_layout(blob: bytes) -> None:
             raise bad("the DACL is truncated")
 
 
+ALLOW_ALL = "0xf01ff"  # what Set-ADComputer -PrincipalsAllowedToDelegateToAccount writes (GenericAll)
+
+
+def descriptor(allowed: tuple[str, ...] | list[str], denied: tuple[str, ...] | list[str] = ()) -> bytes:
+    """A self-relative descriptor as Windows writes it: owner BUILTIN\\Administrators, deny ACEs first, then
+    one allow ACE per SID."""
+    aces = [f"(D;;{ALLOW_ALL};;;{sid})" for sid in denied] + [f"(A;;{ALLOW_ALL};;;{sid})" for sid in allowed]
+    return SECURITY_DESCRIPTOR.from_sddl("O:S-1-5-32-544D:" + "".join(aces)).to_bytes()
+
+
 def allowed_sids(blob: bytes) -> tuple[str, ...]:
     """SIDs granted by the DACL's access-allowed ACEs (the principals allowed to delegate)."""
+    return _sids(blob, "ACCESS_ALLOWED_ACE")
+
+
+def denied_sids(blob: bytes) -> tuple[str, ...]:
+    """SIDs named by the DACL's access-denied ACEs (an access check refuses them whatever else allows)."""
+    return _sids(blob, "ACCESS_DENIED_ACE")
+
+
+def _sids(blob: bytes, ace_type: str) -> tuple[str, ...]:
     _check_layout(blob)
     try:
         sd = SECURITY_DESCRIPTOR.from_bytes(blob)
         if sd.Dacl is None:
             return ()
-        return tuple(str(ace.Sid) for ace in sd.Dacl.aces if type(ace).__name__ == "ACCESS_ALLOWED_ACE")
+        return tuple(str(ace.Sid) for ace in sd.Dacl.aces if type(ace).__name__ == ace_type)
     except Exception as exc:  # winacl raises assorted struct/index errors on garbage
         raise SecurityDescriptorError(f"unreadable security descriptor ({len(blob)} bytes): {type(exc).__name__}") from None

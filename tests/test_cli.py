@@ -28,10 +28,14 @@ SCENARIOS = {
     "migration-disabled": ({"migration.disabled:HV02:-"}, 1, True),
     "stale-tickets": ({"tickets.stale:HV01:-", "tickets.stale:HV02:-"}, 1, True),
     "unconstrained": ({"delegation.unconstrained:HV03:-"}, 0, True),  # a warning: check passes
+    "fqdn-only": ({"delegation.missing:HV01:HV02"}, 0, True),  # a move addressed by FQDN works: a warning
+    "rbcd": (set(), 0, True),  # HV02's RBCD descriptor grants HV01
+    "near-miss": ({"delegation.missing:HV01:HV02", "delegation.near_miss:HV01:-"}, 1, True),
     "cno-delegation": ({"delegation.missing:HV01:HV02", "delegation.wrong_object:HVCLUSTER:-"}, 1, True),
 }
 # What `fix --all` leaves alone: removing values is a separate, explicit choice (`fix --finding ID`).
-CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"}}
+CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"},
+            "near-miss": {"delegation.near_miss:HV01:-"}}
 
 
 def lmdoctor(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -599,6 +599,8 @@ def kitchen_sink() -> Snapshot:
     owners = dict(snap.spn_owners)
     owners[spn_key("HOST/HV02")] = ("HV02", "HV02-OLD")
     owners[spn_key("HOST/HV01")] = ("HV01", "HV02-OLD")
+    snap = with_account(snap, "HV01", allowed_to_delegate_to=snap.node("HV01").account.allowed_to_delegate_to
+                        + ("cifs/HV02.contoso.local.",))
     cno = ComputerAccount(name=CLUSTER, dn=dn(CLUSTER), allowed_to_delegate_to=("cifs/HV01",))
     return snap.model_copy(update={"spn_owners": owners, "other_delegators": (cno,)})
 
@@ -609,7 +611,7 @@ def test_kitchen_sink_raises_every_rule_once_and_ids_are_unique():
     assert len(ids) == len(set(ids)), ids
     assert set(codes(findings)) == {
         "delegation.missing", "delegation.wrong_object", "delegation.kerberos_only", "delegation.unconstrained",
-        "spn.missing", "spn.duplicate", "dns.stale", "auth.mismatch", "migration.disabled", "tickets.stale",
+        "delegation.near_miss", "spn.missing", "spn.duplicate", "dns.stale", "auth.mismatch", "migration.disabled", "tickets.stale",
     }
     for f in findings:
         assert f.id == f"{f.code}:{f.source or '-'}:{f.target or '-'}"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ldap3 import MODIFY_REPLACE
 
 from services import events
 from services.diagnosis import diagnose
@@ -175,6 +176,24 @@ def test_smb_transport_needs_cifs_delegation(lab_session):
     data = json.loads(hosts_file(s).read_text(encoding="utf-8"))
     data["hosts"]["HV01"]["settings"]["performance_option"] = "SMB"
     hosts_file(s).write_text(json.dumps(data), encoding="utf-8")
+    result = s.hosts.move_vm("APP01", "HV01", "HV02.contoso.local", what_if=True)
+    assert not result.ok and "0x8009030E" in result.error
+    assert s.hosts.move_vm("APP01", "HV01", "HV02", what_if=True).ok  # addressed by short name: cifs/HV02 is there
+
+
+def test_a_move_asks_for_the_spns_of_the_name_it_is_addressed_by(lab_session):
+    """The KDC grants only the exact SPN: with HV02's FQDN values only, a move to HV02 fails and one to
+    HV02.contoso.local works (scenario fqdn-only)."""
+    s = lab_session("fqdn-only")
+    short = s.hosts.move_vm("APP01", "HV01", "HV02", what_if=True)
+    assert not short.ok and "0x8009030E" in short.error
+    assert s.hosts.move_vm("APP01", "HV01", "HV02.contoso.local", what_if=True).ok
+
+
+def test_rbcd_on_the_destination_lets_the_move_through(lab_session):
+    s = lab_session("rbcd")
+    assert s.hosts.move_vm("APP01", "HV01", "HV02", what_if=True).ok
+    s.directory._modify(dn("HV02"), {"msDS-AllowedToActOnBehalfOfOtherIdentity": [(MODIFY_REPLACE, [])]})
     result = s.hosts.move_vm("APP01", "HV01", "HV02", what_if=True)
     assert not result.ok and "0x8009030E" in result.error
 

@@ -11,6 +11,7 @@ RULES = (
     hosts.auth_types,
     delegation.missing,
     delegation.wrong_object,
+    delegation.near_miss,
     delegation.kerberos_only,
     delegation.unconstrained,
     spns.missing,

@@ -7,7 +7,9 @@ from functools import lru_cache
 
 from services import fixes
 from services.diagnosis.common import finding
+from services.coverage import PairCoverage, Verdict, coverage, delegated, rbcd_grant, values_verdict
 from services.models import Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+from services.nearmiss import NearMiss, near_misses
 from services.spn import Spn, SpnError, delegation_targets, spn_key
 
 KERBEROS_ONLY_CAUSE = ("On Windows Server 2016 and later a live migration started remotely (WinRM, as from a "
@@ -19,28 +21,82 @@ def _accounted(snapshot: Snapshot) -> list[NodeSnapshot]:
 
 
 def missing(snapshot: Snapshot) -> Iterator[Finding]:
+    """One finding per pair whose source lacks KCD values, unless RBCD covers it; its severity is the pair's
+    verdict on the values (services.coverage), which the matrix, walkthrough and exit code share."""
     nodes = _accounted(snapshot)
     for src in nodes:
-        have = {spn_key(v) for v in src.account.allowed_to_delegate_to}
+        have = delegated(src)
         for dst in nodes:
             if dst is src:
                 continue
-            needed = delegation_targets(dst.name, dst.fqdn)
-            lacking = [v for v in needed if spn_key(v) not in have]
-            if not lacking:
+            pair = coverage(src, dst, have)
+            if not pair.missing or pair.rbcd:
                 continue
+            judged = values_verdict(pair)
+            close = [m for m in misses_of(snapshot, src) if m.meant in pair.missing]
             yield finding(
-                "delegation.missing", Severity.ERROR,
-                f"{src.name} may not delegate to {dst.name}: {len(lacking)} of {len(needed)} services missing",
-                f"The source's computer object ({src.name}) must be trusted to delegate to the destination's cifs "
-                f"and Microsoft Virtual System Migration Service; without them Move-VM {src.name}→{dst.name} fails "
-                "with 0x8009030E.",
-                source=src.name, target=dst.name,
-                evidence=[f"{src.name} msDS-AllowedToDelegateTo lacks: {v}" for v in lacking]
+                "delegation.missing", judged.severity or Severity.INFO, _missing_message(pair, judged),
+                _missing_cause(pair, judged), source=src.name, target=dst.name,
+                evidence=[f"{src.name} msDS-AllowedToDelegateTo lacks: {v}" for v in pair.missing]
+                + [f"{src.name} msDS-AllowedToDelegateTo has a near miss: {m.describe()}" for m in close]
                 + [f"{src.name} holds {len(src.account.allowed_to_delegate_to)} delegation values in all"],
-                fix=FixPlan(summary=f"Add {len(lacking)} values to {src.name}'s msDS-AllowedToDelegateTo",
-                            actions=(fixes.add_delegation(src.account, lacking, dst.name),), purge_hosts=(src.name,)),
+                fix=FixPlan(summary=f"Add {len(pair.missing)} values to {src.name}'s msDS-AllowedToDelegateTo",
+                            actions=(fixes.add_delegation(src.account, pair.missing, dst.name),),
+                            purge_hosts=(src.name,)),
             )
+
+
+def misses_of(snapshot: Snapshot, src: NodeSnapshot) -> list[NearMiss]:
+    """The source's delegation values that almost name a peer's cifs/VSMS SPN (and so cover nothing)."""
+    peers = [d for d in _accounted(snapshot) if d is not src]
+    wanted = [v for d in peers for v in delegation_targets(d.name, d.fqdn)]
+    have = delegated(src)
+    return near_misses(src.account.allowed_to_delegate_to, wanted, [v for v in wanted if spn_key(v) not in have])
+
+
+def near_miss(snapshot: Snapshot) -> Iterator[Finding]:
+    """Values that almost name a needed SPN: pointed out with the value they most likely meant."""
+    for src in _accounted(snapshot):
+        misses = misses_of(snapshot, src)
+        if not misses:
+            continue
+        yield finding(
+            "delegation.near_miss", Severity.WARNING,
+            f"{src.name} holds {len(misses)} delegation value(s) that almost name a peer's service and cover nothing",
+            "The KDC grants only the exact SPN asked for: a value with a trailing dot, no host, a port or a typo "
+            "matches no request, so it delegates nothing. Add the value it meant (delegation.missing does) and "
+            "remove the near miss.",
+            source=src.name,
+            evidence=[f"{src.name} msDS-AllowedToDelegateTo: {m.describe()}" for m in misses],
+            fix=FixPlan(summary=f"Optional cleanup: remove {len(misses)} near-miss value(s) from {src.name}",
+                        actions=(fixes.remove_delegation(src.account, [m.value for m in misses], "near misses"),),
+                        purge_hosts=(src.name,), cleanup=True),
+        )
+
+
+def _missing_message(pair: PairCoverage, judged: Verdict) -> str:
+    src, dst, gap = pair.source, pair.destination, f"{len(pair.missing)} of 4 services missing"
+    if pair.unconstrained:
+        return f"{src} lacks constrained delegation to {dst} ({gap}); moves work only through unconstrained delegation"
+    if len(judged.failing_names) == len(pair.names):
+        return f"{src} may not delegate to {dst}: {gap}"
+    works = next(n for n in pair.names if n not in judged.failing_names)
+    return (f"{src} may delegate to {dst} only by the name {works}: a move addressed as "
+            f"{', '.join(judged.failing_names)} fails ({gap})")
+
+
+def _missing_cause(pair: PairCoverage, judged: Verdict) -> str:
+    src, dst = pair.source, pair.destination
+    need = (f"The source's computer object ({src}) must be trusted to delegate to the destination's cifs and "
+            "Microsoft Virtual System Migration Service, under each name a move may use. ")
+    if pair.unconstrained:
+        return need + "Unconstrained delegation covers it today, but it is a risk and Credential Guard blocks it."
+    if len(judged.failing_names) == len(pair.names):
+        return need + (f"Without them Move-VM {src}→{dst} fails with 0x8009030E whether addressed as "
+                       f"{pair.names[0]} or {pair.names[1]}.")
+    return need + ("The KDC grants only the exact SPN asked for: a move addressed as "
+                   f"{' or '.join(judged.failing_names)} asks for SPNs with that name and is refused (0x8009030E); "
+                   f"addressed as {next(n for n in pair.names if n not in judged.failing_names)} it works.")
 
 
 @lru_cache(maxsize=65536)  # a 64-node mesh holds ~16k values but only 4 per node are distinct
@@ -80,9 +136,12 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
 
 
 def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
-    for node in _accounted(snapshot):
+    nodes = _accounted(snapshot)
+    for node in nodes:
         a = node.account
-        if a.uac is not None and a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained:
+        relying = [d for d in nodes if d is not node and not rbcd_grant(d.account, a)]  # RBCD needs no transition
+        if (a.uac is not None and a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained
+                and relying):
             yield finding(
                 "delegation.kerberos_only", Severity.ERROR,
                 f"{node.name} delegates with 'Kerberos only': remotely started moves from it fail",

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
+from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
 
 from services import dnsrecord, rbcd, replmeta
@@ -29,8 +30,12 @@ COMPUTER_ATTRIBUTES = [
     "msDS-AllowedToActOnBehalfOfOtherIdentity",
     "whenChanged",
     *replmeta.LDAP_ATTRIBUTES,  # per-attribute change times, returned in the same search
+    "objectSid",
+    "memberOf",
+    "primaryGroupID",
 ]
 RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
+MAX_NESTING = 16  # group nesting levels followed when resolving RBCD grants to groups
 PAGE_SIZE = 500
 PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results control
 
@@ -91,6 +96,12 @@ def _when(value: object) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+def _sid(raw: dict) -> str | None:
+    """objectSid in its S-1-… form, from the raw bytes (whatever schema the connection has)."""
+    value = (raw.get("objectSid") or [None])[0]
+    return format_sid(value) if isinstance(value, bytes) and len(value) >= 8 else None
 
 
 def _short(sam: str) -> str:
@@ -167,7 +178,8 @@ class LdapDirectory:
         a, raw = entry["attributes"], entry["raw"]
         name = _short((_text(raw.get("sAMAccountName")) or (entry["dn"],))[0])
         check = ValueCheck(name)
-        descriptors = check.blobs(RBCD, raw.get(RBCD), rbcd.allowed_sids, rbcd.SecurityDescriptorError)
+        descriptors = check.blobs(RBCD, raw.get(RBCD), lambda b: (rbcd.allowed_sids(b), rbcd.denied_sids(b)),
+                                  rbcd.SecurityDescriptorError)
         return ComputerAccount(
             name=name,
             dn=entry["dn"],
@@ -175,19 +187,65 @@ class LdapDirectory:
             spns=check.texts("servicePrincipalName", raw.get("servicePrincipalName")),
             uac=check.integer("userAccountControl", raw.get("userAccountControl")),
             allowed_to_delegate_to=check.texts("msDS-AllowedToDelegateTo", raw.get("msDS-AllowedToDelegateTo")),
-            rbcd_principals=tuple(sid for sids in descriptors for sid in sids),
+            rbcd_principals=tuple(sid for allowed, _denied in descriptors for sid in allowed),
+            rbcd_denied=tuple(sid for _allowed, denied in descriptors for sid in denied),
+            sid=_sid(raw),
             when_changed=_when(a.get("whenChanged")),
             attribute_changes=tuple(AttributeChange(attribute=k, changed=v)
                                     for k, v in sorted(replmeta.change_times(raw).items())),
             bad_values=tuple(check.bad),
         )
 
+    def _with_groups(self, accounts: list[ComputerAccount], entries: list[dict]) -> list[ComputerAccount]:
+        """Fill in each account's groups (nested, with its primary group) when an RBCD descriptor among them
+        names a SID that is none of theirs: one search per nesting level for all accounts together, none
+        when every grant names an account directly."""
+        named = {sid for a in accounts for sid in a.rbcd_principals + a.rbcd_denied}
+        if not named - {a.sid for a in accounts}:
+            return accounts
+        by_dn = {e["dn"].lower(): e for e in entries}
+        seeds: dict[str, tuple[set[str], set[str]]] = {}  # account DN -> (group DNs, primary group SIDs)
+        for a in accounts:
+            entry = by_dn.get(a.dn.lower(), {"attributes": {}})
+            primary = _text(entry["attributes"].get("primaryGroupID"))
+            seeds[a.dn] = ({d.lower() for d in _text(entry["attributes"].get("memberOf"))},
+                           {f"{a.sid.rsplit('-', 1)[0]}-{primary[0]}"} if a.sid and primary else set())
+        groups = self._group_closure({d for dns, _ in seeds.values() for d in dns},
+                                     {s for _, sids in seeds.values() for s in sids})
+        sid_dn = {sid: dn for dn, (sid, _parents) in groups.items()}
+        filled = []
+        for a in accounts:
+            dns, primary = seeds[a.dn]
+            todo, seen = list(dns | {sid_dn[s] for s in primary if s in sid_dn}), set()
+            while todo:
+                dn = todo.pop()
+                if dn not in seen and dn in groups:
+                    seen.add(dn)
+                    todo += groups[dn][1]
+            sids = tuple(sorted({groups[d][0] for d in seen if groups[d][0]} | primary))
+            filled.append(a.model_copy(update={"group_sids": sids}))
+        return filled
+
+    def _group_closure(self, dns: set[str], sids: set[str]) -> dict[str, tuple[str | None, list[str]]]:
+        """Group DN (lower) -> (its SID, the DNs of the groups it belongs to), following memberOf upwards."""
+        found: dict[str, tuple[str | None, list[str]]] = {}
+        for _level in range(MAX_NESTING):
+            if not dns and not sids:
+                break
+            flt = f"(|{or_filter('distinguishedName', sorted(dns))}{or_filter('objectSid', sorted(sids))})"
+            for e in self._search(self.base_dn, flt, ["objectSid", "memberOf"]):
+                found[e["dn"].lower()] = (_sid(e["raw"]), [d.lower() for d in _text(e["attributes"].get("memberOf"))])
+            dns = {p for _sid_, parents in found.values() for p in parents} - set(found)
+            sids = set()
+        return found
+
     def read_computers(self, names: Iterable[str]) -> list[ComputerAccount]:
         sams = _sams(names)
         if not sams:
             return []
         flt = f"(&(objectClass=computer){or_filter('sAMAccountName', sams)})"
-        return [self._account(e) for e in self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)]
+        entries = self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)
+        return self._with_groups([self._account(e) for e in entries], entries)
 
     def find_spn_owners(self, spns: Iterable[str]) -> dict[str, tuple[str, ...]]:
         wanted = _lookups(spns)
@@ -217,8 +275,9 @@ class LdapDirectory:
                                attributes)
             dns, bad_dns = self._dns_records(names)
             entries = list({e["dn"].lower(): e for e in own + others.result()}.values())
-        computers = [self._account(e) for e in entries
-                     if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}]
+        computers = self._with_groups([self._account(e) for e in entries
+                                       if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}],
+                                      entries)
         nodes, wanted_targets = set(names), {t.lower() for t in targets}
         accounts = [a for a in computers if a.name in nodes]
         delegators = [a for a in computers if wanted_targets & {v.lower() for v in a.allowed_to_delegate_to}]

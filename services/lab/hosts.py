@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from services import events
+from services.coverage import rbcd_grant
 from services.directory.base import Directory
 from services.hosts.base import HostError, HostUnreachable, ProgressCallback
 from services.lab.state import LabHost, LabStore, TicketView
@@ -74,8 +75,9 @@ class LabHostGateway:
 
     # --- helpers -----------------------------------------------------------------------
     def _host(self, name: str) -> LabHost:
-        hosts = self.store.load_hosts().hosts
-        host = hosts.get(name.upper())
+        state = self.store.load_hosts()
+        key, suffix = name.upper(), "." + state.domain.upper()
+        host = state.hosts.get(key[:-len(suffix)] if key.endswith(suffix) else key)  # short name or FQDN
         if host is None:
             raise HostUnreachable(f"{name}: no such host (WinRM cannot resolve the name)")
         if not host.reachable:
@@ -136,7 +138,7 @@ class LabHostGateway:
         src, dst = self._host(source), self._host(destination)
         if not any(v.name.lower() == vm.lower() for v in src.vms):
             raise HostError(f"Hyper-V was unable to find a virtual machine with name \"{vm}\" on '{src.name}'.")
-        failure = self._refusal(vm, src, dst)
+        failure = self._refusal(vm, src, dst, destination)
         result = dict(vm=vm, source=src.name, destination=dst.name, what_if=what_if)
         if failure:
             if not what_if:
@@ -157,8 +159,12 @@ class LabHostGateway:
         return MoveResult(ok=True, duration_s=time.monotonic() - started, **result)
 
     # --- Windows' decision -------------------------------------------------------------
-    def _refusal(self, vm: str, src: LabHost, dst: LabHost) -> str | None:
-        """The error text Windows would give for a remotely started move, or None."""
+    def _refusal(self, vm: str, src: LabHost, dst: LabHost, addressed: str) -> str | None:
+        """The error text Windows would give for a remotely started move, or None.
+
+        The source asks the KDC for the destination's SPNs under the name the move is addressed by (short
+        name or FQDN): the KDC grants only the exact SPNs listed, unless RBCD on the destination grants
+        the source (every SPN of the account, by either name, without protocol transition)."""
         for h in (src, dst):
             if not h.settings.migration_enabled:
                 return _error_text(vm, src.name, dst.name,
@@ -177,13 +183,21 @@ class LabHostGateway:
         owners = self.directory.find_spn_owners(spns)
         if any(len(names) > 1 for names in owners.values()):
             return _error_text(vm, src.name, dst.name, WRONG_PRINCIPAL)
-        needed = [f"{VSMS}/{fqdn}"]
+        if self._rbcd_grants(src.name, dst.name):
+            return None
+        name = fqdn if "." in addressed else dst.name
+        needed = [f"{VSMS}/{name}"]
         if src.settings.performance_option == PerformanceOption.SMB:
-            needed.append(f"cifs/{fqdn}")
+            needed.append(f"cifs/{name}")
         verdicts = [self.authority.allows(src.name, src.tickets, spn) for spn in needed]  # every one is asked
         if not all(allowed for allowed, _why in verdicts):
             return _error_text(vm, src.name, dst.name, NO_CREDENTIALS)
         return None
+
+    def _rbcd_grants(self, source: str, destination: str) -> bool:
+        """Windows' RBCD decision (a 2012+ KDC): the destination's descriptor grants the source's token."""
+        accounts = {a.name: a for a in self.directory.read_computers([source, destination])}
+        return rbcd_grant(accounts.get(destination), accounts.get(source)) is not None
 
     def _transfer(self, vm: str, source: str, destination: str) -> None:
         with self._lock:

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services import dnsrecord, replmeta
+from winacl.dtyp.sid import SID
+
+from services import dnsrecord, rbcd, replmeta
 from services.lab.state import Entries, LabHost, LabHosts, TicketView
 from services.models import (
     UAC_SERVER_TRUST_ACCOUNT,
@@ -32,6 +34,7 @@ ADDRESSES = {n: f"10.0.10.{11 + i}" for i, n in enumerate(NODES)}
 VMS = {"HV01": ("APP01", "APP02"), "HV02": ("SQL01",), "HV03": ("WEB01", "WEB02"), "HV04": ("FS01",)}
 ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 ADMIN_USER = "Administrator@contoso.local"
+RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 LAB_PASSWORD = "lab"  # the mock DIT's bind password; the lab holds no real secret
 
 
@@ -85,12 +88,22 @@ def restamp(values: list, attribute: str, when: datetime) -> list[str]:
     return [v for v in kept if tag not in v.lower()] + [replmeta.to_xml(attribute, when)]
 
 
+DOMAIN_SID = "S-1-5-21-2718281828-3141592653-1618033988"
+COMPUTER_RIDS = {"DC01": 1000, CLUSTER: 1104, **{n: 1105 + i for i, n in enumerate(NODES)}, "HV02-OLD": 1150}
+
+
+def sid_of(name: str) -> str:
+    """The lab's objectSid of a computer (workstations WS001… get 1201…)."""
+    rid = COMPUTER_RIDS.get(name) or 1200 + int(name[2:])
+    return f"{DOMAIN_SID}-{rid}"
+
+
 def _computer(name: str, uac: int, spns: list[str], delegate: list[str], changed: datetime) -> dict:
     entry = {
         "objectClass": ["top", "person", "organizationalPerson", "user", "computer"],
         "cn": [name], "sAMAccountName": [f"{name}$"], "dNSHostName": [fqdn(name)],
         "userAccountControl": [str(uac)], "servicePrincipalName": spns,
-        "whenChanged": [generalized(changed)],
+        "whenChanged": [generalized(changed)], "objectSid": [SID.from_string(sid_of(name)).to_bytes()],
     }
     if delegate:
         entry["msDS-AllowedToDelegateTo"] = delegate
@@ -258,6 +271,41 @@ def cno_delegation(now: datetime) -> Lab:
     return lab
 
 
+def fqdn_only(now: datetime) -> Lab:
+    """HV01 may delegate to HV02's FQDN SPNs only: a move addressed as HV02 fails, as HV02.contoso.local works."""
+    lab = healthy(now)
+    hv01 = lab.computer("HV01")
+    hv01["msDS-AllowedToDelegateTo"] = [v for v in hv01["msDS-AllowedToDelegateTo"] if not v.upper().endswith("/HV02")]
+    lab.refresh_tickets("HV01", now - timedelta(hours=2))
+    lab.event("HV01", 21024, FAILED_AUTH, ago=timedelta(minutes=20))
+    return lab
+
+
+def rbcd_coverage(now: datetime) -> Lab:
+    """HV01 holds no constrained delegation to HV02, but HV02's RBCD descriptor grants HV01: moves work."""
+    lab = healthy(now)
+    hv01 = lab.computer("HV01")
+    wanted = set(delegation_targets("HV02", fqdn("HV02")))
+    hv01["msDS-AllowedToDelegateTo"] = [v for v in hv01["msDS-AllowedToDelegateTo"] if v not in wanted]
+    lab.computer("HV02")[RBCD] = [rbcd.descriptor([sid_of("HV01")])]
+    lab.refresh_tickets("HV01", now - timedelta(hours=2))
+    return lab
+
+
+NEAR_MISSES = ("cifs/HV02.contoso.local.", "cifs/", f"{VSMS}/HV2")
+
+
+def near_miss(now: datetime) -> Lab:
+    """HV01's values for HV02 are near misses (a trailing dot, no host, a typo): they cover nothing."""
+    lab = healthy(now)
+    hv01 = lab.computer("HV01")
+    wanted = set(delegation_targets("HV02", fqdn("HV02"))) - {f"{VSMS}/{fqdn('HV02')}"}
+    hv01["msDS-AllowedToDelegateTo"] = [v for v in hv01["msDS-AllowedToDelegateTo"] if v not in wanted] + list(NEAR_MISSES)
+    lab.refresh_tickets("HV01", now - timedelta(hours=2))
+    lab.event("HV01", 21024, FAILED_AUTH, ago=timedelta(minutes=15))
+    return lab
+
+
 SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "seed": (seed, "HV01 lacks delegation to HV02's cifs and VSMS; the values sit on HV02's own object"),
     "healthy": (healthy, "Every node may delegate to every other node, with protocol transition"),
@@ -268,6 +316,9 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "migration-disabled": (migration_disabled, "Live migration is disabled on HV02"),
     "stale-tickets": (stale_tickets, "Delegation fixed in AD, but HV01's SYSTEM tickets predate the change"),
     "unconstrained": (unconstrained, "HV03 is trusted for unconstrained delegation"),
+    "fqdn-only": (fqdn_only, "HV01 may delegate to HV02's FQDN SPNs only: a move addressed as HV02 fails"),
+    "rbcd": (rbcd_coverage, "HV01 lacks constrained delegation to HV02; HV02's RBCD descriptor grants HV01"),
+    "near-miss": (near_miss, "HV01's values for HV02 are near misses: a trailing dot, 'cifs/', a typo"),
     "cno-delegation": (cno_delegation, "HV01 lacks HV02's values; 12 values sit on the cluster name object HVCLUSTER$"),
 }
 

@@ -28,6 +28,9 @@ EXPECTED: dict[str, set[tuple[str, str | None, str | None]]] = {
     "migration-disabled": {("migration.disabled", "HV02", None)},
     "stale-tickets": {("tickets.stale", "HV01", None), ("tickets.stale", "HV02", None)},
     "unconstrained": {("delegation.unconstrained", "HV03", None)},
+    "fqdn-only": {("delegation.missing", "HV01", "HV02")},
+    "rbcd": set(),
+    "near-miss": {("delegation.missing", "HV01", "HV02"), ("delegation.near_miss", "HV01", None)},
     "cno-delegation": {("delegation.missing", "HV01", "HV02"), ("delegation.wrong_object", "HVCLUSTER", None)},
 }
 

@@ -1,0 +1,167 @@
+"""One severity model for a pair (services.coverage): findings, matrix, walkthrough and exit code agree.
+
+Windows' rules the model encodes, as Microsoft documents them:
+- KCD grants only the SPNs listed in the source's msDS-AllowedToDelegateTo, compared as the exact
+  sname of the request, and needs a forwardable (protocol-transition) ticket: MS-SFU 3.2.5.2.1
+  "Using ServicesAllowedToSendForwardedTicketsTo",
+  https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-sfu/6d76bf10-3c48-4e14-9992-df1bd456455e
+- RBCD: the KDC builds a token for the source from the PAC (its SID and its groups) and performs an
+  access check against the destination's msDS-AllowedToActOnBehalfOfOtherIdentity; the grant is for
+  the destination account, whatever SPN of it is asked: MS-SFU 3.2.5.2.3 "Using
+  ServicesAllowedToReceiveForwardedTicketsFrom",
+  https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-sfu/dd1b47f9-580c-4c4e-8f34-4485b9728331
+  and MS-ADA2 2.218 (the attribute "is used for access checks"; first implemented in Windows Server 2012),
+  https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-ada2/cea4ac11-a4b2-4f2d-84cc-aebb4a4ad405
+- RBCD accepts a non-forwardable S4U2self ticket (no protocol transition) from a Windows Server 2012
+  DC: MS-SFU 3.1.5.2.1 "Sends S4U2proxy KRB_TGS_REQ",
+  https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-sfu/ddb2cafd-1f01-4834-b52a-d4a5b34cd960
+- An access check denies when a deny ACE names any SID of the token (MS-DTYP 2.5.3.2).
+Debian's Samba KDC (a Heimdal build) does not evaluate RBCD, so these rules are proved here; the
+reading of the descriptor and of group membership is proved on the Samba DC (tests/samba/).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from services import matrix
+from services.coverage import coverage, rbcd_grant, verdict
+from services.diagnosis import diagnose, has_errors
+from services.inventory import take_snapshot
+from services.lab.scenarios import SCENARIOS
+from services.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity, Snapshot
+from tests.test_diagnosis import CLUSTER, DOMAIN, NAMES, NOW, account, fqdn, node, owners_for
+
+DOMAIN_SID = "S-1-5-21-1004336348-1177238915-682003330"
+SID = {n: f"{DOMAIN_SID}-{1101 + i}" for i, n in enumerate(NAMES)}
+HOSTS_GROUP = f"{DOMAIN_SID}-1201"
+NESTED_GROUP = f"{DOMAIN_SID}-1202"
+
+
+def cluster(**accounts) -> Snapshot:
+    nodes = tuple(node(n, account=accounts[n]) if n in accounts else
+                  node(n, account=account(n).model_copy(update={"sid": SID[n]})) for n in NAMES)
+    return Snapshot(domain=DOMAIN, cluster=CLUSTER, taken_at=NOW, nodes=nodes, spn_owners=owners_for(NAMES))
+
+
+def without(values: tuple[str, ...], *dropped: str) -> tuple[str, ...]:
+    return tuple(v for v in values if v not in dropped)
+
+
+def hv01_lacking(*dropped: str, **changes) -> object:
+    a = account("HV01")
+    return a.model_copy(update={"sid": SID["HV01"], "allowed_to_delegate_to": without(a.allowed_to_delegate_to, *dropped),
+                                **changes})
+
+
+def hv02_granting(*allowed: str, denied: tuple[str, ...] = ()) -> object:
+    return account("HV02").model_copy(update={"sid": SID["HV02"], "rbcd_principals": allowed, "rbcd_denied": denied})
+
+
+SHORT = ("cifs/HV02", f"{VSMS}/HV02")
+FQDN = (f"cifs/{fqdn('HV02')}", f"{VSMS}/{fqdn('HV02')}")
+
+
+def pair_findings(findings, src: str, dst: str):
+    return [f for f in findings if f.code.startswith("delegation.") and f.source == src and f.target in (dst, None)]
+
+
+# --- name forms ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dropped, failing, works", [(SHORT, "HV02", "HV02.contoso.local"),
+                                                     (FQDN, "HV02.contoso.local", "HV02")])
+def test_one_name_form_missing_is_a_warning_everywhere_and_names_the_failing_form(dropped, failing, works):
+    snap = cluster(HV01=hv01_lacking(*dropped))
+    status = matrix.matrix(snap)[("HV01", "HV02")]
+    judged = verdict(status)
+    assert judged.severity == Severity.WARNING and judged.failing_names == (failing,)
+    findings = diagnose(snap)
+    (f,) = pair_findings(findings, "HV01", "HV02")
+    assert (f.code, f.severity) == ("delegation.missing", Severity.WARNING)
+    assert f"addressed as {failing} fails" in f.message and f"only by the name {works}" in f.message
+    assert f"addressed as {works} it works" in f.cause
+    assert matrix.tone(status) == "warning" and not status.ok
+    assert any(f"a move addressed as {failing} fails" in line for line in matrix.evidence(snap, status))
+    assert not has_errors(findings)  # check exits 0: the move works by the other name
+
+
+def test_both_forms_missing_is_an_error_everywhere():
+    snap = cluster(HV01=hv01_lacking(*SHORT, *FQDN))
+    status = matrix.matrix(snap)[("HV01", "HV02")]
+    (f,) = pair_findings(diagnose(snap), "HV01", "HV02")
+    assert f.severity == Severity.ERROR and matrix.tone(status) == "error"
+    assert verdict(status).failing_names == ("HV02", "HV02.contoso.local")
+    assert "whether addressed as HV02 or HV02.contoso.local" in f.cause
+
+
+def test_cifs_missing_by_both_names_is_an_error_in_the_matrix_too():
+    snap = cluster(HV01=hv01_lacking("cifs/HV02", f"cifs/{fqdn('HV02')}"))
+    status = matrix.matrix(snap)[("HV01", "HV02")]
+    (f,) = pair_findings(diagnose(snap), "HV01", "HV02")
+    assert f.severity == Severity.ERROR and matrix.tone(status) == "error"
+
+
+# --- RBCD -------------------------------------------------------------------------------------------
+def test_rbcd_naming_the_source_covers_every_service_without_protocol_transition():
+    snap = cluster(HV01=hv01_lacking(*SHORT, *FQDN, uac=UAC_WORKSTATION_TRUST_ACCOUNT),
+                   HV02=hv02_granting(SID["HV01"]))
+    status = matrix.matrix(snap)[("HV01", "HV02")]
+    assert status.rbcd == "its own SID" and status.ok and matrix.tone(status) == "ok"
+    assert matrix.glyph(status, None) == "●●R·"
+    assert any(line.startswith("✔ via RBCD: HV02's msDS-AllowedToActOnBehalfOfOtherIdentity grants HV01")
+               for line in matrix.evidence(snap, status))
+    findings = diagnose(snap)
+    assert pair_findings(findings, "HV01", "HV02") == [f for f in findings if f.code == "delegation.kerberos_only"]
+    # HV01 is Kerberos-only: RBCD does not need protocol transition, but its KCD to HV03/HV04 does
+    assert [f.source for f in findings if f.code == "delegation.kerberos_only"] == ["HV01"]
+    assert matrix.fix_findings(snap, [("HV01", "HV02")]) == []
+
+
+def test_kerberos_only_is_not_reported_when_rbcd_covers_every_peer():
+    hv01 = hv01_lacking(uac=UAC_WORKSTATION_TRUST_ACCOUNT)
+    grant = {n: account(n).model_copy(update={"sid": SID[n], "rbcd_principals": (SID["HV01"],)})
+             for n in NAMES[1:]}
+    findings = diagnose(cluster(HV01=hv01, **grant))
+    assert not [f for f in findings if f.source == "HV01"]
+
+
+def test_rbcd_through_a_nested_group():
+    src = hv01_lacking(*SHORT, *FQDN, group_sids=(HOSTS_GROUP, NESTED_GROUP))
+    snap = cluster(HV01=src, HV02=hv02_granting(NESTED_GROUP))
+    status = matrix.matrix(snap)[("HV01", "HV02")]
+    assert status.rbcd == f"group {NESTED_GROUP}" and status.ok
+    assert not pair_findings(diagnose(snap), "HV01", "HV02")
+
+
+def test_rbcd_deny_wins_and_other_principals_do_not_count():
+    src = hv01_lacking(*SHORT, *FQDN, group_sids=(HOSTS_GROUP,))
+    assert rbcd_grant(hv02_granting(SID["HV01"], denied=(HOSTS_GROUP,)), src) is None
+    assert rbcd_grant(hv02_granting(SID["HV03"]), src) is None
+    assert rbcd_grant(hv02_granting(SID["HV01"]), src.model_copy(update={"sid": None})) is None
+    snap = cluster(HV01=src, HV02=hv02_granting(SID["HV01"], denied=(HOSTS_GROUP,)))
+    (f,) = pair_findings(diagnose(snap), "HV01", "HV02")
+    assert f.severity == Severity.ERROR and matrix.tone(matrix.matrix(snap)[("HV01", "HV02")]) == "error"
+
+
+def test_rbcd_on_the_source_itself_grants_nothing_to_the_destination():
+    """The descriptor works on the destination: HV01's own descriptor naming HV02 does not let HV01 delegate."""
+    hv01 = hv01_lacking(*SHORT, *FQDN, rbcd_principals=(SID["HV02"],))
+    (f,) = pair_findings(diagnose(cluster(HV01=hv01)), "HV01", "HV02")
+    assert f.severity == Severity.ERROR
+
+
+# --- one model: every lab scenario -------------------------------------------------------------------
+RANK = {None: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_matrix_tone_equals_the_worst_finding_on_the_pair_in_every_scenario(lab_session, scenario):
+    s = lab_session(scenario)
+    snap = take_snapshot(s.directory, s.hosts, s.cluster)
+    findings = diagnose(snap)
+    for (src, dst), status in matrix.matrix(snap).items():
+        on_pair = [f.severity for f in findings if f.source == src and (
+            (f.code == "delegation.missing" and f.target == dst)
+            or (f.code in ("delegation.kerberos_only", "delegation.unconstrained") and not status.rbcd))]
+        worst = max(on_pair, key=RANK.__getitem__, default=None)
+        assert matrix.tone(status) == matrix.TONES[worst], (scenario, src, dst, on_pair, status)
+        assert coverage(snap.node(src), snap.node(dst)) == status
