@@ -13,6 +13,7 @@ node's delegation values are written a second later).
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
 import types
@@ -24,7 +25,9 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
 
-from services import credentials, profiles, replmeta
+from winacl.dtyp.sid import SID
+
+from services import credentials, profiles, rbcd, replmeta
 from services.directory.connect import connect
 from services.lab import scenarios
 from services.lab.hosts import DelegationAuthority, LabHostGateway
@@ -33,7 +36,7 @@ from services.lab.state import LabStore
 from services.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
 from services.profiles import Profile
 from services.spn import delegation_targets, required_host_spns, spn_key
-from tests.samba_dc import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline
+from tests.samba_dc import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline, modify_offline
 
 DELEGATE = "msDS-AllowedToDelegateTo"
 COMPUTER_CLASSES = ["top", "person", "organizationalPerson", "user", "computer"]
@@ -129,6 +132,7 @@ def build_on_dc(dc: SambaDC, scenario: str, lab_dir: Path | str, now: datetime |
     finally:
         conn.unbind()
     inject_duplicate_spns_offline(dc, built.duplicates)
+    _put_rbcd_descriptors(dc, lab, built.computers)
     issued = datetime.now(timezone.utc)
     for host in lab.hosts.hosts.values():
         host.tickets = host.tickets.model_copy(update={"issued": issued})
@@ -146,6 +150,23 @@ def build_on_dc(dc: SambaDC, scenario: str, lab_dir: Path | str, now: datetime |
             conn.unbind()
     built.seconds = time.monotonic() - started
     return built
+
+
+def _put_rbcd_descriptors(dc: SambaDC, lab: Lab, computers: dict[str, str]) -> None:
+    """The scenario's RBCD descriptors, rewritten to name the DC's SIDs of the lab's computers, put into the
+    partition offline (Samba 4.17 lets only the system write msDS-AllowedToActOnBehalfOfOtherIdentity)."""
+    lab_names = {scenarios.sid_of(name): name for name in computers}
+    ldif = ""
+    for name, dn in computers.items():
+        blobs = lab.computer(name).get(scenarios.RBCD) if f"CN={name},{COMPUTERS}" in lab.entries else None
+        if not blobs:
+            continue
+        def on_dc(sids: tuple[str, ...]) -> list[str]:
+            return [str(SID.from_bytes(dc.read(computers[lab_names[s]], ["objectSid"])["objectSid"][0])) for s in sids]
+        blob = rbcd.descriptor(on_dc(rbcd.allowed_sids(blobs[0])), on_dc(rbcd.denied_sids(blobs[0])))
+        ldif += f"dn: {dn}\nchangetype: modify\nreplace: {scenarios.RBCD}\n{scenarios.RBCD}:: {base64.b64encode(blob).decode()}\n\n"
+    if ldif:
+        modify_offline(dc, ldif)
 
 
 def finding_keys(findings: Iterable[dict]) -> set[tuple[str, str | None, str | None]]:

@@ -12,7 +12,8 @@ from ldap3 import MODIFY_ADD
 from winacl.dtyp.security_descriptor import SECURITY_DESCRIPTOR
 from winacl.dtyp.sid import SID
 
-from services import dnsrecord
+from services import dnsrecord, matrix
+from services.coverage import rbcd_grant
 from services.directory import ldap as ldap_module
 from services.directory.connect import connect
 from services.directory.ldap import LdapDirectory
@@ -138,3 +139,54 @@ def test_delegators_and_dns_records(directory: LdapDirectory, samba_dc_up: Samba
 
 def test_dns_node_dn_matches_the_lab(samba_dc_up: SambaDC, directory: LdapDirectory) -> None:
     assert directory.zone_dn() == DNS_ZONE_DN and COMPUTERS_DN.endswith(directory.base_dn)
+
+
+def test_rbcd_through_nested_groups_is_read_without_a_search_per_node(
+        directory: LdapDirectory, samba_dc_up: SambaDC, cluster) -> None:
+    """RD05 is in LM-Hosts, LM-Hosts in LM-Migration; RD06's descriptor grants LM-Migration. The inventory
+    reads objectSid, memberOf and primaryGroupID with the accounts and follows the groups one search per
+    nesting level for all nodes together; Windows' decision (services.coverage.rbcd_grant) then sees the grant.
+    Samba's KDC does not evaluate RBCD, so only the reading is proved here (see tests/test_coverage.py)."""
+    users = f"CN=Users,{samba_dc_up.base_dn}"
+    conn = samba_dc_up.ldap()
+    try:
+        for group in ("LM-Hosts", "LM-Migration"):
+            conn.add(f"CN={group},{users}", ["top", "group"], {"sAMAccountName": group})
+        conn.modify(f"CN=LM-Hosts,{users}", {"member": [(MODIFY_ADD, [cluster["RD05"]])]})
+        conn.modify(f"CN=LM-Migration,{users}", {"member": [(MODIFY_ADD, [f"CN=LM-Hosts,{users}"])]})
+    finally:
+        conn.unbind()
+    sid_of = {name: str(SID.from_bytes(samba_dc_up.read(dn, ["objectSid"])["objectSid"][0]))
+              for name, dn in (("RD05", cluster["RD05"]), ("hosts", f"CN=LM-Hosts,{users}"),
+                               ("migration", f"CN=LM-Migration,{users}"))}
+    sd = SECURITY_DESCRIPTOR.from_sddl(f"O:S-1-5-32-544D:(A;;0xf01ff;;;{sid_of['migration']})").to_bytes()
+    modify_offline(samba_dc_up, f"dn: {cluster['RD06']}\nchangetype: modify\nreplace: {RBCD}\n"
+                                f"{RBCD}:: {base64.b64encode(sd).decode()}\n")
+    with samba_dc_up.inside():
+        fresh = connect(Profile(name="samba", domain="contoso.local", dc=samba_dc_up.hostname,
+                                ca_file=samba_dc_up.ca_file, bind_user="Administrator@contoso.local",
+                                cluster="HVCLUSTER", timeout_s=10), ADMIN_PASSWORD, address=samba_dc_up.ip)
+    try:
+        names = NODES[:8]
+        before = searches(fresh)
+        view = view_of(fresh, names)
+        assert searches(fresh) - before == 3 + 2  # + one search per nesting level (LM-Hosts, LM-Migration)
+        accounts = {a.name: a for a in view.accounts}
+        rd05, rd06 = accounts["RD05"], accounts["RD06"]
+        assert rd05.sid == sid_of["RD05"]
+        domain_sid = sid_of["RD05"].rsplit("-", 1)[0]
+        assert {sid_of["hosts"], sid_of["migration"], f"{domain_sid}-515"} <= set(rd05.group_sids)
+        assert rd06.rbcd_principals == (sid_of["migration"],) and rd06.rbcd_denied == ()
+        assert rbcd_grant(rd06, rd05) == f"group {sid_of['migration']}"
+        assert rbcd_grant(rd06, accounts["RD07"]) is None
+        status = matrix.pair(next(n for n in _nodes(view, names) if n.name == "RD05"),
+                             next(n for n in _nodes(view, names) if n.name == "RD06"))
+        assert status.ok and status.rbcd == f"group {sid_of['migration']}"
+    finally:
+        fresh.close()
+
+
+def _nodes(view, names):
+    from services.models import NodeSnapshot
+    by = {a.name: a for a in view.accounts}
+    return [NodeSnapshot(name=n, fqdn=f"{n}.contoso.local", account=by[n]) for n in names]

@@ -142,7 +142,7 @@ def test_lab_move_vm_is_decided_by_the_kdc_before_the_fix_after_it_and_after_rol
     code, text = move(fresh_dc, "APP01", capsys)
     assert code == 1 and "0x8009030E" in text, text
     assert kdc.asked and not kdc.asked[-1][1] and "can't fulfill requested option" in kdc.asked[-1][2], kdc.asked
-    assert kdc.asked[-1][0] == "cifs/HV02.contoso.local"
+    assert kdc.asked[-1][0] == "cifs/HV02"  # the move is addressed by the short name: the KDC is asked for that SPN
 
     check_and_fix(fresh_dc, "delegation.missing:HV01:HV02", capsys)
     kdc.asked.clear()
@@ -155,3 +155,65 @@ def test_lab_move_vm_is_decided_by_the_kdc_before_the_fix_after_it_and_after_rol
     code, text = move(fresh_dc, "APP02", capsys)
     assert code == 1 and "0x8009030E" in text, text
     assert kdc.asked and not any(granted for _spn, granted, _detail in kdc.asked), kdc.asked
+
+
+def check_json(dc: SambaDC, capsys) -> tuple[int, dict]:
+    with dc.inside():
+        code = cli.main(["check", "--profile", "samba", "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_fqdn_only_delegation_the_kdc_grants_the_fqdn_and_refuses_the_short_name_and_so_does_lmdoctor(
+        fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
+    """Only the FQDN values: the KDC grants cifs/HV02.contoso.local and refuses cifs/HV02. lmdoctor says a
+    move addressed as HV02 fails (a warning, exit 0: addressed by FQDN it works) and the lab's test move, decided
+    by the KDC, fails by short name and succeeds by FQDN."""
+    built = build_on_dc(fresh_dc, "fqdn-only", tmp_path / "lab")
+    store = LabStore(built.lab_dir)
+    state = store.load_hosts()
+    for host in state.hosts.values():
+        host.settings = host.settings.model_copy(update={"performance_option": PerformanceOption.SMB})
+    store.save_hosts(state)
+    kdc = KdcAuthority(fresh_dc, tmp_path)
+    use_lab_hosts(built.lab_dir, monkeypatch, kdc)
+    code, doc = check_json(fresh_dc, capsys)  # before the keytab export, which writes HV01's account
+    (f,) = [f for f in doc["findings"] if f["id"] == "delegation.missing:HV01:HV02"]
+    assert f["severity"] == "warning" and "a move addressed as HV02 fails" in f["message"], f
+    assert code == 0, [(x["id"], x["severity"]) for x in doc["findings"]]
+
+    keytab = fresh_dc.export_keytab("HV01$", tmp_path / "HV01.keytab")
+    judged = verdicts(fresh_dc, keytab, "HV01", HV02_CIFS)
+    assert judged["cifs/HV02.contoso.local"][0], judged
+    assert not judged["cifs/HV02"][0] and "can't fulfill requested option" in judged["cifs/HV02"][1], judged
+
+    code, text = move(fresh_dc, "APP01", capsys)
+    assert code == 1 and "0x8009030E" in text and kdc.asked[-1][:2] == ("cifs/HV02", False), kdc.asked
+    with fresh_dc.inside():
+        code = cli.main(["migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02.contoso.local", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert kdc.asked[-1][:2] == ("cifs/HV02.contoso.local", True), kdc.asked
+
+
+def test_near_misses_cover_nothing_for_the_kdc_and_lmdoctor_names_what_they_meant(
+        fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
+    """`cifs/HV02.contoso.local.` (trailing dot) and `cifs/` are stored on HV01, yet the KDC refuses both
+    cifs/HV02 SPNs; lmdoctor reports the gap as an error and points out each near miss with its meaning."""
+    built = build_on_dc(fresh_dc, "near-miss", tmp_path / "lab")
+    use_lab_hosts(built.lab_dir, monkeypatch)
+    stored = delegation(fresh_dc, built.computers["HV01"])
+    assert {"cifs/HV02.contoso.local.", "cifs/", f"{VSMS}/HV2"} <= stored
+    keytab = fresh_dc.export_keytab("HV01$", tmp_path / "hv01.keytab")
+    for spn, (granted, detail) in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).items():
+        assert not granted and "can't fulfill requested option" in detail, (spn, detail)
+
+    code, doc = check_json(fresh_dc, capsys)
+    assert code == 1
+    (near,) = [f for f in doc["findings"] if f["code"] == "delegation.near_miss"]
+    evidence = "\n".join(near["evidence"])
+    assert "“cifs/HV02.contoso.local.” covers nothing (a trailing dot after the host name); most likely meant " \
+           "cifs/HV02.contoso.local" in evidence, evidence
+    assert "“cifs/” covers nothing" in evidence and "most likely meant cifs/HV02" in evidence
+    assert f"most likely meant {VSMS}/HV02" in evidence
+    (missing,) = [f for f in doc["findings"] if f["id"] == "delegation.missing:HV01:HV02"]
+    assert missing["severity"] == "error" and any("near miss" in e for e in missing["evidence"])
