@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services import credentials, credssp, events, inputs, moves, profiles, reconcile, report
+from services import credentials, credssp, events, inputs, moves, profiles, rbcd, reconcile, report
 from services.diagnosis import bulk_fixable, diagnose, has_errors
+from services.diagnosis.delegation import rbcd_alternative
 from services.directory.base import DirectoryError
 from services.hosts.base import HostError
 from services.inventory import InventoryError, take_snapshot
@@ -20,7 +21,7 @@ from services.journal import JournalError
 from services.lab import manage
 from services.lab.scenarios import SCENARIOS
 from services.migration import MigrationError, MoveRequest, run_test_move
-from services.models import ChangePreview, Finding
+from services.models import ChangePreview, Finding, Snapshot
 from services.paths import default_lab_dir
 from services.files import atomic_write
 from services.remediation import ReadOnlyError, RemediationError
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every finding that has a fix, except optional cleanups (removing values: use --finding)")
     which.add_argument("--finding", action="append", metavar="ID", type=inputs.finding_id,
                        help="a finding id from check (repeatable)")
+    f.add_argument("--rbcd", action="store_true",
+                   help="fix the chosen delegation.missing findings with resource-based delegation on the destination "
+                        "(write access on the destination only) instead of values on the source")
     f.add_argument("--dry-run", action="store_true", help="preview only; write nothing")
     f.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     f.add_argument("--reason", type=inputs.reason, help="change ticket / reason, journaled with every write")
@@ -169,6 +173,9 @@ def format_preview(p: ChangePreview) -> str:
     removed = [v for v in p.before if v.lower() not in {x.lower() for x in p.after}]
     if a.attribute == "userAccountControl":
         lines.append(f"    before → after: {int(p.before[0]):#x} → {int(p.after[0]):#x}")
+    elif a.kind == "directory.grant_rbcd":
+        lines += [f"    before → after: {rbcd.describe(p.before)} → {rbcd.describe(p.after)}",
+                  "    (the prior descriptor is journaled whole and restored by rollback)"]
     else:
         lines += [f"    + {v}" for v in added] + [f"    - {v}" for v in removed]
         if not added and not removed:
@@ -179,8 +186,21 @@ def format_preview(p: ChangePreview) -> str:
     return "\n".join(lines)
 
 
+def _with_rbcd(snapshot: Snapshot, chosen: list[Finding], by_id: bool) -> list[Finding]:
+    """The chosen delegation.missing findings with their RBCD alternative as the fix."""
+    if not by_id:
+        raise UsageError("--rbcd needs --finding delegation.missing:SOURCE:DESTINATION (one pair at a time)")
+    if any(f.code != "delegation.missing" for f in chosen):
+        raise UsageError("--rbcd applies to delegation.missing findings only")
+    plans = {f.id: rbcd_alternative(snapshot, f.source or "", f.target or "") for f in chosen}
+    if missing := [i for i, plan in plans.items() if plan is None]:
+        raise UsageError(f"no RBCD alternative for {', '.join(missing)}: the source's SID was not read")
+    return [f.model_copy(update={"fix": plans[f.id]}) for f in chosen]
+
+
 def cmd_fix(args, session: Session) -> int:
-    _, findings = _findings(session)
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
+    findings = diagnose(snapshot)
     left_alone = [f for f in findings if f.fix and f.fix.cleanup]
     if args.finding:
         known = {f.id: f for f in findings}
@@ -190,6 +210,8 @@ def cmd_fix(args, session: Session) -> int:
         chosen = [known[i] for i in args.finding if known[i].fix]
     else:
         chosen = bulk_fixable(findings)
+    if args.rbcd:
+        chosen = _with_rbcd(snapshot, chosen, bool(args.finding))
     previews: list[ChangePreview] = []
     purge: list[str] = []
     for f in chosen:

@@ -14,6 +14,7 @@ from services.models import (
 
 DELEGATE_TO = "msDS-AllowedToDelegateTo"
 SPN_ATTRIBUTE = "servicePrincipalName"
+RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 
 
 def _ps_list(values: Iterable[str]) -> str:
@@ -39,6 +40,19 @@ def remove_delegation(account: ComputerAccount, values: Iterable[str], why: str)
         description=f"Remove {len(values)} delegation values from {account.name} ({why})",
         powershell=f"Set-ADComputer -Identity '{account.name}' -Remove @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
         aduc=f"ADUC → {account.name} → Properties → Delegation → select the entries → Remove",
+    )
+
+
+def grant_rbcd(destination: ComputerAccount, source: ComputerAccount) -> FixAction:
+    """Resource-based constrained delegation: add the source's SID to the destination's descriptor. Needs
+    write access on the destination's object only (no SeEnableDelegationPrivilege, no Domain Admin)."""
+    return FixAction(
+        kind="directory.grant_rbcd", target=destination.dn, attribute=RBCD, values=(source.sid or "",),
+        description=f"Let {source.name} delegate to every service of {destination.name} (RBCD on "
+                    f"{destination.name}: add {source.name}'s SID {source.sid} to its descriptor)",
+        powershell=(f"$d = Get-ADComputer '{destination.name}' -Properties PrincipalsAllowedToDelegateToAccount; "
+                    f"Set-ADComputer '{destination.name}' -PrincipalsAllowedToDelegateToAccount "
+                    f"(@($d.PrincipalsAllowedToDelegateToAccount) + (Get-ADComputer '{source.name}'))"),
     )
 
 

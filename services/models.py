@@ -186,6 +186,7 @@ ActionKind = Literal[
     "directory.remove_values",
     "directory.set_uac_bits",
     "directory.clear_uac_bits",
+    "directory.grant_rbcd",
     "host.set_auth_type",
     "host.enable_migration",
     "host.purge_tickets",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import struct
 
+from winacl.dtyp.ace import ACE
 from winacl.dtyp.security_descriptor import SECURITY_DESCRIPTOR
 
+ATTRIBUTE = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 SE_SELF_RELATIVE = 0x8000
 _SD_HEADER = struct.Struct("<BBHIIII")  # Revision, Sbz1, Control, OffsetOwner, OffsetGroup, OffsetSacl, OffsetDacl
 _ACL_HEADER = struct.Struct("<BBHHH")  # AclRevision, Sbz1, AclSize, AceCount, Sbz2
@@ -46,6 +49,20 @@ def descriptor(allowed: tuple[str, ...] | list[str], denied: tuple[str, ...] | l
     return SECURITY_DESCRIPTOR.from_sddl("O:S-1-5-32-544D:" + "".join(aces)).to_bytes()
 
 
+def with_allowed(blob: bytes | None, sid: str) -> bytes:
+    """`blob` with an allow ACE for `sid` appended (owner, group and other ACEs kept); a new descriptor as
+    Windows writes it when there is none. Unchanged when `sid` is already allowed."""
+    if not blob:
+        return descriptor([sid])
+    if sid in allowed_sids(blob):
+        return blob
+    sd = SECURITY_DESCRIPTOR.from_bytes(blob)
+    if sd.Dacl is None:
+        return descriptor([sid])
+    sd.Dacl.aces.append(ACE.from_sddl(f"A;;{ALLOW_ALL};;;{sid}"))
+    return sd.to_bytes()
+
+
 def allowed_sids(blob: bytes) -> tuple[str, ...]:
     """SIDs granted by the DACL's access-allowed ACEs (the principals allowed to delegate)."""
     return _sids(blob, "ACCESS_ALLOWED_ACE")
@@ -65,3 +82,15 @@ def _sids(blob: bytes, ace_type: str) -> tuple[str, ...]:
         return tuple(str(ace.Sid) for ace in sd.Dacl.aces if type(ace).__name__ == ace_type)
     except Exception as exc:  # winacl raises assorted struct/index errors on garbage
         raise SecurityDescriptorError(f"unreadable security descriptor ({len(blob)} bytes): {type(exc).__name__}") from None
+
+
+def describe(values: tuple[str, ...]) -> str:
+    """A journaled descriptor value (base64, or none) in words: the SIDs it allows and denies."""
+    if not values:
+        return "no descriptor"
+    try:
+        blob = base64.b64decode(values[0], validate=True)
+        allowed, denied = allowed_sids(blob), denied_sids(blob)
+    except (ValueError, SecurityDescriptorError) as exc:
+        return f"unreadable descriptor ({exc})"
+    return "allows " + (", ".join(allowed) or "nobody") + (f"; denies {', '.join(denied)}" if denied else "")

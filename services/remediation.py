@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services import rbcd
 from services.directory.base import Directory, DirectoryError
 from services.hosts.base import HostError, HostGateway, Unconfirmed
 from services.journal import Journal, new_id
@@ -99,6 +101,9 @@ class Remediator:
             return (str(old | bits if kind == "directory.set_uac_bits" else old & ~bits),)
         if kind in ("host.set_auth_type", "host.enable_migration"):
             return action.values
+        if kind == "directory.grant_rbcd":
+            blob = base64.b64decode(before[0]) if before else None
+            return (base64.b64encode(rbcd.with_allowed(blob, action.values[0])).decode(),)
         return before
 
     def preview(self, plan: FixPlan) -> list[ChangePreview]:
@@ -119,6 +124,10 @@ class Remediator:
             if action.attribute == "userAccountControl":
                 old, new = int(before[0]), int(after[0])
                 self.directory.change_uac(action.target, new & ~old, old & ~new)
+                return
+            if action.attribute == rbcd.ATTRIBUTE:
+                self.directory.replace_binary(action.target, action.attribute, *(
+                    base64.b64decode(v[0]) if v else None for v in (before, after)))
                 return
             add = [v for v in after if v.lower() not in _keys(before)]
             remove = [v for v in before if v.lower() not in _keys(after)]

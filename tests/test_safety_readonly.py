@@ -60,7 +60,7 @@ def test_read_only_run_reports_in_doubt_changes_without_settling_them(fixed_lab)
     session.close()
     before = all_files(fixed_lab.root)
     r = fixed_lab.run("check", "--read-only")
-    assert "1 change(s) in doubt (#5); run without --read-only to settle them" in r.stderr
+    assert "1 change(s) in doubt (#3); run without --read-only to settle them" in r.stderr
     assert all_files(fixed_lab.root) == before
     r = fixed_lab.run("check")
-    assert "settled interrupted change #5 as failed (read back: did not land)" in r.stderr
+    assert "settled interrupted change #3 as failed (read back: did not land)" in r.stderr

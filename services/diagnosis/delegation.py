@@ -74,6 +74,16 @@ def near_miss(snapshot: Snapshot) -> Iterator[Finding]:
         )
 
 
+def rbcd_alternative(snapshot: Snapshot, source: str, destination: str) -> FixPlan | None:
+    """The alternative fix of a missing pair: RBCD on the destination naming the source (None when the
+    source's SID or either account is unknown). It covers every SPN of the destination, by either name."""
+    src, dst = snapshot.node(source), snapshot.node(destination)
+    if src is None or dst is None or src.account is None or dst.account is None or not src.account.sid:
+        return None
+    return FixPlan(summary=f"RBCD: let {src.name} delegate to {dst.name} (a write on {dst.name} only)",
+                   actions=(fixes.grant_rbcd(dst.account, src.account),), purge_hosts=(src.name,))
+
+
 def _missing_message(pair: PairCoverage, judged: Verdict) -> str:
     src, dst, gap = pair.source, pair.destination, f"{len(pair.missing)} of 4 services missing"
     if pair.unconstrained:
@@ -88,7 +98,9 @@ def _missing_message(pair: PairCoverage, judged: Verdict) -> str:
 def _missing_cause(pair: PairCoverage, judged: Verdict) -> str:
     src, dst = pair.source, pair.destination
     need = (f"The source's computer object ({src}) must be trusted to delegate to the destination's cifs and "
-            "Microsoft Virtual System Migration Service, under each name a move may use. ")
+            "Microsoft Virtual System Migration Service, under each name a move may use, or the destination's "
+            f"resource-based delegation must grant it (alternative fix: lmdoctor fix --finding "
+            f"delegation.missing:{src}:{dst} --rbcd, a write on {dst} only, no Domain Admin). ")
     if pair.unconstrained:
         return need + "Unconstrained delegation covers it today, but it is a risk and Credential Guard blocks it."
     if len(judged.failing_names) == len(pair.names):

@@ -46,13 +46,18 @@ class Directory(Protocol):
         the accounts read (nodes, the cluster name object, SPN holders), in as few round trips as possible."""
 
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
-        """Current values of one attribute (userAccountControl as a decimal string)."""
+        """Current values of one attribute (userAccountControl as a decimal string, an RBCD descriptor in
+        base64)."""
 
     def add_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
         """Add values (MODIFY_ADD); never replaces the list."""
 
     def remove_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
         """Remove exactly these values (MODIFY_DELETE)."""
+
+    def replace_binary(self, dn: str, attribute: str, before: bytes | None, after: bytes | None) -> None:
+        """Swap a single-valued binary attribute from `before` to `after` in one modify (delete-old +
+        add-new: fails instead of overwriting when the value changed meanwhile)."""
 
     def change_uac(self, dn: str, set_bits: int, clear_bits: int) -> int:
         """Read-modify-write userAccountControl; returns the new value."""

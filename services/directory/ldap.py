@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -311,6 +312,8 @@ class LdapDirectory:
         entries = self._search(dn, "(objectClass=*)", [attribute], scope=BASE)
         if not entries:
             raise DirectoryError(f"no such object: {dn}")
+        if attribute.lower() == rbcd.ATTRIBUTE.lower():  # a binary descriptor: journaled exactly, as base64
+            return tuple(base64.b64encode(v).decode() for v in entries[0]["raw"].get(attribute) or [])
         return _text(entries[0]["attributes"].get(attribute))
 
     # --- writes ------------------------------------------------------------------------
@@ -334,6 +337,11 @@ class LdapDirectory:
         values = list(values)
         if values:
             self._modify(dn, {attribute: [(MODIFY_DELETE, values)]})
+
+    def replace_binary(self, dn: str, attribute: str, before: bytes | None, after: bytes | None) -> None:
+        changes = ([(MODIFY_DELETE, [before])] if before else []) + ([(MODIFY_ADD, [after])] if after else [])
+        if changes:
+            self._modify(dn, {attribute: changes})
 
     def change_uac(self, dn: str, set_bits: int, clear_bits: int) -> int:
         """Read, OR in / clear bits, write back as delete-old + add-new in one modify.
