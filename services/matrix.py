@@ -146,7 +146,8 @@ def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
             actions += (fixes.enable_protocol_transition(account),)
         found.append(Finding(
             id=f"matrix:{source}:{','.join(s.destination for s in chosen)}", code="delegation.missing",
-            severity=Severity.ERROR, source=source, target=chosen[0].destination if len(chosen) == 1 else None,
+            severity=Severity.ERROR if any(verdict(s).severity == Severity.ERROR for s in chosen) else Severity.WARNING,
+            source=source, target=chosen[0].destination if len(chosen) == 1 else None,
             message=f"{source} → {', '.join(s.destination for s in chosen)}: complete constrained delegation",
             cause="The source's computer object must be trusted to delegate, with any authentication protocol, "
                   "to each destination's cifs and Microsoft Virtual System Migration Service.",

@@ -24,6 +24,8 @@ def worked_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lab.reset("seed")
     assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 1
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1234 | KCD for HV01→HV02").returncode == 0
+    assert lab.run("fix", "--finding", "delegation.wrong_object:HV02:HV02", "--yes",  # the cleanup: chosen by id
+                   "--reason", "CHG-1234 | KCD for HV01→HV02").returncode == 0
     assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 0
     assert lab.run("credssp", "--open", "HV04", "--minutes", "30", "--reason", "CHG-99", "--yes").returncode == 0
     return lab.root
