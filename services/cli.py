@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services import credentials, credssp, events, inputs, moves, profiles, rbcd, reconcile, report
+from services import credentials, credssp, events, inputs, moves, profiles, rbcd, readonly, reconcile, report
 from services.diagnosis import bulk_fixable, diagnose, has_errors
 from services.diagnosis.delegation import rbcd_alternative
 from services.directory.base import DirectoryError
@@ -35,18 +35,22 @@ class UsageError(Exception):
     """Bad usage or configuration: exit 2 with this one line."""
 
 
-def _target_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _target_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name.
+
+    The sub-commands' copies have no defaults (SUPPRESS): argparse would otherwise overwrite an option
+    given before the command (`lmdoctor --read-only fix …`) with the sub-command's default."""
+    p = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
     p.add_argument("--demo", action="store_true", help="use the embedded lab (contoso.local)")
     p.add_argument("--profile", metavar="NAME", help="connection profile (see the README)")
-    p.add_argument("--lab-dir", type=Path, metavar="DIR", help=f"lab state directory (default {default_lab_dir()})")
+    p.add_argument("--lab-dir", type=inputs.lab_dir, metavar="DIR", help=f"lab state directory (default {default_lab_dir()})")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _target_options()
-    parser = argparse.ArgumentParser(prog="lmdoctor", parents=[common],
+    common = _target_options(defaults=False)
+    parser = argparse.ArgumentParser(prog="lmdoctor", parents=[_target_options(defaults=True)],
                                      description="Diagnose and fix Hyper-V live migration authentication.")
     sub = parser.add_subparsers(dest="command")
     c = sub.add_parser("check", parents=[common], help="inventory + diagnosis; exit 1 on an error finding")
@@ -95,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     reset = lab_sub.add_parser("reset", help="restore a scenario")
     reset.add_argument("--scenario", default="seed", choices=sorted(SCENARIOS))
-    reset.add_argument("--lab-dir", type=Path, metavar="DIR")
+    reset.add_argument("--lab-dir", type=inputs.lab_dir, metavar="DIR", default=argparse.SUPPRESS)
+    reset.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)  # accepted only to be refused clearly (cmd_lab)
     lab_sub.add_parser("scenarios", help="list scenarios")
     return parser
 
@@ -238,7 +244,7 @@ def cmd_fix(args, session: Session) -> int:
             _say("nothing to fix")
         return EXIT_OK
     if session.read_only:
-        raise UsageError("read-only (--read-only or the profile's read_only = true): refusing to write; nothing was changed")
+        raise readonly.refusal("to write")
     reason = args.reason
     if not reason:
         if not sys.stdin.isatty():
@@ -268,7 +274,7 @@ def cmd_migrate(args, session: Session) -> int:
             _say(f"  {p.percent:3d}%  {p.status}")
 
     if session.read_only and not args.what_if:
-        raise UsageError("read-only: refusing a live move (use --what-if for the pre-flight)")
+        raise readonly.refusal(readonly.LIVE_MOVE)
     result = run_test_move(session.hosts, request, candidates, progress=progress, step=None if args.json else _say)
     moves.record(session.journal, result)
     if args.json:
@@ -285,7 +291,7 @@ def cmd_migrate(args, session: Session) -> int:
 def cmd_rollback(args, session: Session) -> int:
     remediator = session.remediator
     if session.read_only:
-        raise UsageError("read-only: refusing to roll back (drop --read-only / the profile's read_only)")
+        raise readonly.refusal("to roll back")
     entries = remediator.last_batch() if args.last else remediator.undoable()
     if not entries:
         _say("nothing to roll back")
@@ -320,7 +326,7 @@ def cmd_credssp(args, session: Session) -> int:
         _credssp_status(session)
         return EXIT_OK
     if session.read_only:
-        raise UsageError("read-only: refusing to change the migration authentication type")
+        raise readonly.refusal("to change the migration authentication type")
     if args.open:
         _say(f"- Set {args.open}'s live-migration authentication to CredSSP for {args.minutes} min, then back to Kerberos")
         _say("warning: " + credssp.CREDENTIAL_GUARD_WARNING)
@@ -374,6 +380,8 @@ def cmd_lab(args) -> int:
         for name, (_, text) in SCENARIOS.items():
             print(f"{name:<20} {text}")
         return EXIT_OK
+    if args.read_only:
+        raise readonly.refusal("to reset the lab (a reset replaces it and deletes its journal)")
     root = args.lab_dir or default_lab_dir()
     manage.reset(root, args.scenario)
     print(f"lab reset to scenario '{args.scenario}' in {root}")

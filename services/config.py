@@ -11,10 +11,11 @@ from pathlib import Path
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.files import atomic_write
+from services.files import atomic_write, read_small_file
 from services.paths import config_dir
 
-KEY = re.compile(r"^[A-Za-z0-9_+?/:.,;=\-]{1,40}$")
+MAX_CONFIG_BYTES = 64 * 1024
+KEY = re.compile(r"[A-Za-z0-9_+?/:.,;=\-]{1,40}")  # always fullmatch
 
 
 class ConfigError(Exception):
@@ -32,7 +33,7 @@ class ConsoleConfig(BaseModel):
     def _keys(cls, v: dict[str, str]) -> dict[str, str]:
         for binding_id, keys in v.items():
             parts = [k.strip() for k in keys.split(",")]
-            if not all(KEY.match(k) for k in parts):
+            if not all(KEY.fullmatch(k) for k in parts):
                 raise ValueError(f"{binding_id}: {keys[:60]!r} is not a comma-separated list of key names")
         return v
 
@@ -47,7 +48,11 @@ def load(path: Path | None = None) -> ConsoleConfig:
     if not path.exists():
         return ConsoleConfig()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_small_file(path, MAX_CONFIG_BYTES)
+    except OSError as exc:  # a FIFO, a device, too large, unreadable
+        raise ConfigError(str(exc)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:

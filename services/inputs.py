@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import re
 import unicodedata
+from pathlib import Path
 
+from services.credssp import MAX_MINUTES
 from services.profiles import HOSTNAME
 
 VM_NAME_MAX = 100  # Hyper-V's limit
 REASON_MAX = 500
-FINDING_ID = re.compile(r"^[a-z_.]{1,40}:[A-Za-z0-9-]{1,64}:[A-Za-z0-9-]{1,64}$")
+FINDING_ID = re.compile(r"[a-z_.]{1,40}:[A-Za-z0-9-]{1,64}:[A-Za-z0-9-]{1,64}")  # always fullmatch
 WILDCARDS = set("*?[]")  # Get-VM / Move-VM -Name treat these as wildcards
 
 
@@ -37,7 +39,7 @@ def _controls(value: str) -> bool:
 
 def host_name(value: str, field: str = "") -> str:
     """A host's short name or FQDN (letters, digits, hyphens, dots); returned upper case."""
-    if not HOSTNAME.match(value):
+    if not HOSTNAME.fullmatch(value):
         raise InputError(f"{_named(field)}{_show(value)} is not a valid host name (letters, digits, '-' and '.', at most 253)")
     return value.upper()
 
@@ -69,15 +71,23 @@ def reason(value: str, field: str = "") -> str:
 
 def finding_id(value: str, field: str = "") -> str:
     """An id as `check` prints it: code:source:target."""
-    if not FINDING_ID.match(value):
+    if not FINDING_ID.fullmatch(value):
         raise InputError(f"{_named(field)}{_show(value)} is not a finding id (code:source:target, as `check` prints)")
     return value
 
 
 def minutes(value: str, field: str = "") -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise InputError(f"{_named(field)}{_show(value)} is not a whole number of minutes") from None
-    return number
+    """A CredSSP window's length: a whole number of minutes, 1 to MAX_MINUTES, in ASCII digits."""
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_MINUTES:
+        raise InputError(f"{_named(field)}{_show(value)} is not a whole number of minutes from 1 to {MAX_MINUTES}")
+    return int(value)
+
+
+def lab_dir(value: str, field: str = "") -> Path:
+    """A lab directory: a path, never the empty string (it would mean the working directory)."""
+    if not value.strip():
+        raise InputError(f"{_named(field)}a lab directory must be named (an empty path would be the working directory)")
+    if _controls(value):
+        raise InputError(f"{_named(field)}{_show(value)} contains a control character")
+    return Path(value)
 

@@ -11,10 +11,12 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.paths import config_dir
-from services.files import atomic_write
+from services.files import atomic_write, read_small_file
 
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Validation patterns are used with fullmatch only: `$` would also match before a final newline.
+HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MAX_PROFILE_BYTES = 64 * 1024  # a profile is a few lines; never read a device or a huge file whole
 SECRET_KEYS = {"password", "passwd", "secret", "token", "adminpass"}
 
 
@@ -23,7 +25,7 @@ class ProfileError(Exception):
 
 
 def _hostname(value: str, field: str) -> str:
-    if not HOSTNAME.match(value):
+    if not HOSTNAME.fullmatch(value):
         raise ValueError(f"{field} {value[:80]!r} is not a valid host name")
     return value
 
@@ -52,7 +54,7 @@ class Profile(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not PROFILE_NAME.match(v):
+        if not PROFILE_NAME.fullmatch(v):
             raise ValueError("name may hold letters, digits, '.', '_' and '-' (at most 64)")
         return v
 
@@ -93,7 +95,7 @@ class Profile(BaseModel):
 
 
 def profile_path(name: str, root: Path | None = None) -> Path:
-    if not PROFILE_NAME.match(name):
+    if not PROFILE_NAME.fullmatch(name):
         raise ProfileError(f"invalid profile name {name[:80]!r}")
     return (root or config_dir() / "profiles") / f"{name}.toml"
 
@@ -125,9 +127,11 @@ def load(name: str, root: Path | None = None) -> Profile:
     if not path.exists():
         raise ProfileError(f"no profile named {name!r} ({path})")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path, MAX_PROFILE_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProfileError(f"profile {name}: not UTF-8 text (byte {exc.start}); a profile is a TOML file") from None
+    except OSError as exc:  # a FIFO, a device, too large, unreadable
+        raise ProfileError(f"profile {name}: {exc}") from None
     return parse(text, name)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import credentials
+from services import credentials, readonly
 from services.directory.base import Directory
 from services.hosts.base import HostGateway
 from services.journal import Journal
@@ -32,6 +32,8 @@ class Session:
     remediator: Remediator = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.read_only:  # every front end reaches AD and the hosts only through these: read-only is kept
+            self.directory, self.hosts = readonly.guard(self.directory, self.hosts)
         self.remediator = Remediator(self.directory, self.hosts, self.journal, self.read_only)
 
     def close(self) -> None:

@@ -504,9 +504,12 @@ class Walkthrough:
                     f"Get-VM -ComputerName {tm.destination} -Name {tm.vm}"]
         result = self.state.verify
         if result is None:
-            return StepResult(Step.VERIFY, False, "pending", f"g runs Move-VM {tm.vm} {tm.source} → {tm.destination} "
-                              "and checks it with Get-VM.", [f"Errors left: {sum(f.severity == Severity.ERROR for f in findings)}"],
-                              commands)
+            headline = (f"g runs Move-VM {tm.vm} {tm.source} → {tm.destination} and checks it with Get-VM."
+                        if not self.session.read_only else
+                        "Read-only session: lmdoctor will not run the live move; run it by hand or reopen without "
+                        "--read-only.")
+            return StepResult(Step.VERIFY, False, "pending", headline,
+                              [f"Errors left: {sum(f.severity == Severity.ERROR for f in findings)}"], commands)
         if result.ok and result.verified:
             return StepResult(Step.VERIFY, True, "ok", f"✔ {tm.vm} moved {result.source} → {result.destination} with no "
                               "credential prompt and Get-VM finds it there.",

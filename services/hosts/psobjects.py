@@ -28,7 +28,7 @@ VM_STATES = {1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 6: "Saved", 9: "
 AUTH_TYPES = {0: AuthType.CREDSSP, 1: AuthType.KERBEROS}
 PERFORMANCE_OPTIONS = {0: PerformanceOption.TCPIP, 1: PerformanceOption.COMPRESSION, 2: PerformanceOption.SMB}
 
-_DT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
+_DT = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?")  # always fullmatch
 
 
 def props(obj: Any) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    match = _DT.match(str(value).strip())
+    match = _DT.fullmatch(str(value).strip())
     if not match:
         raise ValueError(f"not a DateTime: {str(value)[:60]!r}")
     base, fraction, zone = match.groups()
@@ -87,7 +87,7 @@ def parse_datetime(value: Any) -> datetime | None:
 
 def local_offset(value: Any) -> timedelta:
     """The UTC offset a host's Get-Date carries ("...+01:00"); zero when it carries none."""
-    match = _DT.match(str(value).strip()) if value is not None else None
+    match = _DT.fullmatch(str(value).strip()) if value is not None else None
     zone = match.group(3) if match else None
     if zone in (None, "Z"):
         return timedelta(0)

@@ -8,16 +8,36 @@ from pathlib import Path
 from services.lab.directory import LabDirectory
 from services.lab.hosts import DelegationAuthority, LabHostGateway
 from services.lab.scenarios import build
-from services.lab.state import LabStore
+from services.lab.state import DIRECTORY_FILE, HOSTS_FILE, SCENARIO_FILE, LabStore
 from services.journal import Journal
 
 JOURNAL_FILE = "journal.jsonl"
 MOVES_FILE = "journal.moves.jsonl"  # the test-move log kept beside the journal (services.moves)
 WALKTHROUGH_FILE = "walkthrough.json"
+LAB_FILES = {DIRECTORY_FILE, HOSTS_FILE, SCENARIO_FILE}  # any of them marks a lab (a damaged one may be reset)
+
+
+class NotALab(OSError):
+    """The lab directory holds other things and no lab: lmdoctor writes no lab file into it."""
+
+
+def check_lab_dir(lab_dir: Path) -> None:
+    """Refuse a directory that is neither new, nor empty, nor a lab (`/`, a home directory, a project)."""
+    root = Path(lab_dir)
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise NotALab(f"{root} is not a directory, so not a lab directory")
+    names = {p.name for p in root.iterdir()}
+    if names & LAB_FILES or all(name.endswith(".lock") for name in names):
+        return
+    raise NotALab(f"{root} is not empty and not a lab: lmdoctor writes no lab files there; choose a new or empty "
+                  "directory for --lab-dir")
 
 
 def reset(lab_dir: Path, scenario: str = "seed", now: datetime | None = None) -> LabStore:
     """Write a fresh scenario into lab_dir and clear what the old one left: journal, move log, walkthrough."""
+    check_lab_dir(lab_dir)
     lab = build(scenario, now)
     store = LabStore(lab_dir)
     store.save_entries(lab.entries)
@@ -29,6 +49,7 @@ def reset(lab_dir: Path, scenario: str = "seed", now: datetime | None = None) ->
 
 
 def ensure(lab_dir: Path, scenario: str = "seed") -> LabStore:
+    check_lab_dir(lab_dir)
     store = LabStore(lab_dir)
     return store if store.exists() else reset(lab_dir, scenario)
 

@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from services import inputs
+
+
+def reason_fields(placeholder: str = "Reason / change ticket (required)") -> tuple[Input, Static]:
+    """The reason input and, under it, the place its error shows."""
+    return Input(placeholder=placeholder, id="reason"), Static("", id="reason-error", classes="field-error")
+
+
+def checked_reason(screen: Screen) -> str | None:
+    """The reason typed on `screen`, checked by the CLI's own rule (services.inputs.reason).
+
+    None when it is refused: the error then shows under the field and the field has the focus."""
+    field, error = screen.query_one("#reason", Input), screen.query_one("#reason-error", Static)
+    try:
+        reason = inputs.reason(field.value, "reason")
+    except inputs.InputError as exc:
+        error.update(Text(str(exc), style="bold red"))
+        error.display = True
+        field.focus()
+        return None
+    error.display = False
+    return reason
 
 
 class ReasonDialog(ModalScreen[str | None]):
@@ -24,7 +49,7 @@ class ReasonDialog(ModalScreen[str | None]):
             yield Label(self.title_text, classes="dialog-title")
             with VerticalScroll(classes="preview"):
                 yield Static(escape(self.body))
-            yield Input(placeholder="Reason / change ticket (required)", id="reason")
+            yield from reason_fields()
             with Horizontal(classes="buttons"):
                 yield Button(self.action_label, id="ok", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
@@ -33,11 +58,9 @@ class ReasonDialog(ModalScreen[str | None]):
         self.query_one("#reason", Input).focus()
 
     def _submit(self) -> None:
-        reason = self.query_one("#reason", Input).value.strip()
-        if not reason:
-            self.notify("A reason (change ticket) is required.", severity="warning")
-            return
-        self.dismiss(reason)
+        reason = checked_reason(self)
+        if reason is not None:
+            self.dismiss(reason)
 
     def on_input_submitted(self, _: Input.Submitted) -> None:
         self._submit()

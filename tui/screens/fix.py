@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, Log, Static
 from services.cli import format_preview
 from services.models import ChangePreview, Finding
 from services.remediation import RemediationError
+from tui.screens.confirm import checked_reason, reason_fields
 
 
 def preview_markup(previews: list[ChangePreview]) -> str:
@@ -60,8 +61,7 @@ class FixScreen(ModalScreen[bool]):
             yield Label(self._title(), classes="dialog-title")
             with VerticalScroll(classes="preview"):
                 yield Static("reading current values…", id="preview")
-            yield Input(placeholder="Reason / change ticket (required), e.g. CHG-1234 enable live migration",
-                        id="reason")
+            yield from reason_fields("Reason / change ticket (required), e.g. CHG-1234 enable live migration")
             yield Input(placeholder="", id="confirm-word", classes="hidden")
             with Horizontal(classes="buttons"):
                 yield Button("Apply (ctrl+s)", id="apply", variant="error", disabled=True)
@@ -107,10 +107,8 @@ class FixScreen(ModalScreen[bool]):
         self.query_one("#reason", Input).focus()
 
     def _confirmed(self) -> str | None:
-        reason = self.query_one("#reason", Input).value.strip()
-        if not reason:
-            self.notify("A reason (change ticket) is required for every write.", severity="warning")
-            self.query_one("#reason", Input).focus()
+        reason = checked_reason(self)
+        if reason is None:
             return None
         word = self.query_one("#confirm-word", Input)
         if not word.has_class("hidden") and word.value.strip() != "APPLY":

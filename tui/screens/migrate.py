@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 
-from services import moves
+from services import moves, readonly
 from services.migration import MoveRequest, run_test_move
 from services.models import MoveProgress, MoveResult
 from tui.app import InventoryUpdated
@@ -42,7 +42,8 @@ class MigrateScreen(BaseScreen):
                 yield Select([], id="destination", prompt="destination node", allow_blank=True)
             with Horizontal(classes="buttons"):
                 yield Button("Pre-flight -WhatIf (w)", id="preflight")
-                yield Button("Move and verify (g)", id="move", variant="primary")
+                yield Button("Move and verify (g)", id="move", variant="primary",
+                             disabled=self.app.session.read_only)
             yield ProgressBar(total=100, show_eta=False, id="move-progress")
             yield Static("", id="move-activity")
             yield Static("", id="move-result", classes="detail")
@@ -102,6 +103,11 @@ class MigrateScreen(BaseScreen):
         self._start(what_if_only=True)
 
     def action_move(self) -> None:
+        if self.app.session.read_only:
+            refusal = str(readonly.refusal(readonly.LIVE_MOVE))
+            self.query_one("#move-result", Static).update(f"[b red]{escape(refusal)}[/]")
+            self.notify(refusal, severity="warning")
+            return
         self._start(what_if_only=False)
 
     def action_findings(self) -> None:
@@ -151,7 +157,7 @@ class MigrateScreen(BaseScreen):
     def _done(self, result: MoveResult | None) -> None:
         self.running = False
         for button in self.query(Button):
-            button.disabled = False
+            button.disabled = button.id == "move" and self.app.session.read_only
         box = self.query_one("#move-result", Static)
         if result is None:
             box.update("[b red]The test move could not be attempted.[/]")

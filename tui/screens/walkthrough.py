@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, ProgressBar, Static
 
-from services import credssp
+from services import credssp, readonly
 from services.models import MoveProgress, MoveResult
 from services.remediation import RemediationError
 from services.walkthrough import CREDSSP_MINUTES, PURPOSE, STEPS, TITLES, Step, StepResult, Walkthrough
@@ -303,6 +303,9 @@ class WalkthroughScreen(BaseScreen):
             return
         if self.walkthrough.state.test_move is None:
             self.notify("No test move chosen yet: go back to Symptom (b).", severity="warning")
+            return
+        if self.app.session.read_only:
+            self.notify(str(readonly.refusal(readonly.LIVE_MOVE)), severity="warning")
             return
         self.moving = True
         bar = self.query_one("#wt-progress", ProgressBar)
