@@ -152,7 +152,8 @@ def _say(text: str) -> None:
 
 
 def _findings(session: Session) -> tuple[dict, list[Finding]]:
-    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes,
+                             operator=session.operator)
     findings = diagnose(snapshot)
     return check_document(snapshot, findings), findings
 

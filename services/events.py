@@ -40,6 +40,8 @@ SIGNATURES: tuple[Signature, ...] = (
         ("target principal name is incorrect",),
     ),
     Signature("no-kdc", ("0x80090311",), ("no authority could be contacted",)),
+    Signature("clock-skew", ("0x80090324", "0xc0000133"),
+              ("clocks on the client and server machines are skewed", "time at the primary domain controller is different")),
     Signature(
         "network",
         ("0x8007274d", "0x8007274c", "0x80072746"),
@@ -134,11 +136,13 @@ def classify(message: str, event_id: int | None = None, level: str | None = None
 
 CAUSE_TEXT = {
     "kcd-missing-or-kerberos-only": "Constrained delegation missing on the source, Kerberos-only "
-    "delegation on a remotely started move, a CredSSP move not started on the source, or stale tickets",
+    "delegation on a remotely started move, a CredSSP move not started on the source, stale tickets, or an "
+    "operator account that cannot be delegated",
     "auth-mismatch-or-wrong-object": "CredSSP/Kerberos mismatch between nodes, or delegation "
     "missing / set on the wrong object",
     "duplicate-spn-or-stale-dns": "Duplicate SPN, or a stale DNS record sending Kerberos to another host",
     "no-kdc": "No domain controller reachable (DC, DNS, site, clock)",
+    "clock-skew": "A clock differs from the domain controller's by more than Kerberos allows (5 minutes by default)",
     "network": "Network or firewall (ports 6600, 3343, 445), not authentication",
     "logon-right": "User-rights policy: logon type not granted",
     "migration-disabled": "Live migration is disabled on a host",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.models import (
+    ENCTYPES_AES,
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     AuthType,
@@ -74,6 +75,22 @@ def clear_unconstrained(account: ComputerAccount) -> FixAction:
         powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedForDelegation $false",
         aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
              "services only'",
+    )
+
+
+ENCTYPES_ATTRIBUTE = "msDS-SupportedEncryptionTypes"
+
+
+def allow_aes(dn: str, name: str, computer: bool) -> FixAction:
+    """OR AES128 + AES256 (0x18) into msDS-SupportedEncryptionTypes; the other bits stay as they are."""
+    cmdlet, identity = ("ADComputer", f"'{name}'") if computer else ("ADUser", "'" + name.replace("'", "''") + "'")
+    return FixAction(
+        kind="directory.set_bits", target=dn, attribute=ENCTYPES_ATTRIBUTE, values=(hex(ENCTYPES_AES),),
+        description=f"Allow AES128 and AES256 Kerberos tickets for {name} (msDS-SupportedEncryptionTypes |= 0x18)",
+        powershell=f"$a = Get-{cmdlet} {identity} -Properties {ENCTYPES_ATTRIBUTE}; Set-{cmdlet} {identity} -Replace "
+                   f"@{{'{ENCTYPES_ATTRIBUTE}'=([int]$a.'{ENCTYPES_ATTRIBUTE}' -bor 0x18)}}",
+        aduc=(f"ADUC → {name} → Properties → Attribute Editor → {ENCTYPES_ATTRIBUTE}" if computer else
+              f"ADUC → {name} → Properties → Account → 'This account supports Kerberos AES 128/256 bit encryption'"),
     )
 
 

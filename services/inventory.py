@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 
 from services.badvalues import usable_nodes
-from services.directory.base import Directory
+from services.directory.base import ClusterView, Directory
 from services.hosts.base import HostGateway, HostUnreachable
-from services.models import ClusterNode, HostReport, NodeSnapshot, Snapshot
+from services.models import ClusterNode, HostReport, NodeSnapshot, OperatorAccount, Snapshot
 from services.spn import delegation_targets, required_host_spns
 
 ProgressFn = Callable[[str, int, int], None]  # (message, done, total)
+Operator = tuple[str, str]  # (account name, where the name comes from)
 
 
 class InventoryError(Exception):
@@ -38,15 +39,18 @@ MAX_HOSTS_AT_ONCE = 64  # a failover cluster's largest size: a whole cluster in 
 
 
 def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, configured_nodes: Iterable[str] = (),
-                  progress: ProgressFn | None = None, max_hosts: int = MAX_HOSTS_AT_ONCE) -> Snapshot:
-    """One snapshot: the directory read and every host asked at once, so the slowest host sets the pace."""
+                  progress: ProgressFn | None = None, max_hosts: int = MAX_HOSTS_AT_ONCE,
+                  operator: Operator | None = None) -> Snapshot:
+    """One snapshot: the directory read and every host asked at once, so the slowest host sets the pace.
+
+    `operator` (name, where the name comes from): the account that starts moves, read beside the cluster."""
     note = progress or (lambda *_: None)
     note("Listing cluster nodes", 0, 1)
     nodes, bad_names = usable_nodes(list_nodes(hosts, configured_nodes))
     names = [n.name for n in nodes]
     total, done = len(names) + 1, 0
     with ThreadPoolExecutor(max_workers=max(1, min(max_hosts, len(names))) + 1) as pool:
-        directory_part = pool.submit(_read_directory, directory, names, cluster)  # never queued behind hosts
+        directory_part = pool.submit(_read_directory, directory, names, cluster, operator)  # never queued behind hosts
         pending = {pool.submit(hosts.host_report, name): name for name in names}
         host_reports: dict[str, HostReport] = {}
         for fut in as_completed(pending):  # report progress as hosts answer, slow ones last
@@ -54,9 +58,9 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
             host_reports[name] = fut.result()
             done += 1
             note(f"Read host {name}", done, total)
-        accounts, owners, delegators, dns, bad_values = directory_part.result()
+        view, operator_account = directory_part.result()
         note("Read the directory", total, total)
-    by_name = {a.name: a for a in accounts}
+    by_name = {a.name: a for a in view.accounts}
     node_set = set(names)
     return Snapshot(
         domain=directory.domain,
@@ -64,12 +68,14 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
         taken_at=datetime.now(timezone.utc),
         nodes=tuple(
             NodeSnapshot(name=n.name, fqdn=_fqdn(by_name.get(n.name), n.name, directory.domain), cluster_state=n.state,
-                         account=by_name.get(n.name), host=host_reports[n.name], dns=dns.get(n.name, ()))
+                         account=by_name.get(n.name), host=host_reports[n.name], dns=view.dns.get(n.name, ()))
             for n in nodes
         ),
-        spn_owners=owners,
-        other_delegators=tuple(a for a in delegators if a.name not in node_set),
-        bad_values=tuple(bad_names + bad_values),
+        spn_owners=view.spn_owners,
+        other_delegators=tuple(a for a in view.delegators if a.name not in node_set),
+        operator=operator_account,
+        dc_clock_offset_s=view.dc_clock_offset_s,
+        bad_values=tuple(bad_names + view.bad_values),
     )
 
 
@@ -77,9 +83,10 @@ def _fqdn(account, name: str, domain: str) -> str:
     return account.dns_host_name if account and account.dns_host_name else f"{name}.{domain}"
 
 
-def _read_directory(directory: Directory, names: list[str], cluster: str):
-    """Accounts, SPN owners, delegators among them (incl. the cluster name object), DNS records and the DNS
-    values set aside, in one call (three LDAP searches)."""
+def _read_directory(directory: Directory, names: list[str], cluster: str,
+                    operator: Operator | None) -> tuple[ClusterView, OperatorAccount | None]:
+    """Accounts, SPN owners, delegators among them (incl. the cluster name object), DNS records and the DC's
+    clock in one call; then the operator's account, if one is named."""
     targets = [s for n in names for s in delegation_targets(n, f"{n}.{directory.domain}")]
     view = directory.read_cluster(names, cluster_spns(names, directory.domain), targets, cluster.upper())
-    return view.accounts, view.spn_owners, view.delegators, view.dns, view.bad_values
+    return view, directory.read_operator(*operator) if operator else None

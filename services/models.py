@@ -13,6 +13,14 @@ UAC_WORKSTATION_TRUST_ACCOUNT = 0x1000
 UAC_SERVER_TRUST_ACCOUNT = 0x2000  # domain controller
 UAC_TRUSTED_FOR_DELEGATION = 0x80000  # unconstrained
 UAC_TRUSTED_TO_AUTH_FOR_DELEGATION = 0x1000000  # protocol transition ("any protocol")
+UAC_NOT_DELEGATED = 0x100000  # "Account is sensitive and cannot be delegated"
+PROTECTED_USERS_RID = 525  # well-known RID of the Protected Users group (MS-DTYP 2.4.2.4)
+
+# msDS-SupportedEncryptionTypes bits (MS-KILE 2.2.7)
+ENCTYPE_RC4 = 0x4
+ENCTYPE_AES128 = 0x8
+ENCTYPE_AES256 = 0x10
+ENCTYPES_AES = ENCTYPE_AES128 | ENCTYPE_AES256
 
 VSMS = "Microsoft Virtual System Migration Service"
 
@@ -55,6 +63,7 @@ class ComputerAccount(Model):
     when_changed: datetime | None = None  # moves on any write (logon bookkeeping, password change): display only
     attribute_changes: tuple[AttributeChange, ...] = ()  # delegation attributes' originating change times
     bad_values: tuple[BadValue, ...] = ()  # values read but left out of the fields above
+    enctypes: int | None = None  # msDS-SupportedEncryptionTypes; None = not set
 
     def last_change(self, attributes: tuple[str, ...]) -> AttributeChange | None:
         """The latest originating change among `attributes`, if the directory reported one."""
@@ -76,6 +85,21 @@ class ComputerAccount(Model):
     @property
     def uac_text(self) -> str:
         return "not readable" if self.uac is None else f"{self.uac:#x}"
+
+
+class OperatorAccount(Model):
+    """The account that starts moves remotely (the WinRM user, or the Kerberos ticket's user)."""
+
+    name: str  # as the profile or the ticket names it
+    how: str  # where the name comes from, e.g. "the profile's WinRM user"
+    dn: str | None = None  # None: no such account found
+    uac: int = 0
+    protected_users: bool | None = None  # member of Protected Users (RID 525), nested too; None = not readable
+    enctypes: int | None = None
+
+    @property
+    def not_delegated(self) -> bool:
+        return bool(self.uac & UAC_NOT_DELEGATED)
 
 
 class DnsRecord(Model):
@@ -146,6 +170,7 @@ class HostReport(Model):
     events: tuple[HostEvent, ...] = ()
     addresses: tuple[str, ...] = ()
     tickets_issued: datetime | None = None  # start time of the SYSTEM session's TGT (klist)
+    clock_offset_s: float | None = None  # host clock minus this machine's clock when the host answered
     credssp_expires: datetime | None = None  # set by lmdoctor's CredSSP window, if any
 
 
@@ -169,6 +194,8 @@ class Snapshot(Model):
     other_delegators: tuple[ComputerAccount, ...] = ()  # non-node accounts holding node SPNs in delegation
     directory_error: str | None = None
     bad_values: tuple[BadValue, ...] = ()  # unusable values outside the accounts: DNS records, node names
+    operator: OperatorAccount | None = None
+    dc_clock_offset_s: float | None = None  # the DC's currentTime minus this machine's clock
 
     def node(self, name: str) -> NodeSnapshot | None:
         key = name.upper()
@@ -187,6 +214,7 @@ ActionKind = Literal[
     "directory.set_uac_bits",
     "directory.clear_uac_bits",
     "directory.grant_rbcd",
+    "directory.set_bits",  # OR bits into a single-valued integer attribute (absent counts as 0)
     "host.set_auth_type",
     "host.enable_migration",
     "host.purge_tickets",

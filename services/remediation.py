@@ -93,6 +93,9 @@ class Remediator:
         if kind == "directory.remove_values":
             drop = _keys(action.values)
             return tuple(v for v in before if v.lower() not in drop)
+        if kind == "directory.set_bits":
+            old = int(before[0]) if before else 0
+            return (str(old | int(action.values[0], 16)),)
         if kind in ("directory.set_uac_bits", "directory.clear_uac_bits"):
             if len(before) != 1 or not before[0].isdigit():
                 raise RemediationError(f"userAccountControl of {action.target} is not one readable integer "
@@ -128,6 +131,10 @@ class Remediator:
             if action.attribute == rbcd.ATTRIBUTE:
                 self.directory.replace_binary(action.target, action.attribute, *(
                     base64.b64decode(v[0]) if v else None for v in (before, after)))
+                return
+            if action.kind == "directory.set_bits":  # single-valued: old and new in one modify
+                self.directory.replace_binary(action.target, action.attribute,
+                                              *(v[0].encode() if v else None for v in (before, after)))
                 return
             add = [v for v in after if v.lower() not in _keys(before)]
             remove = [v for v in before if v.lower() not in _keys(after)]

@@ -11,7 +11,7 @@ from services.directory.base import Directory
 from services.hosts.base import HostGateway
 from services.journal import Journal
 from services.lab import manage
-from services.lab.scenarios import CLUSTER
+from services.lab.scenarios import ADMIN_USER, CLUSTER
 from services.paths import data_dir, default_lab_dir
 from services.profiles import Profile
 from services.remediation import Remediator
@@ -29,6 +29,7 @@ class Session:
     configured_nodes: tuple[str, ...] = ()
     lab_dir: Path | None = None
     scenario: str | None = None
+    operator: tuple[str, str] | None = None  # (account that starts moves, where the name comes from)
     remediator: Remediator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -47,7 +48,8 @@ def open_demo(lab_dir: Path | None = None, read_only: bool = False, step_delay: 
     scenario = manage.LabStore(root).scenario()
     return Session(label=f"DEMO · contoso.local · lab scenario '{scenario}'", demo=True, cluster=CLUSTER,
                    directory=directory, hosts=hosts, journal=journal, read_only=read_only, lab_dir=root,
-                   scenario=scenario)
+                   scenario=scenario,
+                   operator=(manage.LabStore(root).load_hosts().operator or ADMIN_USER, "the lab's WinRM user"))
 
 
 PasswordPrompt = Callable[[str], str | None]
@@ -69,4 +71,22 @@ def open_profile(profile: Profile, read_only: bool = False, prompt: PasswordProm
     journal = Journal(data_dir() / "journal" / f"{profile.name}.jsonl")
     return Session(label=f"{profile.name} · {profile.domain} · {profile.cluster}", demo=False, cluster=profile.cluster,
                    directory=directory, hosts=hosts, journal=journal, read_only=read_only or profile.read_only,
-                   configured_nodes=profile.nodes)
+                   configured_nodes=profile.nodes, operator=operator_of(profile))
+
+
+def operator_of(profile: Profile) -> tuple[str, str] | None:
+    """Who starts the moves: the profile's WinRM user, or with WinRM over Kerberos the ticket cache's user."""
+    if profile.winrm_auth != "kerberos":
+        return profile.winrm_username, f"the WinRM user of profile '{profile.name}'"
+    user = ticket_user()
+    return (user, "the user of the Kerberos ticket cache (WinRM over Kerberos)") if user else None
+
+
+def ticket_user() -> str | None:
+    """The principal of the default Kerberos ticket cache (KRB5CCNAME), or None without one or without gssapi."""
+    try:
+        import gssapi
+
+        return str(gssapi.Credentials(usage="initiate").name)
+    except Exception:  # no gssapi, no cache, expired ticket: the check is skipped, not guessed
+        return None

@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
+from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE, Connection
+from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
 from winacl.dtyp.sid import SID
 
@@ -91,7 +92,38 @@ def _add_computer(conn: Connection, dn: str, entry: dict, spns: list[str], deleg
         attributes["servicePrincipalName"] = spns
     if delegate:
         attributes[DELEGATE] = delegate
+    if "msDS-SupportedEncryptionTypes" in entry:
+        attributes["msDS-SupportedEncryptionTypes"] = int(_first(entry, "msDS-SupportedEncryptionTypes"))
     conn.add(dn, COMPUTER_CLASSES, attributes)
+
+
+def _add_users(conn: Connection, lab: Lab) -> None:
+    """The scenario's users under CN=Users that a fresh DC lacks (Administrator exists), with a password."""
+    for dn, entry in lab.entries.items():
+        classes = {str(c).lower() for c in entry.get("objectClass", [])}
+        if "user" in classes and "computer" not in classes and dn.endswith(",CN=Users," + scenarios.BASE_DN):
+            try:
+                conn.search(dn, "(objectClass=user)", BASE, attributes=["cn"])
+            except LDAPNoSuchObjectResult:
+                name = _first(entry, "sAMAccountName")
+                conn.add(dn, ["top", "person", "organizationalPerson", "user"], {
+                    "sAMAccountName": name, "userPrincipalName": _first(entry, "userPrincipalName"),
+                    "userAccountControl": int(_first(entry, "userAccountControl")),
+                    "unicodePwd": f'"{machine_password(name)}"'.encode("utf-16-le")})
+
+
+def _add_groups(conn: Connection, lab: Lab) -> None:
+    """The scenario's groups: new ones are created; those a DC already has (Protected Users) get the members.
+    Groups are added before they are made members of another, so nesting is kept."""
+    groups = {dn: e for dn, e in lab.entries.items() if "group" in {str(c).lower() for c in e.get("objectClass", [])}}
+    for dn, entry in groups.items():
+        try:
+            conn.search(dn, "(objectClass=group)", BASE, attributes=["cn"])
+        except LDAPNoSuchObjectResult:
+            conn.add(dn, ["top", "group"], {"sAMAccountName": _first(entry, "sAMAccountName")})
+    for dn, entry in groups.items():
+        if members := [str(m) for m in entry.get("member", [])]:
+            conn.modify(dn, {"member": [(MODIFY_ADD, members)]})
 
 
 def _wait_past_second(instant: datetime) -> None:
@@ -129,6 +161,8 @@ def build_on_dc(dc: SambaDC, scenario: str, lab_dir: Path | str, now: datetime |
                 built.computers[name.upper()] = dn
             elif "dnsnode" in classes and dn.endswith("," + ZONE_DN):
                 conn.add(dn, ["top", "dnsNode"], {"dnsRecord": list(entry["dnsRecord"])})
+        _add_users(conn, lab)
+        _add_groups(conn, lab)
     finally:
         conn.unbind()
     inject_duplicate_spns_offline(dc, built.duplicates)
@@ -219,12 +253,14 @@ def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch,
                   authority: DelegationAuthority | None = None) -> None:
     """The test seam for ``--profile``: there are no Hyper-V hosts, so the WinRM gateway module is replaced
     by one whose ``PsrpHostGateway.from_profile`` returns the lab's hosts in ``lab_dir`` (their directory,
-    for ticket purges and moves, is the DC again, through the same profile). ``authority`` decides each
-    delegation a Move-VM needs (default: the lab's view of the source's cached tickets)."""
+    for ticket purges and moves, is the DC again, through the same profile; moves are started as the profile's
+    WinRM user). ``authority`` decides each delegation a Move-VM needs (default: the lab's view of the source's
+    cached tickets)."""
     class LabAsPsrp:
         @staticmethod
         def from_profile(profile: Profile, password: str | None) -> LabHostGateway:
-            return LabHostGateway(LabStore(lab_dir), connect(profile, password), authority, step_delay=0)
+            directory = connect(profile, credentials.get_password(profile.name, profile.bind_user))  # the DC again
+            return LabHostGateway(LabStore(lab_dir), directory, authority, step_delay=0, operator=profile.winrm_username)
 
     module = types.ModuleType("services.hosts.psrp")
     module.PsrpHostGateway = LabAsPsrp  # type: ignore[attr-defined]

@@ -32,10 +32,16 @@ SCENARIOS = {
     "rbcd": (set(), 0, True),  # HV02's RBCD descriptor grants HV01
     "near-miss": ({"delegation.missing:HV01:HV02", "delegation.near_miss:HV01:-"}, 1, True),
     "cno-delegation": ({"delegation.missing:HV01:HV02", "delegation.wrong_object:HVCLUSTER:-"}, 1, True),
+    "protected-operator": ({"operator.not_delegable:-:-"}, 1, False),
+    "clock-skew": ({"clock.skew:HV02:-"}, 1, False),
+    "rc4-only": ({"kerberos.no_aes:HV02:-"}, 0, True),  # a warning: check passes
 }
 # What `fix --all` leaves alone: removing values is a separate, explicit choice (`fix --finding ID`).
 CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"},
             "near-miss": {"delegation.near_miss:HV01:-"}}
+# scenario without an automatic fix -> the HRESULT its test move fails with
+MANUAL_ERRORS = {"duplicate-spn": "0x80090322", "stale-dns": "0x80090322", "protected-operator": "0x8009030E",
+                 "clock-skew": "0x80090324"}
 
 
 def lmdoctor(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -302,7 +308,7 @@ def test_scenario_fix_then_move(scenario_runs, scenario):
         assert "APP01" in [v.name for v in hosts["HV02"].vms]
     else:
         assert move_code == 1
-        assert "0x80090322" in move_err
+        assert MANUAL_ERRORS[scenario] in move_err
         assert ids(after) == expected_ids  # only a manual remedy: lmdoctor changed nothing
         assert all(f["remedy"] for f in after["findings"])
         assert "APP01" in [v.name for v in hosts["HV01"].vms]

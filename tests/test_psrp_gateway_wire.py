@@ -260,3 +260,19 @@ def test_from_profile_with_a_ca_file_http_and_basic(tmp_path: Path) -> None:
         PsrpHostGateway.from_profile(_profile(winrm_transport="http", winrm_auth="basic"), "pw")
     with pytest.raises(HostError, match="needs a user name and a password"):
         PsrpHostGateway.from_profile(_profile(winrm_auth="credssp"), None)
+
+
+def test_host_clock_comes_from_the_inventory_get_date_and_skew_is_found(tmp_path: Path) -> None:
+    """The clock is read from the Get-Date the report already sends (no extra command); a host 7½ minutes
+    ahead of the DC becomes a clock.skew finding over the wire."""
+    lab_dir = tmp_path / "lab"
+    manage.reset(lab_dir, "clock-skew")
+    with LabCluster(lab_dir) as skewed:
+        snapshot = take_snapshot(LabDirectory(LabStore(lab_dir)), skewed.gateway(timeout_s=TIMEOUT_S), "HVCLUSTER")
+        assert [c.name for c in skewed.received("HV02")].count("Get-Date") == 1
+    offsets = {n.name: n.host.clock_offset_s for n in snapshot.nodes}
+    assert 445 < offsets["HV02"] < 455, offsets  # Get-Date carries milliseconds; the call takes some
+    assert all(abs(offsets[h]) < 5 for h in ("HV01", "HV03", "HV04")), offsets
+    skew = [f for f in diagnose(snapshot) if f.code == "clock.skew"]
+    assert [(f.source, f.severity.value) for f in skew] == [("HV02", "error")]
+    assert "7 min" in skew[0].message and "+45" in skew[0].evidence[2]

@@ -28,7 +28,7 @@ from services.walkthrough import (
 
 
 def look(session: Session) -> tuple[Snapshot, list[Finding]]:
-    snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, operator=session.operator)
     return snapshot, diagnose(snapshot)
 
 

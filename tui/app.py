@@ -100,7 +100,7 @@ class LmDoctorApp(App[int]):
         session = self.session
         try:
             snapshot = take_snapshot(session.directory, session.hosts, session.cluster,
-                                     session.configured_nodes, progress=progress)
+                                     session.configured_nodes, progress=progress, operator=session.operator)
             findings = diagnose(snapshot)
         except Exception as exc:  # shown to the user; the console stays up
             if session is self.session:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from services.diagnosis import delegation, dns, hosts, spns, values
+from services.diagnosis import delegation, dns, hosts, kerberos, operator, spns, values
 from services.models import Finding, Severity, Snapshot
 
 RULES = (
     hosts.unreachable,
     hosts.migration_disabled,
     hosts.auth_types,
+    operator.not_delegable,
+    kerberos.clock_skew,
+    kerberos.no_aes,
     delegation.missing,
     delegation.wrong_object,
     delegation.near_miss,

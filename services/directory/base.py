@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.models import BadValue, ComputerAccount, DnsRecord
+from services.models import BadValue, ComputerAccount, DnsRecord, OperatorAccount
 
 
 class DirectoryError(Exception):
@@ -26,6 +26,7 @@ class ClusterView:
     delegators: list[ComputerAccount]  # accounts read that may delegate to any of the targets
     dns: dict[str, tuple[DnsRecord, ...]]  # node -> its A records
     bad_values: list[BadValue] = field(default_factory=list)  # unusable values outside the accounts (dnsRecord)
+    dc_clock_offset_s: float | None = None  # the DC's currentTime (RootDSE) minus ours
 
 
 class Directory(Protocol):
@@ -44,6 +45,9 @@ class Directory(Protocol):
                      cluster: str | None = None) -> ClusterView:
         """The nodes' accounts, the SPNs' owners, the DNS records, and the delegators to `targets` among
         the accounts read (nodes, the cluster name object, SPN holders), in as few round trips as possible."""
+
+    def read_operator(self, name: str, how: str) -> OperatorAccount:
+        """The user account that starts moves (by UPN or sAMAccountName), with Protected Users membership."""
 
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
         """Current values of one attribute (userAccountControl as a decimal string, an RBCD descriptor in

@@ -17,7 +17,7 @@ from ldap3.utils.conv import escape_filter_chars
 from services import dnsrecord, rbcd, replmeta
 from services.badvalues import ValueCheck, lenient
 from services.directory.base import ClusterView, DirectoryConflict, DirectoryError
-from services.models import AttributeChange, BadValue, ComputerAccount, DnsRecord
+from services.models import PROTECTED_USERS_RID, AttributeChange, BadValue, ComputerAccount, DnsRecord, OperatorAccount
 from services.spn import registered_form, spn_key
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,14 @@ COMPUTER_ATTRIBUTES = [
     "msDS-AllowedToActOnBehalfOfOtherIdentity",
     "whenChanged",
     *replmeta.LDAP_ATTRIBUTES,  # per-attribute change times, returned in the same search
+    "msDS-SupportedEncryptionTypes",
     "objectSid",
     "memberOf",
     "primaryGroupID",
 ]
 RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 MAX_NESTING = 16  # group nesting levels followed when resolving RBCD grants to groups
+OPERATOR_ATTRIBUTES = ["userAccountControl", "objectSid", "msDS-SupportedEncryptionTypes"]
 PAGE_SIZE = 500
 PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results control
 
@@ -103,6 +105,25 @@ def _sid(raw: dict) -> str | None:
     """objectSid in its S-1-… form, from the raw bytes (whatever schema the connection has)."""
     value = (raw.get("objectSid") or [None])[0]
     return format_sid(value) if isinstance(value, bytes) and len(value) >= 8 else None
+
+
+def _int(values: object) -> int | None:
+    texts = _text(values)
+    try:
+        return int(texts[0]) if texts else None
+    except ValueError:
+        return None
+
+
+def sid_text(blob: object) -> str | None:
+    """A binary SID (MS-DTYP 2.4.2.2) as S-1-…; None when it is not one."""
+    if isinstance(blob, str):
+        return blob if blob.startswith("S-") else None
+    if not isinstance(blob, bytes) or len(blob) < 8 or len(blob) != 8 + 4 * blob[1]:
+        return None
+    authority = int.from_bytes(blob[2:8], "big")
+    subs = [int.from_bytes(blob[8 + 4 * i:12 + 4 * i], "little") for i in range(blob[1])]
+    return "-".join(["S", str(blob[0]), str(authority), *map(str, subs)])
 
 
 def _short(sam: str) -> str:
@@ -195,6 +216,7 @@ class LdapDirectory:
             attribute_changes=tuple(AttributeChange(attribute=k, changed=v)
                                     for k, v in sorted(replmeta.change_times(raw).items())),
             bad_values=tuple(check.bad),
+            enctypes=_int(a.get("msDS-SupportedEncryptionTypes")),
         )
 
     def _with_groups(self, accounts: list[ComputerAccount], entries: list[dict]) -> list[ComputerAccount]:
@@ -269,13 +291,17 @@ class LdapDirectory:
         attributes = COMPUTER_ATTRIBUTES + ["objectClass"]
         others_filter = (f"(&{or_filter('servicePrincipalName', sorted(set(wanted.values())))}"
                          f"(!{or_filter('sAMAccountName', node_sams)}))")
+        def on_spare() -> tuple[list[dict], float | None]:
+            return self._search(self.base_dn, others_filter, attributes, SUBTREE, True), self.dc_clock_offset(True)
+
         with ThreadPoolExecutor(max_workers=1) as pool:
-            others = pool.submit(self._search, self.base_dn, others_filter, attributes, SUBTREE, True)
+            spare_part = pool.submit(on_spare)
             own = self._search(self.base_dn, f"(&(objectClass=computer)"
                                f"{or_filter('sAMAccountName', _sams(names + ([cluster] if cluster else [])))})",
                                attributes)
             dns, bad_dns = self._dns_records(names)
-            entries = list({e["dn"].lower(): e for e in own + others.result()}.values())
+            others, clock_offset = spare_part.result()
+            entries = list({e["dn"].lower(): e for e in own + others}.values())
         computers = self._with_groups([self._account(e) for e in entries
                                        if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}],
                                       entries)
@@ -283,7 +309,41 @@ class LdapDirectory:
         accounts = [a for a in computers if a.name in nodes]
         delegators = [a for a in computers if wanted_targets & {v.lower() for v in a.allowed_to_delegate_to}]
         return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators, dns=dns,
-                           bad_values=bad_dns)
+                           bad_values=bad_dns, dc_clock_offset_s=clock_offset)
+
+    def dc_clock_offset(self, on_spare: bool = False) -> float | None:
+        """The DC's clock minus ours, in seconds, from the RootDSE's currentTime (whole seconds; None if absent)."""
+        asked = datetime.now(timezone.utc)
+        entries = self._search("", "(objectClass=*)", ["currentTime"], scope=BASE, on_spare=on_spare)
+        answered = datetime.now(timezone.utc)
+        current = _when(entries[0]["attributes"].get("currentTime")) if entries else None
+        return None if current is None else (current - (asked + (answered - asked) / 2)).total_seconds()
+
+    def read_operator(self, name: str, how: str) -> OperatorAccount:
+        """The user who starts moves: userAccountControl, encryption types, and Protected Users membership
+        (nested too) from its tokenGroups. Two searches: the user by UPN or sAMAccountName, then its
+        tokenGroups (a constructed attribute, returned only for a base-scope read)."""
+        local = name.split("@", 1)[0]
+        flt = (f"(&(objectClass=user)(!(objectClass=computer))"
+               f"(|(userPrincipalName={escape_filter_chars(name)})(sAMAccountName={escape_filter_chars(local)})))")
+        found = self._search(self.base_dn, flt, OPERATOR_ATTRIBUTES + ["userPrincipalName"])
+        if not found:
+            return OperatorAccount(name=name, how=how)
+        entry = next((e for e in found if name.lower() in {u.lower() for u in _text(e["attributes"].get("userPrincipalName"))}),
+                     found[0])
+        a = entry["attributes"]
+        sid = sid_text((entry["raw"].get("objectSid") or [None])[0])
+        return OperatorAccount(name=name, how=how, dn=entry["dn"], uac=_int(a.get("userAccountControl")) or 0,
+                               enctypes=_int(a.get("msDS-SupportedEncryptionTypes")),
+                               protected_users=self._in_protected_users(entry["dn"], sid))
+
+    def _in_protected_users(self, dn: str, user_sid: str | None) -> bool | None:
+        """Whether the account's token holds <domain SID>-525; None when the token groups cannot be read."""
+        entries = self._search(dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
+        groups = {sid_text(b) for b in (entries[0]["raw"].get("tokenGroups") or [])} if entries else set()
+        if not groups or not user_sid:
+            return None
+        return f"{user_sid.rsplit('-', 1)[0]}-{PROTECTED_USERS_RID}" in groups
 
     def zone_dn(self) -> str:
         return f"DC={self.domain},CN=MicrosoftDNS,DC=DomainDnsZones,{self.base_dn}"

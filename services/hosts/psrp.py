@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -255,14 +256,14 @@ class PsrpHostGateway:
             vms = [psobjects.virtual_machine(o, name) for o in self._call(host, "Get-VM")]
             evs = self._events(host)
             addresses = self._addresses(host)
-            tickets = self._tgt_start(host)
+            clock_offset, tickets = self._clock_and_tickets(host)
             settings = psobjects.vmhost_settings(vmhost, networks)
         except HostError as exc:
             return HostReport(name=name, reachable=False, error=str(exc))
         except _UNREADABLE as exc:  # an answer we cannot read is a failure, not a guess
             return HostReport(name=name, reachable=False, error=f"{host}: unreadable answer: {exc}")
         return HostReport(name=name, settings=settings, vms=tuple(vms), events=evs, addresses=addresses,
-                          tickets_issued=tickets)
+                          tickets_issued=tickets, clock_offset_s=clock_offset)
 
     def _events(self, host: str) -> tuple:
         query = {"LogName": list(EVENT_LOGS), "Level": list(EVENT_LEVELS)}
@@ -279,10 +280,14 @@ class PsrpHostGateway:
                                                                              AddressFamily="IPv4"))
         return tuple(sorted({a for a in found if not a.startswith(("127.", "169.254."))}))
 
-    def _tgt_start(self, host: str):
+    def _clock_and_tickets(self, host: str) -> tuple[float, datetime | None]:
+        """The host's clock minus ours (its Get-Date against the middle of the call) and its SYSTEM TGT's start."""
+        asked = datetime.now(timezone.utc)
         (now,) = self._call(host, "Get-Date")
+        answered = datetime.now(timezone.utc)
+        offset = (psobjects.parse_datetime(now) - (asked + (answered - asked) / 2)).total_seconds()
         lines = self._call(host, "klist.exe", "-li", SYSTEM_LOGON_ID)
-        return psobjects.klist_tgt_start(lines, psobjects.local_offset(now))
+        return offset, psobjects.klist_tgt_start(lines, psobjects.local_offset(now))
 
     def set_auth_type(self, host: str, auth_type: AuthType) -> None:
         self._call(host, "Set-VMHost", VirtualMachineMigrationAuthenticationType=AuthType(auth_type).value, stop=True)

@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from ldap3 import BASE, MOCK_SYNC, MODIFY_REPLACE, OFFLINE_AD_2012_R2, SUBTREE, Connection, Server
 
 from services import replmeta
-from services.directory.ldap import LdapDirectory
+from services.directory.ldap import LdapDirectory, sid_text
 from services.lab.scenarios import ADMIN_DN, BASE_DN, DOMAIN, LAB_PASSWORD, generalized, restamp
 from services.lab.state import Entries, LabStore
+from services.models import PROTECTED_USERS_RID
 
 
 def mock_connection(entries: Entries) -> Connection:
@@ -40,6 +41,24 @@ class LabDirectory(LdapDirectory):
         self.connection.modify(dn, {"whenChanged": [(MODIFY_REPLACE, [generalized(now)])],
                                     replmeta.XML_ATTRIBUTE: [(MODIFY_REPLACE, meta)]})
         self.save()
+
+    def dc_clock_offset(self, on_spare: bool = False) -> float | None:
+        """The lab DC keeps this machine's time (the mock DIT has no RootDSE clock)."""
+        return 0.0
+
+    def _in_protected_users(self, dn: str, user_sid: str | None) -> bool | None:
+        """What AD's constructed tokenGroups would say, from the lab groups' member chains."""
+        if not user_sid:
+            return None
+        groups = {e["dn"].lower(): (sid_text((e["raw"].get("objectSid") or [None])[0]),
+                                    {m.decode().lower() for m in e["raw"].get("member", [])})
+                  for e in self._search(BASE_DN, "(objectClass=group)", ["member", "objectSid"])}
+        member_of, frontier = set(), {dn.lower()}
+        while frontier:
+            frontier = {g for g, (_s, members) in groups.items() if members & frontier} - member_of
+            member_of |= frontier
+        wanted = f"{user_sid.rsplit('-', 1)[0]}-{PROTECTED_USERS_RID}"
+        return any(groups[g][0] == wanted for g in member_of)
 
     def dump(self) -> Entries:
         self.connection.search(BASE_DN, "(objectClass=*)", SUBTREE, attributes=["*"])

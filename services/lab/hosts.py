@@ -12,6 +12,7 @@ from services import events
 from services.coverage import rbcd_grant
 from services.directory.base import Directory
 from services.hosts.base import HostError, HostUnreachable, ProgressCallback
+from services.lab.scenarios import ADMIN_USER
 from services.lab.state import LabHost, LabStore, TicketView
 from services.models import (
     UAC_TRUSTED_FOR_DELEGATION,
@@ -58,6 +59,8 @@ def _error_text(vm: str, source: str, destination: str, detail: str) -> str:
 
 NO_CREDENTIALS = "No credentials are available in the security package (0x8009030E)."
 NOT_RECOGNIZED = "The credentials supplied to the package were not recognized (0x8009030D)."
+TIME_SKEW = "The clocks on the client and server machines are skewed. (0x80090324)."
+MAX_CLOCK_SKEW_S = 300  # Kerberos' default tolerance (the domain's "Maximum tolerance for computer clock synchronization")
 WRONG_PRINCIPAL = "The target principal name is incorrect. (0x80090322)."
 
 
@@ -65,8 +68,12 @@ class LabHostGateway:
     """HostGateway over the lab's hosts.json; every call re-reads it so CLI runs see each other."""
 
     def __init__(self, store: LabStore, directory: Directory, authority: DelegationAuthority | None = None,
-                 step_delay: float = 0.15, clock: Callable[[], datetime] | None = None) -> None:
+                 step_delay: float = 0.15, clock: Callable[[], datetime] | None = None,
+                 operator: str | None = None) -> None:
+        """`operator`: the account the moves are started as (its delegability decides them too); by default
+        the lab's own WinRM user."""
         self.store = store
+        self.operator = operator
         self.directory = directory
         self.authority = authority or TicketViewAuthority()
         self.step_delay = step_delay
@@ -112,7 +119,8 @@ class LabHostGateway:
         evs = tuple(e.model_copy(update={"cause": events.classify(e.message, e.event_id, e.level)})
                     for e in sorted(h.events, key=lambda e: e.time, reverse=True)[:MAX_EVENTS])
         return HostReport(name=h.name, settings=h.settings, vms=tuple(h.vms), events=evs,
-                          addresses=tuple(h.addresses), tickets_issued=h.tickets.issued)
+                          addresses=tuple(h.addresses), tickets_issued=h.tickets.issued,
+                          clock_offset_s=h.clock_offset_s)
 
     def set_auth_type(self, host: str, auth_type: AuthType) -> None:
         self._update(host, lambda h: setattr(h, "settings", h.settings.model_copy(update={"auth_type": AuthType(auth_type)})))
@@ -175,6 +183,10 @@ class LabHostGateway:
         if src.settings.auth_type == AuthType.CREDSSP:
             # CredSSP needs the move started in a session on the source; ours comes over WinRM.
             return _error_text(vm, src.name, dst.name, NO_CREDENTIALS)
+        dc_offset = self.directory.dc_clock_offset() or 0.0
+        for h in (src, dst):
+            if abs(h.clock_offset_s - dc_offset) > MAX_CLOCK_SKEW_S:
+                return _error_text(vm, src.name, dst.name, TIME_SKEW)
         fqdn = f"{dst.name}.{self.store.load_hosts().domain}"
         resolved = self.directory.read_dns_records([dst.name]).get(dst.name, ())
         if any(r.address not in dst.addresses for r in resolved):
@@ -183,6 +195,11 @@ class LabHostGateway:
         owners = self.directory.find_spn_owners(spns)
         if any(len(names) > 1 for names in owners.values()):
             return _error_text(vm, src.name, dst.name, WRONG_PRINCIPAL)
+        operator = self.directory.read_operator(self.operator or self.store.load_hosts().operator or ADMIN_USER,
+                                                "the move's operator")
+        if operator.not_delegated or operator.protected_users:
+            # S4U2Self yields a non-forwardable ticket for such a user: S4U2Proxy is refused
+            return _error_text(vm, src.name, dst.name, NO_CREDENTIALS)
         if self._rbcd_grants(src.name, dst.name):
             return None
         name = fqdn if "." in addressed else dst.name

@@ -35,11 +35,23 @@ VMS = {"HV01": ("APP01", "APP02"), "HV02": ("SQL01",), "HV03": ("WEB01", "WEB02"
 ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 ADMIN_USER = "Administrator@contoso.local"
 RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
+DOMAIN_SID = "S-1-5-21-3623811015-3361044348-30300820"
+T0_ADMIN = "t0.admin@contoso.local"  # the tier-0 admin of the protected-operator scenario
+PROTECTED_USERS_DN = f"CN=Protected Users,CN=Users,{BASE_DN}"
+UF_NORMAL_ACCOUNT = 0x200
+ENCTYPES_WINDOWS_DEFAULT = 0x1C  # what a Windows Server host writes on its own account: RC4 + AES128 + AES256
 LAB_PASSWORD = "lab"  # the mock DIT's bind password; the lab holds no real secret
 
 
 def fqdn(name: str) -> str:
     return f"{name}.{DOMAIN}"
+
+
+def sid_bytes(sid: str) -> bytes:
+    """S-1-5-21-…-RID as the binary SID AD stores (MS-DTYP 2.4.2.2)."""
+    _s, revision, authority, *subs = sid.split("-")
+    return (bytes([int(revision), len(subs)]) + int(authority).to_bytes(6, "big")
+            + b"".join(int(x).to_bytes(4, "little") for x in subs))
 
 
 def generalized(when: datetime) -> str:
@@ -104,6 +116,7 @@ def _computer(name: str, uac: int, spns: list[str], delegate: list[str], changed
         "cn": [name], "sAMAccountName": [f"{name}$"], "dNSHostName": [fqdn(name)],
         "userAccountControl": [str(uac)], "servicePrincipalName": spns,
         "whenChanged": [generalized(changed)], "objectSid": [SID.from_string(sid_of(name)).to_bytes()],
+        "msDS-SupportedEncryptionTypes": [str(ENCTYPES_WINDOWS_DEFAULT)],
     }
     if delegate:
         entry["msDS-AllowedToDelegateTo"] = delegate
@@ -128,7 +141,11 @@ def healthy(now: datetime) -> Lab:
     month_ago = now - timedelta(days=30)
     entries: Entries = {
         ADMIN_DN: {"objectClass": ["top", "person", "organizationalPerson", "user"], "cn": ["Administrator"],
-                   "sAMAccountName": ["Administrator"], "userPassword": [LAB_PASSWORD]},
+                   "sAMAccountName": ["Administrator"], "userPassword": [LAB_PASSWORD],
+                   "userPrincipalName": [ADMIN_USER], "userAccountControl": [str(UF_NORMAL_ACCOUNT)],
+                   "objectSid": [sid_bytes(f"{DOMAIN_SID}-500")]},
+        PROTECTED_USERS_DN: {"objectClass": ["top", "group"], "cn": ["Protected Users"],
+                             "sAMAccountName": ["Protected Users"], "objectSid": [sid_bytes(f"{DOMAIN_SID}-525")]},
         f"CN=DC01,OU=Domain Controllers,{BASE_DN}": _computer(
             "DC01", UAC_SERVER_TRUST_ACCOUNT | UAC_TRUSTED_FOR_DELEGATION,
             ["ldap/DC01.contoso.local", "HOST/DC01", "HOST/DC01.contoso.local"], [], month_ago),
@@ -303,6 +320,37 @@ def near_miss(now: datetime) -> Lab:
     hv01["msDS-AllowedToDelegateTo"] = [v for v in hv01["msDS-AllowedToDelegateTo"] if v not in wanted] + list(NEAR_MISSES)
     lab.refresh_tickets("HV01", now - timedelta(hours=2))
     lab.event("HV01", 21024, FAILED_AUTH, ago=timedelta(minutes=15))
+def protected_operator(now: datetime) -> Lab:
+    """Moves are started as t0.admin, in Protected Users through a tier-0 group: none started remotely works."""
+    lab = healthy(now)
+    user, tier0 = f"CN=t0.admin,CN=Users,{BASE_DN}", f"CN=Tier0 Admins,CN=Users,{BASE_DN}"
+    lab.entries[user] = {"objectClass": ["top", "person", "organizationalPerson", "user"], "cn": ["t0.admin"],
+                         "sAMAccountName": ["t0.admin"], "userPrincipalName": [T0_ADMIN],
+                         "userAccountControl": [str(UF_NORMAL_ACCOUNT)], "objectSid": [sid_bytes(f"{DOMAIN_SID}-1106")]}
+    lab.entries[tier0] = {"objectClass": ["top", "group"], "cn": ["Tier0 Admins"], "sAMAccountName": ["Tier0 Admins"],
+                          "objectSid": [sid_bytes(f"{DOMAIN_SID}-1105")], "member": [user]}
+    lab.entries[PROTECTED_USERS_DN]["member"] = [tier0]
+    lab.hosts.operator = T0_ADMIN
+    lab.event("HV01", 20306, "The Virtual Machine Management Service failed to authenticate the connection for a "
+              "Virtual Machine migration at the source host: no suitable credentials available (0x8009030E).",
+              ago=timedelta(minutes=20))
+    return lab
+
+
+def clock_skew(now: datetime) -> Lab:
+    """HV02's clock runs 7½ minutes ahead of the domain controller's: every Kerberos exchange with it fails."""
+    lab = healthy(now)
+    lab.host("HV02").clock_offset_s = 450.0
+    lab.event("HV01", 21024, "Virtual machine migration operation for 'APP01' failed at migration source 'HV01'.\n"
+              "Failed to establish a connection with host 'HV02': The clocks on the client and server machines are "
+              "skewed. (0x80090324).", ago=timedelta(minutes=15))
+    return lab
+
+
+def rc4_only(now: datetime) -> Lab:
+    """HV02's account allows RC4 only (msDS-SupportedEncryptionTypes 0x4): no AES after the 2026 hardening."""
+    lab = healthy(now)
+    lab.computer("HV02")["msDS-SupportedEncryptionTypes"] = ["4"]
     return lab
 
 
@@ -320,6 +368,9 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "rbcd": (rbcd_coverage, "HV01 lacks constrained delegation to HV02; HV02's RBCD descriptor grants HV01"),
     "near-miss": (near_miss, "HV01's values for HV02 are near misses: a trailing dot, 'cifs/', a typo"),
     "cno-delegation": (cno_delegation, "HV01 lacks HV02's values; 12 values sit on the cluster name object HVCLUSTER$"),
+    "protected-operator": (protected_operator, "Moves are started as t0.admin, in Protected Users (nested): it cannot be delegated"),
+    "clock-skew": (clock_skew, "HV02's clock is 7½ minutes ahead of the domain controller's"),
+    "rc4-only": (rc4_only, "HV02's account allows RC4 only: no AES Kerberos tickets"),
 }
 
 

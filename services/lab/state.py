@@ -36,6 +36,7 @@ class LabHost(BaseModel):
     events: list[HostEvent] = []
     addresses: list[str]
     tickets: TicketView
+    clock_offset_s: float = 0.0  # the host's clock minus the real one (the lab DC keeps the real time)
 
 
 class LabHosts(BaseModel):
@@ -43,6 +44,7 @@ class LabHosts(BaseModel):
     cluster: str
     domain: str
     hosts: dict[str, LabHost]
+    operator: str | None = None  # the account moves are started as (the lab's WinRM user); None: Administrator
 
 
 Entries = dict[str, dict[str, list[str | bytes]]]

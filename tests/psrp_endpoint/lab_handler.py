@@ -197,7 +197,7 @@ class LabHostHandler:
                                {"IPAddress": address, "AddressFamily": 2, "PrefixLength": 8 if address.startswith("127.") else 24}))
 
     def _get_date(self, command: Invocation) -> Iterator[Event]:
-        yield Output(datetime.now(HOST_TZ))
+        yield Output(datetime.now(HOST_TZ) + timedelta(seconds=self._lab_host().clock_offset_s))
 
     def _klist_exe(self, command: Invocation) -> Iterator[Event]:
         args = [str(a) for a in command.arguments]

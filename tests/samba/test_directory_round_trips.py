@@ -44,6 +44,6 @@ def test_round_trips_are_constant_in_the_number_of_nodes(samba_dc_up: SambaDC, t
             assert [node.name for node in snapshot.nodes] == node_names(n)
             assert all(node.account is not None and len(node.dns) == 1 for node in snapshot.nodes)
             assert diagnose(snapshot) == []  # healthy clusters: nothing missed, nothing invented
-        assert trips[4] == trips[16] <= 3
+        assert trips[4] == trips[16] <= 4  # nodes + cluster name object, other SPN holders, DNS, the RootDSE clock
     finally:
         directory.close()
