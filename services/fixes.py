@@ -22,15 +22,15 @@ def _ps_list(values: Iterable[str]) -> str:
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def add_delegation(account: ComputerAccount, values: Iterable[str], destination: str) -> FixAction:
+def add_delegation(account: ComputerAccount, values: Iterable[str], destination: str,
+                   services: str = "cifs and Microsoft Virtual System Migration Service") -> FixAction:
     values = tuple(values)
     return FixAction(
         kind="directory.add_values", target=account.dn, attribute=DELEGATE_TO, values=values,
         description=f"Allow {account.name} to delegate to {destination}'s services ({len(values)} SPNs)",
         powershell=f"Set-ADComputer -Identity '{account.name}' -Add @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
         aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
-             f"services only' → 'Use any authentication protocol' → Add… → {destination} → "
-             "cifs and Microsoft Virtual System Migration Service",
+             f"services only' → 'Use any authentication protocol' → Add… → {destination} → {services}",
     )
 
 

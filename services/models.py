@@ -141,6 +141,7 @@ class VirtualMachine(Model):
     name: str
     host: str
     state: str = "Running"
+    paths: tuple[str, ...] = ()  # configuration location and virtual disks (Get-VM, Get-VMHardDiskDrive)
 
 
 class HostEvent(Model):

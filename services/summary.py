@@ -30,6 +30,8 @@ def node_row(node: NodeSnapshot, findings: list[Finding]) -> dict:
         "vms": [vm.name for vm in host.vms] if host else [],
         "protocol_transition": node.account.protocol_transition if node.account else None,
         "unconstrained": node.account.unconstrained if node.account else None,
+        "clock_offset_s": host.clock_offset_s if host else None,  # against this machine's clock
+        "enctypes": node.account.enctypes if node.account else None,
         "health": node_health(node.name, findings),
     }
 
@@ -48,6 +50,8 @@ def check_document(snapshot: Snapshot, findings: list[Finding]) -> dict:
         "domain": snapshot.domain,
         "cluster": snapshot.cluster,
         "taken_at": snapshot.taken_at.isoformat(),
+        "dc_clock_offset_s": snapshot.dc_clock_offset_s,
+        "operator": snapshot.operator.model_dump(mode="json") if snapshot.operator else None,
         "nodes": [node_row(n, findings) | {"events": event_rows(n)} for n in snapshot.nodes],
         "findings": [
             {"id": f.id, "code": f.code, "severity": f.severity.value, "source": f.source, "target": f.target,

@@ -35,6 +35,7 @@ SCENARIOS = {
     "protected-operator": ({"operator.not_delegable:-:-"}, 1, False),
     "clock-skew": ({"clock.skew:HV02:-"}, 1, False),
     "rc4-only": ({"kerberos.no_aes:HV02:-"}, 0, True),  # a warning: check passes
+    "smb-storage": ({f"storage.smb_delegation:HV0{i}:FS01" for i in range(1, 5)}, 1, True),
 }
 # What `fix --all` leaves alone: removing values is a separate, explicit choice (`fix --finding ID`).
 CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"},

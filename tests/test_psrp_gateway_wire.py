@@ -83,10 +83,13 @@ def test_every_command_is_a_cmdlet_with_parameters(cluster: LabCluster) -> None:
     gateway.set_migration_enabled("HV01", True)
     gateway.purge_tickets("HV01")
     received = cluster.received("HV01")
-    assert [c.name for c in received] == ["Get-VMHost", "Get-VMMigrationNetwork", "Get-VM", "Get-WinEvent",
+    assert [c.name for c in received] == ["Get-VMHost", "Get-VMMigrationNetwork", "Get-VM", "Get-VMHardDiskDrive",
+                                          "Get-VM", "Get-WinEvent",
                                           "Get-NetIPAddress", "Get-Date", "klist.exe", "Set-VMHost",
                                           "Enable-VMMigration", "Get-Date", "klist.exe", "klist.exe"]
     assert not any(c.is_script for c in received)
+    assert (received[2].parameters, received[3].parameters) == ({}, {})  # the pipeline Get-VM | Get-VMHardDiskDrive
+    received = received[:2] + received[4:]
     events = received[3]
     assert events.parameters == {"FilterHashtable": {"LogName": ["Microsoft-Windows-Hyper-V-VMMS-Admin",
                                                                  "Microsoft-Windows-Hyper-V-High-Availability-Admin"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.diagnosis import delegation, dns, hosts, kerberos, operator, spns, values
+from services.diagnosis import delegation, dns, hosts, kerberos, operator, spns, storage, values
 from services.models import Finding, Severity, Snapshot
 
 RULES = (
@@ -17,6 +17,7 @@ RULES = (
     delegation.near_miss,
     delegation.kerberos_only,
     delegation.unconstrained,
+    storage.smb_delegation,
     spns.missing,
     spns.duplicates,
     dns.stale,

@@ -111,10 +111,23 @@ def vmhost_settings(vmhost: Any, networks: Iterable[Any] = ()) -> VMHostSettings
     )
 
 
-def virtual_machine(obj: Any, host: str) -> VirtualMachine:
+def virtual_machine(obj: Any, host: str, disks: Iterable[str] = ()) -> VirtualMachine:
+    """Get-VM → VirtualMachine; its Path and ConfigurationLocation, then `disks` (Get-VMHardDiskDrive's Path)."""
     p = props(obj)
+    paths = (str(p[k]) for k in ("ConfigurationLocation", "Path") if p.get(k))
     return VirtualMachine(name=str(p["Name"]), host=str(p.get("ComputerName") or host).split(".")[0].upper(),
-                          state=enum_text(p.get("State"), VM_STATES) or "Unknown")
+                          state=enum_text(p.get("State"), VM_STATES) or "Unknown",
+                          paths=tuple(dict.fromkeys([*paths, *disks])))
+
+
+def disk_paths(drives: Iterable[Any]) -> dict[str, list[str]]:
+    """Get-VM | Get-VMHardDiskDrive → VM name (lower-cased) -> its disks' paths."""
+    found: dict[str, list[str]] = {}
+    for drive in drives:
+        p = props(drive)
+        if p.get("VMName") and p.get("Path"):
+            found.setdefault(str(p["VMName"]).lower(), []).append(str(p["Path"]))
+    return found
 
 
 def cluster_node(obj: Any) -> ClusterNode:

@@ -236,6 +236,16 @@ class PsrpHostGateway:
         _raise_errors(host, cmdlet, ps)
         return ps.output
 
+    def _pipeline(self, host: str, *commands: tuple[str, dict[str, Any]]) -> list[Any]:
+        """A pipeline of cmdlets (e.g. Get-VM | Get-VMHardDiskDrive), each with typed parameters."""
+        def build(p: PowerShell) -> None:
+            for cmdlet, params in commands:
+                _command(p, cmdlet, (), params, False)
+
+        ps = self._run(host, build)
+        _raise_errors(host, " | ".join(c for c, _ in commands), ps)
+        return ps.output
+
     # --- HostGateway -------------------------------------------------------------------
     def cluster_nodes(self) -> list[ClusterNode]:
         failures = []
@@ -253,7 +263,9 @@ class PsrpHostGateway:
         try:
             (vmhost,) = self._call(host, "Get-VMHost")
             networks = self._call(host, "Get-VMMigrationNetwork")
-            vms = [psobjects.virtual_machine(o, name) for o in self._call(host, "Get-VM")]
+            disks = psobjects.disk_paths(self._pipeline(host, ("Get-VM", {}), ("Get-VMHardDiskDrive", {})))
+            vms = [psobjects.virtual_machine(o, name, disks.get(str(psobjects.props(o).get("Name", "")).lower(), ()))
+                   for o in self._call(host, "Get-VM")]
             evs = self._events(host)
             addresses = self._addresses(host)
             clock_offset, tickets = self._clock_and_tickets(host)

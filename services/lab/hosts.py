@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Protocol
 
-from services import events
+from services import events, storage
 from services.coverage import rbcd_grant
 from services.directory.base import Directory
 from services.hosts.base import HostError, HostUnreachable, ProgressCallback
@@ -209,6 +209,23 @@ class LabHostGateway:
         verdicts = [self.authority.allows(src.name, src.tickets, spn) for spn in needed]  # every one is asked
         if not all(allowed for allowed, _why in verdicts):
             return _error_text(vm, src.name, dst.name, NO_CREDENTIALS)
+        return self._share_refusal(vm, src, dst)
+
+    def _share_refusal(self, vm: str, src: LabHost, dst: LabHost) -> str | None:
+        """A VM on an SMB share: both hosts open its files for the operator, so both need cifs/<file server>
+        (in the form the path names it)."""
+        machine = next(v for v in src.vms if v.name.lower() == vm.lower())
+        first_path = {}
+        for path in machine.paths:
+            if (server := storage.file_server(path)) is not None:
+                first_path.setdefault(server, path)
+        for server, path in first_path.items():
+            for host in (src, dst):
+                allowed, _why = self.authority.allows(host.name, host.tickets, f"cifs/{server}")
+                if not allowed:
+                    return (f"Virtual machine migration operation for '{vm}' failed at migration "
+                            f"{'source' if host is src else 'destination'} '{host.name}'.\n"
+                            f"'{vm}' failed to open '{path}': General access denied error (0x80070005).")
         return None
 
     def _rbcd_grants(self, source: str, destination: str) -> bool:

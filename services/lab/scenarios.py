@@ -354,6 +354,18 @@ def rc4_only(now: datetime) -> Lab:
     return lab
 
 
+def smb_storage(now: datetime) -> Lab:
+    r"""APP01's configuration and disk live on \\FS01\VMs; no node may delegate to FS01's cifs."""
+    lab = healthy(now)
+    lab.entries[f"CN=FS01,{COMPUTERS}"] = _computer("FS01", UAC_WORKSTATION_TRUST_ACCOUNT,
+                                                    ["HOST/FS01", f"HOST/{fqdn('FS01')}"], [], now - timedelta(days=30))
+    app01 = next(vm for vm in lab.host("HV01").vms if vm.name == "APP01")
+    lab.host("HV01").vms = [vm.model_copy(update={"paths": ("\\\\FS01\\VMs\\APP01",
+                                                               "\\\\FS01\\VMs\\APP01\\APP01.vhdx")})
+                            if vm is app01 else vm for vm in lab.host("HV01").vms]
+    return lab
+
+
 SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "seed": (seed, "HV01 lacks delegation to HV02's cifs and VSMS; the values sit on HV02's own object"),
     "healthy": (healthy, "Every node may delegate to every other node, with protocol transition"),
@@ -371,6 +383,7 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "protected-operator": (protected_operator, "Moves are started as t0.admin, in Protected Users (nested): it cannot be delegated"),
     "clock-skew": (clock_skew, "HV02's clock is 7½ minutes ahead of the domain controller's"),
     "rc4-only": (rc4_only, "HV02's account allows RC4 only: no AES Kerberos tickets"),
+    "smb-storage": (smb_storage, "APP01 lives on \\\\FS01\\VMs; no node may delegate to cifs/FS01"),
 }
 
 

@@ -110,7 +110,8 @@ class LabHostHandler:
         if command.name in self.failures:
             yield self.failures[command.name]
             return
-        method = getattr(self, "_" + command.name.replace("-", "_").replace(".", "_").lower(), None)
+        name = "__".join(c.name.replace("-", "_").replace(".", "_").lower() for c in commands)  # a pipeline: a__b
+        method = getattr(self, "_" + name, None)
         if method is None:
             yield Error(f"The term '{command.name}' is not recognized as the name of a cmdlet, function, script "
                         "file, or operable program.", "CommandNotFoundException", category="ObjectNotFound",
@@ -166,9 +167,18 @@ class LabHostHandler:
         else:
             vms = list(self.store.load_hosts().hosts[computer].vms)
         for vm in vms:
+            home = vm.paths[0] if vm.paths else f"C:\\ClusterStorage\\Volume1\\{vm.name}"
             yield Output(PSObj(["Microsoft.HyperV.PowerShell.VirtualMachine"],
-                               {"Name": vm.name, "State": VMState[vm.state], "ComputerName": vm.host},
-                               to_string=vm.name))
+                               {"Name": vm.name, "State": VMState[vm.state], "ComputerName": vm.host,
+                                "Path": home, "ConfigurationLocation": home}, to_string=vm.name))
+
+    def _get_vm__get_vmharddiskdrive(self, command: Invocation) -> Iterator[Event]:
+        """Get-VM | Get-VMHardDiskDrive: one drive object per virtual disk of every VM on the host."""
+        for vm in self._lab_host().vms:
+            for number, path in enumerate(vm.paths[1:]):
+                yield Output(PSObj(["Microsoft.HyperV.PowerShell.HardDiskDrive"], {
+                    "VMName": vm.name, "Path": path, "ControllerType": "SCSI", "ControllerNumber": 0,
+                    "ControllerLocation": number, "ComputerName": self.host}, to_string="Hard Drive"))
 
     def _get_winevent(self, command: Invocation) -> Iterator[Event]:
         query = command.parameters.get("FilterHashtable") or {}

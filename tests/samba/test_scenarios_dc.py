@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from services import cli
-from tests.samba_scenarios import build_on_dc, finding_keys, use_lab_hosts
+from services import cli, credentials, profiles
+from tests.samba_scenarios import build_on_dc, finding_keys, machine_password, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
@@ -32,6 +32,10 @@ EXPECTED: dict[str, set[tuple[str, str | None, str | None]]] = {
     "rbcd": set(),
     "near-miss": {("delegation.missing", "HV01", "HV02"), ("delegation.near_miss", "HV01", None)},
     "cno-delegation": {("delegation.missing", "HV01", "HV02"), ("delegation.wrong_object", "HVCLUSTER", None)},
+    "protected-operator": {("operator.not_delegable", None, None)},  # read through tokenGroups, nested
+    "clock-skew": {("clock.skew", "HV02", None)},  # against the DC's RootDSE currentTime
+    "rc4-only": {("kerberos.no_aes", "HV02", None)},
+    "smb-storage": {("storage.smb_delegation", f"HV0{i}", "FS01") for i in range(1, 5)},
 }
 
 
@@ -40,6 +44,9 @@ def test_check_on_the_dc_reports_exactly_the_scenarios_findings(
         scenario, fresh_dc, samba_profile, tmp_path, monkeypatch, capsys) -> None:
     built = build_on_dc(fresh_dc, scenario, tmp_path / "lab")
     use_lab_hosts(built.lab_dir, monkeypatch)
+    if built.lab.hosts.operator:  # the scenario starts moves as its own account: the profile's WinRM user
+        profiles.save(samba_profile.model_copy(update={"winrm_user": built.lab.hosts.operator}))
+        credentials.set_password(samba_profile.name, built.lab.hosts.operator, machine_password("t0.admin"))
     monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
     with fresh_dc.inside():  # the DC listens in its own network namespace
         code = cli.main(["check", "--profile", "samba", "--json"])
