@@ -320,6 +320,9 @@ def near_miss(now: datetime) -> Lab:
     hv01["msDS-AllowedToDelegateTo"] = [v for v in hv01["msDS-AllowedToDelegateTo"] if v not in wanted] + list(NEAR_MISSES)
     lab.refresh_tickets("HV01", now - timedelta(hours=2))
     lab.event("HV01", 21024, FAILED_AUTH, ago=timedelta(minutes=15))
+    return lab
+
+
 def protected_operator(now: datetime) -> Lab:
     """Moves are started as t0.admin, in Protected Users through a tier-0 group: none started remotely works."""
     lab = healthy(now)
