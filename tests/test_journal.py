@@ -161,3 +161,96 @@ def test_new_ids_are_unique():
     ids = {new_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(len(i) == 12 for i in ids)
+
+
+# --- a journal edited by hand is verified on read, and refused where it cannot be trusted ----------------------
+
+
+def lines_of(journal: Journal) -> list[dict]:
+    return [json.loads(line) for line in journal.path.read_text(encoding="utf-8").splitlines()]
+
+
+def write_lines(journal: Journal, lines: list[dict]) -> None:
+    journal.path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+
+def applied_and_rolled_back(journal: Journal) -> None:
+    """Four lines: change c1 applied, then c2, its rollback, applied."""
+    record(journal, "intent", "c1")
+    record(journal, "applied", "c1", read_back=preview().after)
+    record(journal, "intent", "c2", batch="b2", rollback_of="c1")
+    record(journal, "applied", "c2", batch="b2", rollback_of="c1", read_back=preview().after)
+
+
+def renumbered(lines: list[dict]) -> list[dict]:
+    return [dict(line, seq=number) for number, line in enumerate(lines, start=1)]
+
+
+@pytest.mark.parametrize("edit, line, says", [
+    (lambda ls: ls + [ls[-1]], 5, "seq 4 where 5 was expected"),  # a duplicated line
+    (lambda ls: ls[:1] + ls[2:], 2, "seq 3 where 2 was expected"),  # a line removed
+    (lambda ls: [dict(ls[0], seq=-1)] + ls[1:], 1, "seq -1"),
+    (lambda ls: [dict(ls[0], seq=0)] + ls[1:], 1, "seq 0"),
+    (lambda ls: [dict(ls[0], seq="1")] + ls[1:], 1, "seq"),  # no coercion of a string …
+    (lambda ls: [dict(ls[0], seq=1.0)] + ls[1:], 1, "seq"),  # … nor of a float
+    (lambda ls: [dict(ls[0], seq=True)] + ls[1:], 1, "seq"),
+    (lambda ls: ls[:1] + [dict(ls[1], state="rolled_back")] + ls[2:], 2, "'rolled_back' after 'intent'"),
+    (lambda ls: renumbered(ls + [ls[0]]), 5, "'intent' after 'applied'"),  # the intent appended again
+    (lambda ls: renumbered(ls[:2] + [dict(ls[1], state="failed", error="x")] + ls[2:]), 3,
+     "'failed' after 'applied'"),  # a false "failed" outcome for a change that was applied and rolled back
+    (lambda ls: renumbered(ls[1:]), 1, "outcome ('applied') of change c1, which has no intent line"),
+    (lambda ls: ls[:1] + [dict(ls[1], after=["HOST/x"])] + ls[2:], 2, "changes the after of change c1"),
+    (lambda ls: ls[:1] + [dict(ls[1], batch="other")] + ls[2:], 2, "changes the batch of change c1"),
+    (lambda ls: ls[:2] + [dict(line, rollback_of="nope") for line in ls[2:]], 3, "undoes change nope"),
+])
+def test_a_journal_edited_by_hand_is_refused_naming_the_line(journal, edit, line, says):
+    applied_and_rolled_back(journal)
+    write_lines(journal, edit(lines_of(journal)))
+    with pytest.raises(JournalError) as info:
+        journal.entries()
+    message = str(info.value)
+    assert message.startswith(f"{journal.path}: line {line} ") and says in message
+    assert "\n" not in message
+    with pytest.raises(JournalError):  # nothing is appended to a journal that cannot be trusted
+        record(journal, "intent", "c3")
+
+
+def test_the_journal_as_lmdoctor_writes_it_is_accepted(journal):
+    applied_and_rolled_back(journal)
+    record(journal, "intent", "c3", batch="b3")
+    record(journal, "in_doubt", "c3", batch="b3", error="connection lost")
+    record(journal, "reconciled", "c3", batch="b3", read_back=preview().after)
+    record(journal, "reconciled", "c4", batch="b4", rollback_of="c3", read_back=preview().before)  # closed, no write
+    assert [e.seq for e in journal.entries()] == list(range(1, 9))
+
+
+@pytest.mark.parametrize("state", ["applied", "failed", "intent", "rolled_back"])
+def test_a_second_outcome_or_intent_of_a_change_is_never_appended(journal, state):
+    record(journal, "intent", "c1")
+    record(journal, "applied", "c1", read_back=preview().after)
+    head = journal.path.read_bytes()
+    with pytest.raises(JournalError, match="not journaling change c1"):
+        record(journal, state, "c1")
+    assert journal.path.read_bytes() == head
+
+
+def test_an_outcome_without_its_intent_is_never_appended(journal):
+    with pytest.raises(JournalError, match="no intent line"):
+        record(journal, "applied", "c1")
+    assert journal.path.read_bytes() == b""
+
+
+def test_a_line_of_deeply_nested_brackets_is_refused_naming_the_line(journal):
+    record(journal, "intent", "c1")
+    with journal.path.open("a", encoding="utf-8") as f:
+        f.write("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(JournalError, match="line 2 is not a valid journal entry"):
+        journal.entries()
+
+
+def test_an_overlong_line_is_refused_without_reading_it_whole(journal):
+    record(journal, "intent", "c1")
+    with journal.path.open("a", encoding="utf-8") as f:
+        f.write('{"seq": 2, "reason": "' + "x" * (2 << 20) + '"}\n')
+    with pytest.raises(JournalError, match="line 2 is longer than"):
+        journal.entries()

@@ -88,9 +88,10 @@ def test_journal_round_trips_any_text_and_any_cut_is_refused_or_a_prefix(tmp_pat
     journal = Journal(tmp_path_factory.mktemp("j") / "journal.jsonl")
     action = fixes.add_delegation(HV01, values, "HV02")
     preview = ChangePreview(action=action, before=("x",), after=("x", *values))
-    first = journal.record(batch="b", change_id="c1", state="intent", preview=preview, reason=reason)
+    expires = datetime(2030, 1, 1, tzinfo=timezone.utc)  # both lines of a change carry it, as lmdoctor writes them
+    first = journal.record(batch="b", change_id="c1", state="intent", preview=preview, reason=reason, expires=expires)
     second = journal.record(batch="b", change_id="c1", state="applied", preview=preview, reason=reason,
-                            read_back=preview.after, expires=datetime(2030, 1, 1, tzinfo=timezone.utc))
+                            read_back=preview.after, expires=expires)
     assert journal.entries() == [first, second]
     raw = journal.path.read_bytes()
     cut = data.draw(st.integers(0, len(raw)))
