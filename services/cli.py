@@ -20,6 +20,7 @@ from services.inventory import InventoryError, take_snapshot
 from services.journal import JournalError
 from services.lab import manage
 from services.lab.scenarios import SCENARIOS
+from services.lab.state import LabError
 from services.migration import MigrationError, MoveRequest, run_test_move
 from services.models import ChangePreview, Finding, Snapshot
 from services.paths import default_lab_dir
@@ -412,7 +413,7 @@ def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], 
             session.close()
     except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
             MigrationError, profiles.ProfileError, inputs.InputError, credentials.CredentialsUnavailable,
-            OSError) as exc:
+            LabError, OSError) as exc:
         print(f"lmdoctor: {exc}", file=sys.stderr)
         return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) else EXIT_CANNOT
     except KeyboardInterrupt:

@@ -91,9 +91,17 @@ def revert(remediator: Remediator, chosen: list[Window], reason: str, notify: No
 
     A host already returned by hand is not written again: the window is closed in the journal."""
     remediator.ensure_writable()
-    notify = notify or (lambda _m: None)
+    with remediator.journal.writing():  # one writer at a time: a window closed meanwhile is left alone
+        return _revert(remediator, chosen, reason, notify or (lambda _m: None))
+
+
+def _revert(remediator: Remediator, chosen: list[Window], reason: str, notify: Notify) -> Outcome:
     to_write, outcome = [], Outcome(batch=new_id())
+    still_open = {w.entry.change_id for w in windows(remediator)}
     for window in chosen:
+        if window.entry.change_id not in still_open:
+            notify(f"the window on {window.host} is already closed")
+            continue
         current = remediator.current(window.entry.action)
         if same(current, window.entry.before):
             preview = ChangePreview(action=window.entry.action, before=window.entry.after, after=window.entry.before)

@@ -212,22 +212,23 @@ class Remediator:
         # (one per finding) of one attribute are rebased on what this batch wrote before them.
         touched: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for preview in previews:
-            try:
-                preview = self._rebase(preview, touched)
-            except RemediationError as exc:
-                if not (outcome.applied or outcome.failed or outcome.in_doubt):
-                    raise  # nothing written yet: refuse the whole batch
-                outcome.error = str(exc)
-                notify(f"STOPPED: {exc}")
-                break
-            if preview.no_op:
-                notify(f"already in place: {preview.action.description}")
-                continue
-            notify(f"applying: {preview.action.description}")
-            if not self._change(outcome, preview, reason, expires=expires):
-                last = (outcome.failed or outcome.in_doubt)[-1]
-                notify(f"{'FAILED' if last.state == 'failed' else 'IN DOUBT'}: {last.error}")
-                break
+            with self.journal.writing():  # another lmdoctor writing the same journal waits: its reads stay true
+                try:
+                    preview = self._rebase(preview, touched)
+                except RemediationError as exc:
+                    if not (outcome.applied or outcome.failed or outcome.in_doubt):
+                        raise  # nothing written yet: refuse the whole batch
+                    outcome.error = str(exc)
+                    notify(f"STOPPED: {exc}")
+                    break
+                if preview.no_op:
+                    notify(f"already in place: {preview.action.description}")
+                    continue
+                notify(f"applying: {preview.action.description}")
+                if not self._change(outcome, preview, reason, expires=expires):
+                    last = (outcome.failed or outcome.in_doubt)[-1]
+                    notify(f"{'FAILED' if last.state == 'failed' else 'IN DOUBT'}: {last.error}")
+                    break
             notify(f"read back OK: {preview.action.attribute} of {preview.action.target}")
         if outcome.applied or outcome.ok:  # a purge-only plan (stale tickets) has nothing to apply
             self._purge(outcome, purge_hosts, notify)
@@ -241,6 +242,9 @@ class Remediator:
         if key in touched and same(preview.before, touched[key][0]) and same(fresh, touched[key][1]):
             preview = ChangePreview(action=preview.action, before=fresh,
                                     after=self.target_value(preview.action, fresh))
+        if not same(fresh, preview.before) and same(self.target_value(preview.action, fresh), fresh):
+            # someone (another lmdoctor, say) already made this change: nothing to write, nothing to journal
+            preview = ChangePreview(action=preview.action, before=fresh, after=fresh)
         touched[key] = (touched[key][0] if key in touched else preview.before, preview.after)
         if not same(fresh, preview.before):
             raise RemediationError(f"{preview.action.target} {preview.action.attribute} changed since the preview; "
@@ -262,9 +266,19 @@ class Remediator:
                 if e.state in ("applied", "reconciled") and not e.rollback_of and e.change_id not in undone]
 
     def rollback(self, entries: list[JournalEntry], reason: str, notify: Notify | None = None) -> Outcome:
-        """Restore each entry's prior value, newest first; refuse an object changed since."""
+        """Restore each entry's prior value, newest first; refuse an object changed since.
+
+        One writer at a time: entries another process rolled back meanwhile are left out."""
         self._guard()
         notify = notify or (lambda _m: None)
+        with self.journal.writing():
+            undoable = {e.change_id for e in self.undoable()}
+            for entry in entries:
+                if entry.change_id not in undoable:
+                    notify(f"already rolled back: {entry.action.description}")
+            return self._rollback([e for e in entries if e.change_id in undoable], reason, notify)
+
+    def _rollback(self, entries: list[JournalEntry], reason: str, notify: Notify) -> Outcome:
         outcome = Outcome(batch=new_id())
         touched_hosts: list[str] = []
         # Check every entry before writing any, following earlier undos of the same attribute.
@@ -290,7 +304,9 @@ class Remediator:
                 raise RollbackConflict(
                     f"{entry.action.target} {entry.action.attribute} changed since lmdoctor wrote it "
                     f"(expected {list(entry.after)}, found {list(current)}); not rolling back")
-            preview = ChangePreview(action=entry.action, before=entry.after, after=entry.before)
+            # `current` as read, not as journaled: AD compares these values case-insensitively, so a value
+            # whose case was changed since (cifs/ -> CIFS/) is still lmdoctor's, and is removed as it is now spelt
+            preview = ChangePreview(action=entry.action, before=current, after=entry.before)
             notify(f"rolling back: {entry.action.description}")
             if not self._change(outcome, preview, reason, rollback_of=entry.change_id):
                 last = (outcome.failed or outcome.in_doubt)[-1]
@@ -328,15 +344,18 @@ class Remediator:
     def reconcile(self) -> list[JournalEntry]:
         """Settle intents left without an outcome by reading the object back."""
         settled = []
-        for entry in self.journal.in_doubt():
-            current = self.current(entry.action)
-            preview = ChangePreview(action=entry.action, before=entry.before, after=entry.after)
-            common = dict(batch=entry.batch, change_id=entry.change_id, preview=preview, reason=entry.reason,
-                          rollback_of=entry.rollback_of, read_back=current, expires=entry.expires)
-            if same(current, entry.after):
-                settled.append(self.journal.record(state="reconciled", **common))
-            elif same(current, entry.before):
-                settled.append(self.journal.record(state="failed", error="interrupted before the write landed", **common))
-            else:
-                settled.append(self.journal.record(state="failed", error="interrupted; the object now holds other values", **common))
+        if not self.journal.in_doubt():
+            return settled  # the common case: nothing to settle, no lock taken
+        with self.journal.writing():  # never settle a change another process is still making
+            for entry in self.journal.in_doubt():
+                current = self.current(entry.action)
+                preview = ChangePreview(action=entry.action, before=entry.before, after=entry.after)
+                common = dict(batch=entry.batch, change_id=entry.change_id, preview=preview, reason=entry.reason,
+                              rollback_of=entry.rollback_of, read_back=current, expires=entry.expires)
+                if same(current, entry.after):
+                    settled.append(self.journal.record(state="reconciled", **common))
+                    continue
+                error = "interrupted before the write landed" if same(current, entry.before) \
+                    else "interrupted; the object now holds other values"
+                settled.append(self.journal.record(state="failed", error=error, **common))
         return settled

@@ -221,3 +221,72 @@ def test_concurrent_processes_get_unique_sequence_numbers_and_never_read_a_half_
     assert [p.wait(timeout=120) for p in runs] == [0, 0, 0]
     entries = Journal(path).entries()
     assert [e.seq for e in entries] == list(range(1, 451))  # unique, and in file order
+
+
+# --- two lmdoctor processes writing to one lab at once --------------------------------------------------------
+
+RACER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from services import cli
+    from services.remediation import Remediator
+    real = Remediator.apply
+    def apply(self, *args, **kwargs):
+        # Both processes have read the lab and previewed their fix before either writes.
+        Path(sys.argv[2]).touch()
+        deadline = time.monotonic() + 60
+        while not Path(sys.argv[3]).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real(self, *args, **kwargs)
+    Remediator.apply = apply
+    sys.exit(cli.main(["fix", "--demo", "--lab-dir", sys.argv[1], *sys.argv[4:], "--yes", "--reason", "CHG-race"]))
+""")
+
+
+def race(lab: Lab, first: list[str], second: list[str]) -> list[subprocess.CompletedProcess]:
+    """Run two real `lmdoctor fix` processes on one lab, released together once both have previewed."""
+    ready = [lab.root.parent / "ready-a", lab.root.parent / "ready-b"]
+    runs = [subprocess.Popen([sys.executable, "-c", RACER, str(lab.root), str(mine), str(other), *args],
+                             cwd=REPO, env=lab.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for mine, other, args in ((ready[0], ready[1], first), (ready[1], ready[0], second))]
+    done = []
+    for p in runs:
+        out, err = p.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return done
+
+
+def test_two_processes_fixing_different_objects_at_once_keep_both_changes(tmp_path):
+    """Each used to save its whole in-memory directory: one change vanished, yet both were journaled
+    `applied`, and rolling back the lost one was refused. Now writers are serialised on the lab."""
+    lab = Lab(tmp_path / "lab")
+    lab.reset("kerberos-only")
+    done = race(lab, ["--finding", "delegation.kerberos_only:HV01:-"], ["--finding", "delegation.kerberos_only:HV02:-"])
+    assert [r.returncode for r in done] == [0, 0], [r.stderr for r in done]
+    code, doc = lab.check()
+    assert {f["id"] for f in doc["findings"]} == {"delegation.kerberos_only:HV03:-", "delegation.kerberos_only:HV04:-"}
+    lines = journal_lines(lab)
+    assert sorted(e["state"] for e in lines) == ["applied", "applied", "intent", "intent"]
+    assert [e["seq"] for e in lines] == [1, 2, 3, 4]
+    r = lab.run("rollback", "--all", "--yes", "--reason", "back out")
+    assert r.returncode == 0 and "rolled back 2 change(s)" in r.stderr, r.stderr
+    assert {f["id"] for f in lab.check()[1]["findings"]} == {f"delegation.kerberos_only:HV0{i}:-" for i in range(1, 5)}
+
+
+def test_two_fix_all_at_once_journal_each_real_change_once(lab):
+    """Both previewed the same two changes: a change one process made, the other finds in place and
+    neither writes nor journals (they used to journal four `applied` changes for two real ones)."""
+    done = race(lab, ["--all"], ["--all"])
+    assert [r.returncode for r in done] == [0, 0], [r.stderr for r in done]
+    # each change is written by whichever process gets to it first, and found in place by the other
+    assert sum(r.stderr.count("already in place: ") for r in done) == 2
+    lines = journal_lines(lab)
+    assert [e["state"] for e in lines] == ["intent", "applied", "intent", "applied"]
+    assert len({e["action"]["description"] for e in lines}) == 2
+    code, doc = lab.check()
+    assert code == 0 and doc["findings"] == []
+    r = lab.run("rollback", "--all", "--yes", "--reason", "back out")
+    assert r.returncode == 0 and "rolled back 2 change(s)" in r.stderr, r.stderr
+    assert {f["id"] for f in lab.check()[1]["findings"]} == {"delegation.missing:HV01:HV02",
+                                                              "delegation.wrong_object:HV02:HV02"}

@@ -92,7 +92,7 @@ class LabHostGateway:
         return host
 
     def _update(self, name: str, change: Callable[[LabHost], None]) -> None:
-        with self._lock:
+        with self._lock, self.store.locked():  # read, change and save as one step among processes
             state = self.store.load_hosts()
             host = state.hosts.get(name.upper())
             if host is None or not host.reachable:
@@ -234,7 +234,7 @@ class LabHostGateway:
         return rbcd_grant(accounts.get(destination), accounts.get(source)) is not None
 
     def _transfer(self, vm: str, source: str, destination: str) -> None:
-        with self._lock:
+        with self._lock, self.store.locked():
             state = self.store.load_hosts()
             src, dst = state.hosts[source], state.hosts[destination]
             moved = next(v for v in src.vms if v.name.lower() == vm.lower())
