@@ -19,11 +19,13 @@ DELEGATE = "msDS-AllowedToDelegateTo"
 
 @pytest.fixture
 def used_lab(tmp_path: Path) -> Lab:
-    """A seed lab with history: a fix (journal) and a test move (move log)."""
+    """A seed lab with history: a fix, a test move (move log), and the fix rolled back (four journal lines)."""
     lab = Lab(tmp_path / "lab")
     lab.reset("seed")
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
     assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 0
+    assert lab.run("rollback", "--last", "--yes").returncode == 0
+    assert len(journal_lines(lab)) == 4
     return lab
 
 
@@ -159,9 +161,9 @@ def test_rollback_removes_values_whose_case_was_changed_out_of_band(tmp_path):
 
     r = lab.run("rollback", "--all", "--yes", "--reason", "back out")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    assert "rolled back 2 change(s)" in r.stderr
+    assert "rolled back 1 change(s)" in r.stderr
     assert delegation_of_hv01(lab) == [v.replace("cifs/", "CIFS/") for v in original]
-    assert [e["state"] for e in journal_lines(lab)] == ["intent", "applied"] * 4
+    assert [e["state"] for e in journal_lines(lab)] == ["intent", "applied"] * 2
     r = lab.run("journal")
     assert r.returncode == 0 and "settled" not in r.stderr  # no half-applied rollback left to settle
     assert ids(lab.check()[1]) == SEED_IDS
