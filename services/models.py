@@ -142,6 +142,11 @@ class VirtualMachine(Model):
     host: str
     state: str = "Running"
     paths: tuple[str, ...] = ()  # configuration location and virtual disks (Get-VM, Get-VMHardDiskDrive)
+    memory_assigned: int = 0  # bytes (Get-VM MemoryAssigned; 0 when off)
+    memory_startup: int = 0  # bytes (Get-VM MemoryStartup)
+    version: str | None = None  # configuration version (Get-VM Version), e.g. "9.0"
+    processor_compatibility: bool = False  # Get-VMProcessor CompatibilityForMigrationEnabled
+    clustered: bool = False  # Get-VM IsClustered
 
 
 class HostEvent(Model):
@@ -173,6 +178,9 @@ class HostReport(Model):
     tickets_issued: datetime | None = None  # start time of the SYSTEM session's TGT (klist)
     clock_offset_s: float | None = None  # host clock minus this machine's clock when the host answered
     credssp_expires: datetime | None = None  # set by lmdoctor's CredSSP window, if any
+    memory_free: int | None = None  # bytes available for new VMs; None when not reported
+    processor: str | None = None  # the host's processor model (compared when a VM lacks compatibility mode)
+    supported_versions: tuple[str, ...] = ()  # Get-VMHostSupportedVersion; empty when not reported
 
 
 class NodeSnapshot(Model):

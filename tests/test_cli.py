@@ -36,6 +36,10 @@ SCENARIOS = {
     "clock-skew": ({"clock.skew:HV02:-"}, 1, False),
     "rc4-only": ({"kerberos.no_aes:HV02:-"}, 0, True),  # a warning: check passes
     "smb-storage": ({f"storage.smb_delegation:HV0{i}:FS01" for i in range(1, 5)}, 1, True),
+    # drain scenarios: memory and processor are drain blockers, not authentication findings
+    "drain-no-headroom": (set(), 0, True),
+    "drain-cpu": (set(), 0, True),
+    "drain-migration-disabled": ({f"migration.disabled:HV0{i}:-" for i in range(2, 5)}, 1, True),
 }
 # What `fix --all` leaves alone: removing values is a separate, explicit choice (`fix --finding ID`).
 CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"},

@@ -120,7 +120,8 @@ class LabHostGateway:
                     for e in sorted(h.events, key=lambda e: e.time, reverse=True)[:MAX_EVENTS])
         return HostReport(name=h.name, settings=h.settings, vms=tuple(h.vms), events=evs,
                           addresses=tuple(h.addresses), tickets_issued=h.tickets.issued,
-                          clock_offset_s=h.clock_offset_s)
+                          clock_offset_s=h.clock_offset_s, memory_free=h.memory_free,
+                          processor=h.processor, supported_versions=tuple(h.supported_versions))
 
     def set_auth_type(self, host: str, auth_type: AuthType) -> None:
         self._update(host, lambda h: setattr(h, "settings", h.settings.model_copy(update={"auth_type": AuthType(auth_type)})))

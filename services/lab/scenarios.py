@@ -32,6 +32,10 @@ CLUSTER = "HVCLUSTER"
 NODES = ("HV01", "HV02", "HV03", "HV04")
 ADDRESSES = {n: f"10.0.10.{11 + i}" for i, n in enumerate(NODES)}
 VMS = {"HV01": ("APP01", "APP02"), "HV02": ("SQL01",), "HV03": ("WEB01", "WEB02"), "HV04": ("FS01",)}
+GIB = 1 << 30
+PROCESSOR = "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
+SUPPORTED_VERSIONS = ("8.0", "9.0", "9.1", "10.0")  # Windows Server 2019 (Get-VMHostSupportedVersion)
+VM_MEMORY = {"APP01": 8, "APP02": 4, "SQL01": 16, "WEB01": 4, "WEB02": 4, "FS01": 8}  # GiB
 ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 ADMIN_USER = "Administrator@contoso.local"
 RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
@@ -172,9 +176,12 @@ def healthy(now: datetime) -> Lab:
             settings=VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS,
                                     performance_option=PerformanceOption.COMPRESSION, max_migrations=2,
                                     use_any_network=False, migration_networks=("10.0.20.0/24",)),
-            vms=[VirtualMachine(name=vm, host=node) for vm in VMS[node]],
+            vms=[VirtualMachine(name=vm, host=node, memory_assigned=VM_MEMORY[vm] * GIB,
+                                memory_startup=VM_MEMORY[vm] * GIB, version="9.0", clustered=vm != "APP02")
+                 for vm in VMS[node]],
             addresses=[ADDRESSES[node], f"10.0.20.{11 + i}"],
             tickets=TicketView(issued=now, allowed_to_delegate_to=[], uac=0),
+            memory_free=48 * GIB, processor=PROCESSOR, supported_versions=list(SUPPORTED_VERSIONS),
         )
         for i, node in enumerate(NODES)
     })
@@ -323,6 +330,31 @@ def near_miss(now: datetime) -> Lab:
     return lab
 
 
+def drain_no_headroom(now: datetime) -> Lab:
+    """HV01's VMs fit nowhere: the other nodes have 6 GiB free each, APP01 needs 8 GiB."""
+    lab = healthy(now)
+    for node in NODES[1:]:
+        lab.host(node).memory_free = 6 * GIB
+    return lab
+
+
+def drain_cpu(now: datetime) -> Lab:
+    """HV01 was replaced by a newer processor generation; APP01 runs without processor compatibility mode."""
+    lab = healthy(now)
+    lab.host("HV01").processor = "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"
+    lab.host("HV01").vms = [v.model_copy(update={"processor_compatibility": v.name != "APP01"})
+                            for v in lab.host("HV01").vms]
+    return lab
+
+
+def drain_migration_disabled(now: datetime) -> Lab:
+    """Live migration was left disabled on every node but HV01 after a maintenance window."""
+    lab = healthy(now)
+    for node in NODES[1:]:
+        lab.host(node).settings = lab.host(node).settings.model_copy(update={"migration_enabled": False})
+    return lab
+
+
 def protected_operator(now: datetime) -> Lab:
     """Moves are started as t0.admin, in Protected Users through a tier-0 group: none started remotely works."""
     lab = healthy(now)
@@ -387,6 +419,9 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "clock-skew": (clock_skew, "HV02's clock is 7½ minutes ahead of the domain controller's"),
     "rc4-only": (rc4_only, "HV02's account allows RC4 only: no AES Kerberos tickets"),
     "smb-storage": (smb_storage, "APP01 lives on \\\\FS01\\VMs; no node may delegate to cifs/FS01"),
+    "drain-no-headroom": (drain_no_headroom, "HV01 cannot be drained: 6 GiB free on the other nodes, APP01 needs 8"),
+    "drain-cpu": (drain_cpu, "HV01 has a newer CPU; APP01 runs without processor compatibility mode"),
+    "drain-migration-disabled": (drain_migration_disabled, "Live migration is disabled on HV02, HV03 and HV04"),
 }
 
 

@@ -52,6 +52,9 @@ class LabHost(BaseModel):
     addresses: list[str]
     tickets: TicketView
     clock_offset_s: float = 0.0  # the host's clock minus the real one (the lab DC keeps the real time)
+    memory_free: int | None = None
+    processor: str | None = None
+    supported_versions: list[str] = []
 
 
 class LabHosts(BaseModel):

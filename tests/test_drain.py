@@ -1,0 +1,166 @@
+"""Drain readiness: each blocker on its own, placement of several VMs on one destination, and the lab's
+drain scenarios planned from a real lab snapshot."""
+
+from __future__ import annotations
+
+from services import drain
+from services.inventory import take_snapshot
+from services.lab.scenarios import GIB
+from services.models import AuthType, HostReport, NodeSnapshot, Snapshot, VirtualMachine, VMHostSettings
+from tests.test_matrix import NOW, synthetic
+
+CPU = "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
+
+
+def cluster(count: int = 3, vms: dict[str, int] | None = None, free: dict[str, int] | None = None,
+            lacking=(), **host_changes) -> Snapshot:
+    """`count` nodes N001…, the VMs (name → GiB) on N001, `free` GiB per destination (default 64)."""
+    base = synthetic(count, lacking=lacking)
+    nodes = []
+    for node in base.nodes:
+        on_source = node.name == "N001"
+        report = HostReport(
+            name=node.name,
+            settings=VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS, max_migrations=2),
+            vms=tuple(VirtualMachine(name=v, host=node.name, memory_assigned=g * GIB, memory_startup=g * GIB,
+                                     version="9.0") for v, g in (vms or {}).items()) if on_source else (),
+            memory_free=(free or {}).get(node.name, 64) * GIB, processor=CPU,
+            supported_versions=("8.0", "9.0"))
+        report = report.model_copy(update=host_changes.get(node.name, {}))
+        nodes.append(node.model_copy(update={"host": report}))
+    return base.model_copy(update={"nodes": tuple(nodes)})
+
+
+def codes(plan: drain.DrainPlan, vm: str) -> set[str]:
+    return {b.code for p in plan.placements if p.vm == vm for b in p.blockers}
+
+
+def test_several_vms_pile_onto_one_destination_within_its_headroom():
+    snap = cluster(3, vms={"A": 8, "B": 6, "C": 4, "D": 2}, free={"N002": 16, "N003": 64})
+    plan = drain.plan(snap, "N001")
+    placed = {p.vm: p.destination for p in plan.placements}
+    # first-fit-decreasing: A (8) and B (6) fill N002 to 2 GiB left, C (4) spills to N003, D (2) fits N002
+    assert placed == {"A": "N002", "B": "N002", "C": "N003", "D": "N002"}
+    assert [p.vm for p in plan.placements] == ["A", "B", "C", "D"]
+    assert codes(plan, "C") == {"memory"}
+    assert plan.drainable and plan.waves == 2  # N002 receives 3 VMs, two at a time
+
+
+def test_no_headroom_blocks_with_the_figures():
+    plan = drain.plan(cluster(3, vms={"A": 8}, free={"N002": 6, "N003": 7}), "N001")
+    assert not plan.drainable and plan.placements[0].destination is None
+    texts = [b.text for b in plan.placements[0].blockers]
+    assert texts == ["N002 has 6.0 GiB free (after the VMs placed before), A needs 8.0 GiB",
+                     "N003 has 7.0 GiB free (after the VMs placed before), A needs 8.0 GiB"]
+
+
+def test_an_off_vm_needs_no_memory():
+    snap = cluster(2, vms={"A": 8}, free={"N002": 1})
+    vm = snap.nodes[0].host.vms[0].model_copy(update={"state": "Off"})
+    snap = snap.model_copy(update={"nodes": (snap.nodes[0].model_copy(update={"host": snap.nodes[0].host.model_copy(
+        update={"vms": (vm,)})}), snap.nodes[1])})
+    assert drain.plan(snap, "N001").drainable
+
+
+def test_processor_mismatch_blocks_only_without_compatibility_mode():
+    other = {"processor": "AMD EPYC 7302"}
+    snap = cluster(2, vms={"A": 2, "B": 2}, N002=other)
+    src = snap.nodes[0]
+    vms = tuple(v.model_copy(update={"processor_compatibility": v.name == "B"}) for v in src.host.vms)
+    snap = snap.model_copy(update={"nodes": (src.model_copy(update={"host": src.host.model_copy(
+        update={"vms": vms})}), snap.nodes[1])})
+    plan = drain.plan(snap, "N001")
+    assert {p.vm: p.destination for p in plan.placements} == {"A": None, "B": "N002"}
+    assert codes(plan, "A") == {"processor"}
+
+
+def test_configuration_version_unsupported_on_the_destination():
+    plan = drain.plan(cluster(2, vms={"A": 2}, N002={"supported_versions": ("5.0", "8.0")}), "N001")
+    (blocker,) = plan.placements[0].blockers
+    assert blocker.code == "version" and "9.0 is not supported on N002" in blocker.text
+
+
+def test_migration_disabled_on_the_destination_names_the_finding():
+    disabled = VMHostSettings(migration_enabled=False, auth_type=AuthType.KERBEROS)
+    plan = drain.plan(cluster(2, vms={"A": 2}, N002={"settings": disabled}), "N001")
+    (blocker,) = plan.placements[0].blockers
+    assert (blocker.code, blocker.finding) == ("migration.disabled", "migration.disabled:N002:-")
+
+
+def test_migration_limit_and_auth_type_mismatch():
+    none_at_once = VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS, max_migrations=0)
+    credssp = VMHostSettings(migration_enabled=True, auth_type=AuthType.CREDSSP)
+    plan = drain.plan(cluster(3, vms={"A": 2}, N002={"settings": none_at_once}, N003={"settings": credssp}), "N001")
+    assert codes(plan, "A") == {"migration.limit", "auth.mismatch"}
+    assert not plan.drainable
+
+
+def test_missing_delegation_names_the_fix_and_the_plan_goes_elsewhere():
+    plan = drain.plan(cluster(3, vms={"A": 2}, lacking=[(0, 1)]), "N001")
+    (placement,) = plan.placements
+    assert placement.destination == "N003"
+    (blocker,) = placement.blockers
+    assert (blocker.code, blocker.destination, blocker.finding) == \
+        ("delegation", "N002", "delegation.missing:N001:N002")
+
+
+def test_preflight_words_are_shown_safely():
+    plan = drain.plan(cluster(2, vms={"A": 2}), "N001",
+                      preflight={("A", "N002"): ("Virtual switch 'LAN\x1b[31m' not found.",)})
+    (blocker,) = plan.placements[0].blockers
+    assert blocker.code == "preflight" and "\x1b" not in blocker.text and "␛[31m" in blocker.text
+
+
+def test_unknown_and_unreachable_nodes_cannot_be_checked():
+    snap = cluster(2, vms={"A": 2}, N001={"reachable": False, "error": "WinRM did not answer"})
+    assert drain.plan(snap, "N001").error == "N001 did not answer: WinRM did not answer"
+    assert drain.plan(snap, "N009").error == "N009 is not a node of cluster BIGCLUSTER"
+    assert not drain.plan(snap, "N009").checked
+
+
+def test_clustered_vms_carry_the_path_note():
+    snap = cluster(2, vms={"A": 2})
+    assert drain.plan(snap, "N001").notes == ()
+    src = snap.nodes[0]
+    vms = tuple(v.model_copy(update={"clustered": True}) for v in src.host.vms)
+    snap = snap.model_copy(update={"nodes": (src.model_copy(update={"host": src.host.model_copy(
+        update={"vms": vms})}), snap.nodes[1])})
+    plan = drain.plan(snap, "N001")
+    assert plan.placements[0].clustered and plan.notes == (drain.CLUSTER_NOTE,)
+
+
+# --- the lab's scenarios -------------------------------------------------------------------------------
+def lab_plan(lab_session, scenario: str) -> drain.DrainPlan:
+    session = lab_session(scenario)
+    return drain.plan(take_snapshot(session.directory, session.hosts, session.cluster), "HV01")
+
+
+def test_lab_healthy_drains(lab_session):
+    plan = lab_plan(lab_session, "healthy")
+    assert plan.drainable and {p.vm: p.destination for p in plan.placements} == {"APP01": "HV02", "APP02": "HV02"}
+
+
+def test_lab_seed_goes_around_the_missing_delegation(lab_session):
+    plan = lab_plan(lab_session, "seed")
+    assert plan.drainable and {p.destination for p in plan.placements} == {"HV03"}
+    assert {(b.destination, b.finding) for p in plan.placements for b in p.blockers} == \
+        {("HV02", "delegation.missing:HV01:HV02")}
+
+
+def test_lab_no_headroom(lab_session):
+    plan = lab_plan(lab_session, "drain-no-headroom")
+    assert not plan.drainable
+    assert {p.vm: p.destination for p in plan.placements} == {"APP01": None, "APP02": "HV02"}
+    assert codes(plan, "APP01") == {"memory"}
+
+
+def test_lab_cpu(lab_session):
+    plan = lab_plan(lab_session, "drain-cpu")
+    assert not plan.drainable and codes(plan, "APP01") == {"processor"}
+
+
+def test_lab_migration_disabled(lab_session):
+    plan = lab_plan(lab_session, "drain-migration-disabled")
+    assert not plan.drainable
+    assert {b.finding for p in plan.placements for b in p.blockers} == \
+        {f"migration.disabled:HV0{i}:-" for i in (2, 3, 4)}
