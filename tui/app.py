@@ -10,13 +10,17 @@ from importlib import resources
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.message import Message
 from textual.screen import Screen
 
 from services.diagnosis import diagnose
 from services.inventory import take_snapshot
 from services.models import Finding, Snapshot
+from services.safetext import visible
 from services.session import Session
+from tui.text import markup_literal
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +49,16 @@ class LmDoctorApp(App[int]):
         self.as_of: datetime | None = None
         self.inventory_error: str | None = None
         self.sub_title = session.label
+
+    # --- text sinks: values from outside lmdoctor are shown, never parsed as markup or sent as controls ------
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification is text: its message often carries a value (a remedy, an error, a host's answer)."""
+        super().notify(visible(message, multiline=True), title=visible(title), severity=severity,
+                       timeout=timeout, markup=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        return super().format_title(visible(title), visible(sub_title))
 
     def on_mount(self) -> None:
         from tui.screens.nodes import NodesScreen
@@ -195,7 +209,8 @@ class LmDoctorApp(App[int]):
         yield SystemCommand("Next theme", "Cycle the built-in themes (saved in console.toml)", self.action_cycle_theme)
         if self.snapshot:
             for node in self.snapshot.nodes:
-                yield SystemCommand(f"Node {node.name}", f"SPNs, delegation, events and findings of {node.name}",
+                name = markup_literal(node.name)  # the palette reads its titles as markup
+                yield SystemCommand(f"Node {name}", f"SPNs, delegation, events and findings of {name}",
                                     lambda n=node.name: self.open_node(n))
 
     def on_unmount(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -105,7 +106,7 @@ def restamp(values: list, attribute: str, when: datetime) -> list[str]:
 
 
 DOMAIN_SID = "S-1-5-21-2718281828-3141592653-1618033988"
-COMPUTER_RIDS = {"DC01": 1000, CLUSTER: 1104, **{n: 1105 + i for i, n in enumerate(NODES)}, "HV02-OLD": 1150}
+COMPUTER_RIDS = {"DC01": 1000, CLUSTER: 1104, **{n: 1105 + i for i, n in enumerate(NODES)}, "HV02-OLD": 1150, "OLD": 1151}
 
 
 def sid_of(name: str) -> str:
@@ -401,6 +402,48 @@ def smb_storage(now: datetime) -> Lab:
     return lab
 
 
+# Hostile values: what anyone with write access to a computer object, a VM operator or an event source can
+# plant. Each must be shown as text, never styled, clicked, linked or sent to the terminal (docs/safety.md).
+CLIPBOARD_TEXT = "iex(planted-clipboard)"  # what an OSC 52 write would put on the operator's clipboard
+OSC52 = "\x1b]52;c;" + base64.b64encode(CLIPBOARD_TEXT.encode()).decode() + "\x07"
+OSC8 = "\x1b]8;;file:///etc/passwd\x1b\\planted-link\x1b]8;;\x1b\\"
+CLEAR = "\x1b[2JWIPED"  # erase the screen, then a marker
+C1_CSI = "\x9b2J"
+MARKUP = "[bold red]styled[/]"
+CLICK = "[@click=app.quit]click-me[/]"
+LINK = '[link="file:///etc/passwd"]passwd[/]'
+UNBALANCED = "backup[/]"
+BRACKETS = "SQL [prod]"
+HOSTILE_VMS = (UNBALANCED, BRACKETS, CLICK, LINK, MARKUP, "clip" + OSC52, "wipe" + CLEAR, "link" + OSC8)
+HOSTILE_HOLDER = "OLD[/]" + OSC52 + C1_CSI  # sAMAccountName (without $) of a stale object holding HV03's HOST SPNs
+HOSTILE_NODE = "[BOLD]HV05[/]"  # a cluster node no host answers for, with no computer account (a name with a control
+# character is refused by the SPN parser: that is a finding of its own, not a rendering question)
+
+
+def hostile(now: datetime) -> Lab:
+    """The seed fault, with markup, click actions, links, unbalanced tags and OSC 52/8 and CSI sequences in every
+    value a screen or an output shows."""
+    lab = seed(now)
+    hv01 = lab.computer("HV01")
+    hv01["msDS-AllowedToDelegateTo"] = hv01["msDS-AllowedToDelegateTo"] + [
+        f"cifs/{MARKUP}", f"cifs/{CLICK}", f"cifs/{LINK}", f"cifs/{UNBALANCED}", "cifs/clip" + OSC52,
+        "cifs/link" + OSC8, "cifs/wipe" + CLEAR, "cifs/c1" + C1_CSI]
+    lab.host("HV01").vms += [VirtualMachine(name=name, host="HV01", state=state) for name, state in zip(
+        HOSTILE_VMS, ("Off", "Running" + OSC52, MARKUP, "Saved" + CLEAR, UNBALANCED, CLICK, LINK, "Off" + OSC8))]
+    lab.host("HV03").cluster_state = "Up " + MARKUP + OSC52
+    lab.host("HV04").cluster_state = "Paused" + CLEAR + UNBALANCED
+    lab.entries[f"CN=OLD,{COMPUTERS}"] = _computer(
+        "OLD", UAC_WORKSTATION_TRUST_ACCOUNT, ["HOST/HV03", f"HOST/{fqdn('HV03')}"], [], now - timedelta(days=400))
+    lab.entries[f"CN=OLD,{COMPUTERS}"]["sAMAccountName"] = [HOSTILE_HOLDER + "$"]
+    lab.event("HV01", 21024, f"Migration of '{CLICK}' failed {MARKUP} {LINK} {UNBALANCED}" + OSC52 + OSC8 + CLEAR
+              + "\nsecond line " + C1_CSI, log="Planted-Log " + MARKUP + OSC52, level="Error" + OSC8 + UNBALANCED,
+              ago=timedelta(minutes=30))
+    lab.event("HV02", 20417, "ok " + CLEAR, level=CLICK, log=LINK, ago=timedelta(minutes=20))
+    lab.hosts.hosts[HOSTILE_NODE] = lab.host("HV04").model_copy(update={
+        "name": HOSTILE_NODE, "reachable": False, "vms": [], "events": [], "addresses": ["10.0.10.15"]})
+    return lab
+
+
 SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "seed": (seed, "HV01 lacks delegation to HV02's cifs and VSMS; the values sit on HV02's own object"),
     "healthy": (healthy, "Every node may delegate to every other node, with protocol transition"),
@@ -422,6 +465,8 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "drain-no-headroom": (drain_no_headroom, "HV01 cannot be drained: 6 GiB free on the other nodes, APP01 needs 8"),
     "drain-cpu": (drain_cpu, "HV01 has a newer CPU; APP01 runs without processor compatibility mode"),
     "drain-migration-disabled": (drain_migration_disabled, "Live migration is disabled on HV02, HV03 and HV04"),
+    "hostile": (hostile, "The seed fault, with markup and terminal escape sequences planted in directory, host and "
+                         "event values"),
 }
 
 

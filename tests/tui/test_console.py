@@ -53,7 +53,7 @@ async def test_seed_walkthrough_find_fix_migrate_rollback(demo_app):
         await settle(pilot)
         assert isinstance(app.screen, FindingsScreen)
         table = app.screen.query_one(DataTable)
-        codes = [table.get_row_at(i)[1] for i in range(table.row_count)]
+        codes = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]  # every cell is Text
         table.move_cursor(row=codes.index("delegation.missing"))
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, FixScreen) and bool(app.screen.previews))
@@ -111,7 +111,7 @@ async def test_node_drill_down_tabs(demo_app):
         flags = text_of(app, "#delegation-flags")
         assert "Protocol transition" in flags
         peers = app.screen.query_one("#peer-table DataTable", DataTable)
-        status = {peers.get_row_at(i)[0]: peers.get_row_at(i)[1].plain for i in range(peers.row_count)}
+        status = {peers.get_row_at(i)[0].plain: peers.get_row_at(i)[1].plain for i in range(peers.row_count)}
         assert status["HV02"].startswith("✖") and status["HV03"].startswith("✔")
         await pilot.press("3")
         await settle(pilot)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.content import Content
+from textual.widgets import Footer, Header
+
+from tui.text import Part, assemble
+from tui.widgets.plain import Plain
 
 
 class BaseScreen(Screen):
@@ -14,25 +18,26 @@ class BaseScreen(Screen):
     def compose_top(self) -> ComposeResult:
         yield Header()
         if self.app.session.demo:
-            yield Static(f" DEMO · simulated contoso.local lab (scenario '{self.app.session.scenario}') — "
-                         "changes affect only the lab ", classes="demo-banner")
-        yield Static("", classes="status-line")
+            yield Plain(f" DEMO · simulated contoso.local lab (scenario '{self.app.session.scenario}') — "
+                        "changes affect only the lab ", classes="demo-banner")
+        yield Plain("", classes="status-line")
 
     def compose_bottom(self) -> ComposeResult:
         yield Footer()
 
-    def set_status(self, text: str) -> None:
-        self.query_one(".status-line", Static).update(text)
+    def set_status(self, *parts: Part) -> None:
+        """The status line: lmdoctor's words and values, each shown as text (tui.text.assemble)."""
+        self.query_one(".status-line", Plain).update(assemble(*parts))
 
-    def as_of_text(self) -> str:
+    def as_of_text(self) -> Content:
         app = self.app
         if app.inventory_error:
-            return f"[b red]inventory failed:[/] {app.inventory_error}"
+            return assemble(("inventory failed:", "b red"), " ", app.inventory_error)
         if app.as_of is None:
-            return "reading the directory and the hosts…"
+            return assemble("reading the directory and the hosts…")
         errors = sum(1 for f in app.findings if f.severity == "error")
-        return (f"as of {app.as_of:%H:%M:%S} UTC · {len(app.findings)} finding(s), {errors} error(s) · "
-                f"[dim]ctrl+r refresh[/]")
+        return assemble(f"as of {app.as_of:%H:%M:%S} UTC · {len(app.findings)} finding(s), {errors} error(s) · ",
+                        ("ctrl+r refresh", "dim"))
 
     def show_progress(self, message: str, done: int, total: int) -> None:
         self.set_status(f"{message}… ({done}/{total})")

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input
+
+from tui.widgets.plain import Plain, PlainLabel
 
 from services import inputs
 
 
-def reason_fields(placeholder: str = "Reason / change ticket (required)") -> tuple[Input, Static]:
+def reason_fields(placeholder: str = "Reason / change ticket (required)") -> tuple[Input, Plain]:
     """The reason input and, under it, the place its error shows."""
-    return Input(placeholder=placeholder, id="reason"), Static("", id="reason-error", classes="field-error")
+    return Input(placeholder=placeholder, id="reason"), Plain("", id="reason-error", classes="field-error")
 
 
 def checked_reason(screen: Screen) -> str | None:
     """The reason typed on `screen`, checked by the CLI's own rule (services.inputs.reason).
 
     None when it is refused: the error then shows under the field and the field has the focus."""
-    field, error = screen.query_one("#reason", Input), screen.query_one("#reason-error", Static)
+    field, error = screen.query_one("#reason", Input), screen.query_one("#reason-error", Plain)
     try:
         reason = inputs.reason(field.value, "reason")
     except inputs.InputError as exc:
@@ -46,9 +47,9 @@ class ReasonDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield PlainLabel(self.title_text, classes="dialog-title")
             with VerticalScroll(classes="preview"):
-                yield Static(escape(self.body))
+                yield Plain(self.body)
             yield from reason_fields()
             with Horizontal(classes="buttons"):
                 yield Button(self.action_label, id="ok", variant="error")

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
-from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, Select
 
 from services import credentials, profiles
 from services.profiles import Profile
 from services.session import Session, open_profile
 from tui.screens.base import BaseScreen
+from tui.text import assemble
 from tui.widgets.filter_table import FilterTable
+from tui.widgets.plain import Plain
 
 TEXT_FIELDS: list[tuple[str, str, str]] = [  # field, label, placeholder
     ("name", "Name", "prod"),
@@ -75,15 +76,15 @@ class ConnectScreen(BaseScreen):
         with Horizontal(classes="split"):
             yield FilterTable(("Profile", "Domain", "Cluster"), id="profiles")
             with VerticalScroll(classes="detail-pane", id="profile-form"):
-                yield Static("", id="err-", classes="field-error")
+                yield Plain("", id="err-", classes="field-error")
                 for field in ORDER:
                     yield from self._field(field)
                 yield Label("Password (bind user)")
                 yield Input(password=True, id="password", placeholder="stored only in the OS keyring")
-                yield Static("", id="err-password", classes="field-error")
+                yield Plain("", id="err-password", classes="field-error")
                 yield Label("WinRM password (when the WinRM user differs)")
                 yield Input(password=True, id="winrm_password", placeholder="stored only in the OS keyring")
-                yield Static("", id="err-winrm_password", classes="field-error")
+                yield Plain("", id="err-winrm_password", classes="field-error")
         yield from self.compose_bottom()
 
     def _field(self, field: str) -> ComposeResult:
@@ -97,10 +98,10 @@ class ConnectScreen(BaseScreen):
             placeholder = next(p for f, _, p in TEXT_FIELDS if f == field)
             yield Label(LABELS[field])
             yield Input(id=field, placeholder=placeholder)
-        yield Static("", id=f"err-{field}", classes="field-error")
+        yield Plain("", id=f"err-{field}", classes="field-error")
 
     def on_mount(self) -> None:
-        self.set_status(f"in use: [b]{escape(self.app.session.label)}[/] · ctrl+s save · ctrl+o connect · ctrl+n new")
+        self.set_status("in use: ", (self.app.session.label, "b"), " · ctrl+s save · ctrl+o connect · ctrl+n new")
         self.render_profiles()
         self.query_one(FilterTable).table.focus()
 
@@ -150,9 +151,9 @@ class ConnectScreen(BaseScreen):
         return data
 
     def show_errors(self, errors: dict[str, str]) -> None:
-        for widget in self.query(".field-error").results(Static):
+        for widget in self.query(".field-error").results(Plain):
             field = (widget.id or "").removeprefix("err-")
-            widget.update(f"[b red]{escape(errors[field])}[/]" if field in errors else "")
+            widget.update(assemble((errors[field], "b red")) if field in errors else "")
             widget.display = field in errors
 
     def validate(self) -> Profile | None:
@@ -189,13 +190,13 @@ class ConnectScreen(BaseScreen):
     def action_save(self) -> None:
         profile = self.validate()
         if profile is None:
-            self.set_status("[b red]not saved:[/] fix the fields marked in red")
+            self.set_status(("not saved:", "b red"), " fix the fields marked in red")
             return
         path = profiles.save(profile)
         self.loaded = profile.name
         stored = self.store_passwords(profile)
         self.render_profiles(select=profile.name)
-        self.set_status(f"saved {escape(str(path))}" + (f" · {stored}" if stored else ""))
+        self.set_status(f"saved {path}" + (f" · {stored}" if stored else ""))
 
     def store_passwords(self, profile: Profile) -> str:
         """Typed passwords go to the OS keyring and nowhere else; the inputs are cleared either way."""
@@ -222,7 +223,7 @@ class ConnectScreen(BaseScreen):
         if profile is None:
             return
         self.connecting = True
-        self.set_status(f"connecting to {escape(profile.dc)} and the hosts of {escape(profile.cluster)}…")
+        self.set_status(f"connecting to {profile.dc} and the hosts of {profile.cluster}…")
         self.connect(profile)
 
     @work(thread=True, exclusive=True, group="connect")
@@ -236,7 +237,7 @@ class ConnectScreen(BaseScreen):
 
     def _connect_failed(self, profile: Profile, error: str) -> None:
         self.connecting = False
-        self.set_status(f"[b red]cannot open {escape(profile.name)}:[/] {escape(error)}")
+        self.set_status((f"cannot open {profile.name}:", "b red"), " ", error)
         self.notify(error, title=f"Cannot open {profile.name}", severity="error", timeout=10)
 
     def _connected(self, session: Session) -> None:

@@ -2,36 +2,38 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.content import Content
+from textual.widgets import DataTable
 
 from services.diagnosis import bulk_fixable
 from services.models import Finding
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
 from tui.widgets.badges import badge
+from tui.text import Part, assemble, join_lines
 from tui.widgets.filter_table import FilterTable
+from tui.widgets.plain import Plain
 
 
-def finding_detail(f: Finding) -> str:
-    """The detail pane's text for one finding (Rich markup, values escaped)."""
-    lines = [f"[b]{escape(f.message)}[/]", f"[dim]{f.code} · {f.id}[/]", "", "[b u]Cause[/]", escape(f.cause)]
+def finding_detail(f: Finding) -> Content:
+    """The detail pane's text for one finding: every value shown as text."""
+    rows: list[Part] = [(f.message, "b"), (f"{f.code} · {f.id}", "dim"), "", ("Cause", "b u"), f.cause]
     if f.evidence:
-        lines += ["", "[b u]Evidence[/]"] + [f"• {escape(e)}" for e in f.evidence]
+        rows += ["", ("Evidence", "b u")] + [f"• {e}" for e in f.evidence]
     if f.fix:
-        lines += ["", f"[b u]Fix[/] {escape(f.fix.summary)}  [reverse] Enter [/] preview and apply"]
+        rows += ["", assemble(("Fix", "b u"), f" {f.fix.summary}  ", (" Enter ", "reverse"), " preview and apply")]
         for a in f.fix.actions:
-            lines += [f"• {escape(a.description)}", f"  [dim]PowerShell:[/] [cyan]{escape(a.powershell)}[/]"]
+            rows += [f"• {a.description}", assemble("  ", ("PowerShell:", "dim"), " ", (a.powershell, "cyan"))]
             if a.aduc:
-                lines.append(f"  [dim]ADUC:[/] {escape(a.aduc)}")
+                rows.append(assemble("  ", ("ADUC:", "dim"), f" {a.aduc}"))
         if f.fix.purge_hosts:
-            lines.append(f"• then [cyan]klist purge -li 0x3e7[/] on {', '.join(f.fix.purge_hosts)}")
+            rows.append(assemble("• then ", ("klist purge -li 0x3e7", "cyan"), f" on {', '.join(f.fix.purge_hosts)}"))
     elif f.remedy:
-        lines += ["", "[b u]Remedy (manual)[/]", escape(f.remedy)]
-    return "\n".join(lines)
+        rows += ["", ("Remedy (manual)", "b u"), f.remedy]
+    return join_lines(rows)
 
 
 class FindingsScreen(BaseScreen):
@@ -56,7 +58,7 @@ class FindingsScreen(BaseScreen):
         with Horizontal(classes="split"):
             yield FilterTable(("Severity", "Code", "Node", "Finding"), id="findings")
             with VerticalScroll(classes="detail-pane"):
-                yield Static(id="finding-detail", classes="detail")
+                yield Plain(id="finding-detail", classes="detail")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -74,8 +76,8 @@ class FindingsScreen(BaseScreen):
         return found
 
     def render_findings(self) -> None:
-        scope = f"[b]{self.node}[/] · " if self.node else ""
-        self.set_status(scope + self.as_of_text())
+        scope = ((self.node, "b"), " · ") if self.node else ()
+        self.set_status(*scope, self.as_of_text())
         rows = [(f.id, (badge(f.severity.value), f.code, f.source or "—", f.message)) for f in self.findings]
         table = self.query_one(FilterTable)
         table.set_rows(rows)
@@ -83,16 +85,16 @@ class FindingsScreen(BaseScreen):
             table.table.move_cursor(row=table.table.get_row_index(self.focus_id))
             self.focus_id = None
         if not rows:
-            detail = ("[green]No findings: every node may migrate to every other node.[/]"
+            detail = (assemble(("No findings: every node may migrate to every other node.", "green"))
                       if self.app.snapshot else "reading…")
-            self.query_one("#finding-detail", Static).update(detail)
+            self.query_one("#finding-detail", Plain).update(detail)
         else:
             self._show(table.selected_key)
 
     def _show(self, finding_id: str | None) -> None:
         f = next((f for f in self.findings if f.id == finding_id), None)
         if f:
-            self.query_one("#finding-detail", Static).update(finding_detail(f))
+            self.query_one("#finding-detail", Plain).update(finding_detail(f))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None:

@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Log, Static
+from textual.widgets import Button, Input
 
 from services.cli import format_preview
 from services.models import ChangePreview, Finding
 from services.remediation import RemediationError
 from tui.screens.confirm import checked_reason, reason_fields
+from tui.text import assemble, join_lines
+from tui.widgets.plain import Plain, PlainLabel, PlainLog
 
 
-def preview_markup(previews: list[ChangePreview]) -> str:
-    """The previews as Rich markup: additions green, removals red."""
-    out = []
+def preview_text(previews: list[ChangePreview]) -> Content:
+    """The previews as text: additions green, removals red."""
+    out: list[tuple[str, str]] = []
     for p in previews:
         for line in format_preview(p).splitlines():
-            text = escape(line)
             stripped = line.strip()
             if stripped.startswith("+ "):
-                text = f"[green]{text}[/]"
+                style = "green"
             elif stripped.startswith("- ") and not line.startswith("- "):
-                text = f"[red]{text}[/]"
+                style = "red"
             elif line.startswith("- "):
-                text = f"[b]{text}[/]"
+                style = "b"
             elif "PowerShell:" in line or "ADUC:" in line:
-                text = f"[dim]{text}[/]"
-            out.append(text)
-    return "\n".join(out)
+                style = "dim"
+            else:
+                style = ""
+            out.append((line, style))
+    return join_lines(out)
 
 
 def blast_radius(previews: list[ChangePreview]) -> int:
@@ -58,15 +61,15 @@ class FixScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="fix-dialog"):
-            yield Label(self._title(), classes="dialog-title")
+            yield PlainLabel(self._title(), classes="dialog-title")
             with VerticalScroll(classes="preview"):
-                yield Static("reading current values…", id="preview")
+                yield Plain("reading current values…", id="preview")
             yield from reason_fields("Reason / change ticket (required), e.g. CHG-1234 enable live migration")
             yield Input(placeholder="", id="confirm-word", classes="hidden")
             with Horizontal(classes="buttons"):
                 yield Button("Apply (ctrl+s)", id="apply", variant="error", disabled=True)
                 yield Button("Cancel (esc)", id="cancel")
-            yield Log(id="fix-log", classes="hidden")
+            yield PlainLog(id="fix-log", classes="hidden")
 
     def _title(self) -> str:
         if len(self.findings) == 1:
@@ -87,18 +90,19 @@ class FixScreen(ModalScreen[bool]):
         self.app.call_from_thread(self._show_preview, previews)
 
     def _preview_failed(self, error: str) -> None:
-        self.query_one("#preview", Static).update(f"[b red]Could not read the current values:[/] {escape(error)}")
+        self.query_one("#preview", Plain).update(assemble(("Could not read the current values:", "b red"), " ", error))
 
     def _show_preview(self, previews: list[ChangePreview]) -> None:
         self.previews = previews
         writes = [p for p in previews if not p.no_op]
         purge = ", ".join(self.purge_hosts) or "no host"
-        header = (f"[b]{len(writes)} write(s) to {blast_radius(previews)} object(s), "
-                  f"then klist purge -li 0x3e7 on {purge}.[/] Each value is read back after writing "
-                  "and journaled with its prior value (undo from the journal, j).\n")
+        header = assemble((f"{len(writes)} write(s) to {blast_radius(previews)} object(s), "
+                           f"then klist purge -li 0x3e7 on {purge}.", "b"),
+                          " Each value is read back after writing and journaled with its prior value "
+                          "(undo from the journal, j).\n")
         if self.app.session.read_only:
-            header += "[b red]Read-only session: nothing will be written.[/]\n"
-        self.query_one("#preview", Static).update(header + "\n" + preview_markup(previews))
+            header += assemble(("Read-only session: nothing will be written.", "b red"), "\n")
+        self.query_one("#preview", Plain).update(assemble(header, "\n", preview_text(previews)))
         if blast_radius(previews) > 1:
             word = self.query_one("#confirm-word", Input)
             word.placeholder = f"This touches {blast_radius(previews)} objects: type APPLY to confirm"
@@ -135,13 +139,13 @@ class FixScreen(ModalScreen[bool]):
             return
         self.busy = True
         apply_button.disabled = True
-        self.query_one("#fix-log", Log).remove_class("hidden")
+        self.query_one("#fix-log", PlainLog).remove_class("hidden")
         self.apply(reason)
 
     @work(thread=True, exclusive=True)
     def apply(self, reason: str) -> None:
         def note(message: str) -> None:
-            self.app.call_from_thread(self.query_one("#fix-log", Log).write_line, message)
+            self.app.call_from_thread(self.query_one("#fix-log", PlainLog).write_line, message)
 
         try:
             outcome = self.app.session.remediator.apply(self.previews, reason, self.purge_hosts, notify=note)

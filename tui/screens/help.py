@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Label, Static
+from textual.widgets import Label
+
+from tui.text import Part, assemble, join_lines
+from tui.widgets.plain import Plain
 
 GLOBAL_KEYS = [
     ("? / F1", "this help"),
@@ -41,13 +43,13 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         about = getattr(self.for_screen, "HELP", None) or (self.for_screen.__doc__ or "").strip()
-        lines = [escape(about), "", "[b u]Keys on this screen[/]"]
-        lines += [f"  [b cyan]{escape(k):<10}[/] {escape(d)}" for k, d in key_lines(self.for_screen)]
-        lines += ["", "[b u]Everywhere[/]"] + [f"  [b cyan]{escape(k):<10}[/] {escape(d)}" for k, d in GLOBAL_KEYS]
+        lines: list[Part] = [about, "", ("Keys on this screen", "b u")]
+        lines += [assemble("  ", (f"{k:<10}", "b cyan"), f" {d}") for k, d in key_lines(self.for_screen)]
+        lines += ["", ("Everywhere", "b u")] + [assemble("  ", (f"{k:<10}", "b cyan"), f" {d}") for k, d in GLOBAL_KEYS]
         with Vertical(classes="dialog", id="help"):
             yield Label(f"Help · {type(self.for_screen).__name__.removesuffix('Screen')}", classes="dialog-title")
             with VerticalScroll():
-                yield Static("\n".join(lines), id="help-text")
+                yield Plain(join_lines(lines), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -2,51 +2,53 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Log, Static
+from textual.content import Content
+from textual.widgets import DataTable
 
 from services.models import JournalEntry
 from services.remediation import RemediationError
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
 from tui.screens.confirm import ReasonDialog
+from tui.text import Part, assemble, join_lines
 from tui.widgets.filter_table import FilterTable
+from tui.widgets.plain import Plain, PlainLog
 
 STATE_STYLE = {"applied": "green", "reconciled": "green", "failed": "bold red", "intent": "yellow",
                "rolled_back": "cyan", "in_doubt": "bold yellow"}
 
 
-def _values_diff(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
+def _values_diff(before: tuple[str, ...], after: tuple[str, ...]) -> list[Part]:
     """before → after as one line per value: added green, removed red, kept dim."""
     b, a = {v.lower() for v in before}, {v.lower() for v in after}
-    lines = [f"  [red]- {escape(v)}[/]" for v in before if v.lower() not in a]
-    lines += [f"  [green]+ {escape(v)}[/]" for v in after if v.lower() not in b]
+    lines: list[Part] = [assemble("  ", (f"- {v}", "red")) for v in before if v.lower() not in a]
+    lines += [assemble("  ", (f"+ {v}", "green")) for v in after if v.lower() not in b]
     kept = [v for v in after if v.lower() in b]
     if kept:
-        lines.append(f"  [dim]{len(kept)} value(s) unchanged[/]")
+        lines.append(assemble("  ", (f"{len(kept)} value(s) unchanged", "dim")))
     return lines or ["  (no change)"]
 
 
-def entry_detail(e: JournalEntry) -> str:
-    lines = [f"[b]#{e.seq} {escape(e.action.description)}[/]",
-             f"state: {e.state} · batch {e.batch} · {e.time:%Y-%m-%d %H:%M:%S} UTC",
-             f"reason: {escape(e.reason)}", f"target: {escape(e.action.target)}",
-             f"attribute: {escape(e.action.attribute)}", "before → after:"]
+def entry_detail(e: JournalEntry) -> Content:
+    lines: list[Part] = [(f"#{e.seq} {e.action.description}", "b"),
+                         f"state: {e.state} · batch {e.batch} · {e.time:%Y-%m-%d %H:%M:%S} UTC",
+                         f"reason: {e.reason}", f"target: {e.action.target}",
+                         f"attribute: {e.action.attribute}", "before → after:"]
     lines += _values_diff(e.before, e.after)
     if e.read_back is not None:
         ok = {v.lower() for v in e.read_back} == {v.lower() for v in e.after}
-        lines.append("read back: " + ("[green]matches the intended value[/]" if ok
-                                      else "[b red]differs:[/] " + escape(", ".join(e.read_back) or "(empty)")))
+        lines.append(assemble("read back: ", ("matches the intended value", "green") if ok
+                              else assemble(("differs:", "b red"), " ", ", ".join(e.read_back) or "(empty)")))
     if e.rollback_of:
         lines.append(f"undoes change {e.rollback_of}")
     if e.error:
-        lines.append(f"[b red]error:[/] {escape(e.error)}")
-    return "\n".join(lines)
+        lines.append(assemble(("error:", "b red"), " ", e.error))
+    return join_lines(lines)
 
 
 class JournalScreen(BaseScreen):
@@ -63,8 +65,8 @@ class JournalScreen(BaseScreen):
         with Horizontal(classes="split"):
             yield FilterTable(("#", "Time (UTC)", "State", "Change", "Reason"), id="journal")
             with VerticalScroll(classes="detail-pane"):
-                yield Static(id="entry-detail", classes="detail")
-                yield Log(id="rollback-log", classes="hidden")
+                yield Plain(id="entry-detail", classes="detail")
+                yield PlainLog(id="rollback-log", classes="hidden")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -77,18 +79,18 @@ class JournalScreen(BaseScreen):
     def render_journal(self) -> None:
         self.entries = {str(e.seq): e for e in self.app.session.journal.entries()}
         undoable = self.app.session.remediator.undoable()
-        self.set_status(f"{len(self.entries)} journal line(s) · {len(undoable)} change(s) can be rolled back · "
-                        + self.as_of_text())
+        self.set_status(f"{len(self.entries)} journal line(s) · {len(undoable)} change(s) can be rolled back · ",
+                        self.as_of_text())
         rows = [(k, (k, f"{e.time:%m-%d %H:%M:%S}", Text(e.state, style=STATE_STYLE.get(e.state, "")),
                      e.action.description, e.reason))
                 for k, e in reversed(self.entries.items())]
         self.query_one(FilterTable).set_rows(rows)
         if not rows:
-            self.query_one("#entry-detail", Static).update("No changes yet. Fixes you apply are journaled here.")
+            self.query_one("#entry-detail", Plain).update("No changes yet. Fixes you apply are journaled here.")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value in self.entries:
-            self.query_one("#entry-detail", Static).update(entry_detail(self.entries[event.row_key.value]))
+            self.query_one("#entry-detail", Plain).update(entry_detail(self.entries[event.row_key.value]))
 
     def action_rollback_last(self) -> None:
         self._ask(self.app.session.remediator.last_batch(), "Undo the last batch")
@@ -110,14 +112,14 @@ class JournalScreen(BaseScreen):
 
         def answered(reason: str | None) -> None:
             if reason:
-                self.query_one("#rollback-log", Log).remove_class("hidden")
+                self.query_one("#rollback-log", PlainLog).remove_class("hidden")
                 self.rollback(entries, reason)
 
         self.app.push_screen(ReasonDialog(f"{title}: {len(entries)} change(s)", body, "Roll back"), answered)
 
     @work(thread=True, exclusive=True, group="write")
     def rollback(self, entries: list[JournalEntry], reason: str) -> None:
-        log = self.query_one("#rollback-log", Log)
+        log = self.query_one("#rollback-log", PlainLog)
 
         def note(message: str) -> None:
             self.app.call_from_thread(log.write_line, message)

@@ -3,13 +3,13 @@ for a pair, a row, a column or the whole grid in one previewed change."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from services import fixes, matrix, moves
 from services.journal import JournalError
@@ -17,32 +17,34 @@ from services.matrix import Pair, PairStatus
 from services.models import Snapshot
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
+from tui.text import Part, assemble, cell, join_lines
+from tui.widgets.plain import Plain
 
 TONE_STYLE = {"ok": "green", "warning": "dark_orange", "error": "bold red"}
 SELF_CELL = Text(" ─ ", style="dim")
 
 
-def legend_markup() -> str:
-    return "[b]Cell[/] = VSMS · cifs · transition · last move    " + escape(matrix.LEGEND_SHORT)
+def legend_text() -> Content:
+    return assemble(("Cell", "b"), " = VSMS · cifs · transition · last move    " + matrix.LEGEND_SHORT)
 
 
-def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> str:
+def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> Content:
     """The detail pane for one pair: evidence, then exactly the fix for that pair."""
-    lines = [f"[b]{escape(status.source)} → {escape(status.destination)}[/]  "
-             f"[{TONE_STYLE[matrix.tone(status)]}]{escape(status.summary)}[/]", ""]
+    lines: list[Part] = [assemble((f"{status.source} → {status.destination}", "b"), "  ",
+                                  (status.summary, TONE_STYLE[matrix.tone(status)])), ""]
     for line in matrix.evidence(snapshot, status, last)[1:]:
-        style = "green" if line.startswith("✔") else "red" if line.startswith("✖") else ""
-        lines.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
+        lines.append((line, "green" if line.startswith("✔") else "red" if line.startswith("✖") else ""))
     plans = matrix.fix_findings(snapshot, [(status.source, status.destination)])
-    lines += ["", "[b u]Fix for this pair[/]" + ("  [reverse] f [/] preview and apply" if plans else "")]
+    lines += ["", assemble(("Fix for this pair", "b u"), *(("  ", (" f ", "reverse"), " preview and apply")
+                                                          if plans else ()))]
     if not plans:
-        lines.append("[green]Nothing to fix: the source may delegate to every service, with any protocol.[/]")
+        lines.append(("Nothing to fix: the source may delegate to every service, with any protocol.", "green"))
     for finding in plans:
         for action in finding.fix.actions:
-            lines += [f"• {escape(action.description)}", f"  [cyan]{escape(action.powershell)}[/]"]
-        lines += [f"• then [cyan]{escape(fixes.purge_tickets_command(h))}[/]" for h in finding.fix.purge_hosts]
-    lines += ["", "[dim]r fixes the row (this source), c the column (this destination), a the whole grid[/]"]
-    return "\n".join(lines)
+            lines += [f"• {action.description}", assemble("  ", (action.powershell, "cyan"))]
+        lines += [assemble("• then ", (fixes.purge_tickets_command(h), "cyan")) for h in finding.fix.purge_hosts]
+    lines += ["", ("r fixes the row (this source), c the column (this destination), a the whole grid", "dim")]
+    return join_lines(lines)
 
 
 class MatrixScreen(BaseScreen):
@@ -70,13 +72,13 @@ class MatrixScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
-        yield Static(legend_markup(), id="mx-legend")
+        yield Plain(legend_text(), id="mx-legend")
         yield Input(placeholder="show nodes whose name contains… (Esc clears)", id="mx-filter", classes="hidden")
         with Horizontal(classes="split"):
             with Vertical(id="mx-grid"):
                 yield DataTable(cursor_type="cell", fixed_columns=1, id="matrix")
             with VerticalScroll(classes="detail-pane", id="mx-pane"):
-                yield Static("reading…", id="mx-detail", classes="detail")
+                yield Plain("reading…", id="mx-detail", classes="detail")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -107,8 +109,8 @@ class MatrixScreen(BaseScreen):
             records = []
         self.moves = matrix.last_moves(snapshot, records)
         broken = sum(not s.ok for s in self.statuses.values())
-        self.set_status(f"{len(self.statuses) - broken} of {len(self.statuses)} pairs may migrate · "
-                        + self.as_of_text())
+        self.set_status(f"{len(self.statuses) - broken} of {len(self.statuses)} pairs may migrate · ",
+                        self.as_of_text())
         shown = self._shown(snapshot)
         if shown != self.grid_names:
             self._build(shown)
@@ -118,8 +120,8 @@ class MatrixScreen(BaseScreen):
         self._show_cursor()
 
     @staticmethod
-    def _signature(cell: Text) -> str:
-        return cell.plain + str(cell.style)
+    def _signature(grid_cell: Text) -> str:
+        return grid_cell.plain + str(grid_cell.style)
 
     def _cell(self, key: Pair) -> Text:
         status = self.statuses.get(key)
@@ -134,15 +136,15 @@ class MatrixScreen(BaseScreen):
         table.clear(columns=True)
         table.add_column("src \\ dst", key="__source__")
         for name in names:
-            table.add_column(name, key=name)
+            table.add_column(cell(name), key=name)
         self.cells = {}
         for src in names:
             cells = []
             for dst in names:
-                cell = self._cell((src, dst))
-                self.cells[(src, dst)] = self._signature(cell)
-                cells.append(cell)
-            table.add_row(Text(src, style="bold"), *cells, key=src)
+                grid_cell = self._cell((src, dst))
+                self.cells[(src, dst)] = self._signature(grid_cell)
+                cells.append(grid_cell)
+            table.add_row(cell(src, "bold"), *cells, key=src)
         if names:  # keep the cursor where it was; the first time, on the first real pair
             column = cursor.column if cursor.column > 0 else min(2, len(names))
             table.cursor_coordinate = Coordinate(min(cursor.row, len(names) - 1), min(column, len(names)))
@@ -151,11 +153,11 @@ class MatrixScreen(BaseScreen):
         table = self.query_one(DataTable)
         for src in names:
             for dst in names:
-                cell = self._cell((src, dst))
-                signature = self._signature(cell)
+                grid_cell = self._cell((src, dst))
+                signature = self._signature(grid_cell)
                 if self.cells.get((src, dst)) != signature:
                     self.cells[(src, dst)] = signature
-                    table.update_cell(src, dst, cell)
+                    table.update_cell(src, dst, grid_cell)
 
     def selected_pair(self) -> Pair | None:
         table = self.query_one(DataTable)
@@ -170,15 +172,15 @@ class MatrixScreen(BaseScreen):
 
     def _show_cursor(self) -> None:
         snapshot, chosen = self.app.snapshot, self.selected_pair()
-        detail = self.query_one("#mx-detail", Static)
+        detail = self.query_one("#mx-detail", Plain)
         if snapshot is None or chosen is None:
             detail.update("No nodes." if snapshot else "reading…")
             return
         src, dst = chosen
         status = self.statuses.get((src, dst)) if dst else None
         if status is None:
-            detail.update(f"[b]{escape(src)}[/]" + (" → itself: a node does not migrate to itself." if dst else
-                          ": move right to a destination. r fixes this whole row."))
+            detail.update(assemble((src, "b"), " → itself: a node does not migrate to itself." if dst else
+                                   ": move right to a destination. r fixes this whole row."))
             return
         detail.update(pair_detail(snapshot, status, self.moves.get((src, dst))))
 

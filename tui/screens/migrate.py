@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
+from textual.widgets import Button, Label, ProgressBar, Select
 
 from services import moves, readonly
 from services.migration import MoveRequest, run_test_move
 from services.models import MoveProgress, MoveResult
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
+from tui.text import assemble, cell, join_lines
+from tui.widgets.plain import Plain, PlainLog
 
 
 class MigrateScreen(BaseScreen):
@@ -45,9 +46,9 @@ class MigrateScreen(BaseScreen):
                 yield Button("Move and verify (g)", id="move", variant="primary",
                              disabled=self.app.session.read_only)
             yield ProgressBar(total=100, show_eta=False, id="move-progress")
-            yield Static("", id="move-activity")
-            yield Static("", id="move-result", classes="detail")
-            yield Log(id="move-log")
+            yield Plain("", id="move-activity")
+            yield Plain("", id="move-result", classes="detail")
+            yield PlainLog(id="move-log")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -72,7 +73,7 @@ class MigrateScreen(BaseScreen):
         chosen_vm = vm_select.value if vm_select.value != Select.BLANK else self.initial_vm
         chosen_dest = dest_select.value if dest_select.value != Select.BLANK else self.initial_destination
         hosts = self.vm_hosts()
-        vm_select.set_options([(f"{vm}  (on {host})", vm) for vm, host in sorted(hosts.items())])
+        vm_select.set_options([(cell(f"{vm}  (on {host})"), vm) for vm, host in sorted(hosts.items())])
         if chosen_vm in hosts:
             vm_select.value = chosen_vm
         elif hosts:
@@ -85,7 +86,7 @@ class MigrateScreen(BaseScreen):
         source = self.vm_hosts().get(vm) if vm != Select.BLANK else None
         names = [n.name for n in snapshot.nodes if n.name != source] if snapshot else []
         dest_select = self.query_one("#destination", Select)
-        dest_select.set_options([(n, n) for n in names])
+        dest_select.set_options([(cell(n), n) for n in names])
         if preferred in names:
             dest_select.value = preferred
         elif names:
@@ -105,7 +106,7 @@ class MigrateScreen(BaseScreen):
     def action_move(self) -> None:
         if self.app.session.read_only:
             refusal = str(readonly.refusal(readonly.LIVE_MOVE))
-            self.query_one("#move-result", Static).update(f"[b red]{escape(refusal)}[/]")
+            self.query_one("#move-result", Plain).update(assemble((refusal, "b red")))
             self.notify(refusal, severity="warning")
             return
         self._start(what_if_only=False)
@@ -127,13 +128,13 @@ class MigrateScreen(BaseScreen):
         for button in self.query(Button):
             button.disabled = True
         self.query_one("#move-progress", ProgressBar).update(progress=0)
-        self.query_one("#move-result", Static).update("")
-        self.query_one("#move-log", Log).clear()
+        self.query_one("#move-result", Plain).update("")
+        self.query_one("#move-log", PlainLog).clear()
         self.run_move(MoveRequest(vm=vm, destination=destination, source=source, what_if_only=what_if_only))
 
     @work(thread=True, exclusive=True, group="move")
     def run_move(self, request: MoveRequest) -> None:
-        log = self.query_one("#move-log", Log)
+        log = self.query_one("#move-log", PlainLog)
         candidates = [n.name for n in self.app.snapshot.nodes] if self.app.snapshot else []
 
         def step(message: str) -> None:
@@ -152,25 +153,25 @@ class MigrateScreen(BaseScreen):
 
     def _progress(self, p: MoveProgress) -> None:
         self.query_one("#move-progress", ProgressBar).update(progress=p.percent)
-        self.query_one("#move-activity", Static).update(f"{escape(p.activity)}: {escape(p.status)}")
+        self.query_one("#move-activity", Plain).update(f"{p.activity}: {p.status}")
 
     def _done(self, result: MoveResult | None) -> None:
         self.running = False
         for button in self.query(Button):
             button.disabled = button.id == "move" and self.app.session.read_only
-        box = self.query_one("#move-result", Static)
+        box = self.query_one("#move-result", Plain)
         if result is None:
-            box.update("[b red]The test move could not be attempted.[/]")
+            box.update(assemble(("The test move could not be attempted.", "b red")))
         elif result.ok:
             self.query_one("#move-progress", ProgressBar).update(progress=100)
             verb = "can move" if result.what_if else "moved"
             tail = "" if result.what_if else f" and is verified there with Get-VM ({result.duration_s:.1f} s)"
-            box.update(f"[b green]✔ {result.vm} {verb} {result.source} → {result.destination}{tail}[/]")
+            box.update(assemble((f"✔ {result.vm} {verb} {result.source} → {result.destination}{tail}", "b green")))
             if not result.what_if:
                 self.app.refresh_inventory()
         else:
             from services import events
 
             cause = events.describe(result.cause) if result.cause else "unknown"
-            box.update(f"[b red]✖ Move failed[/]\n{escape(result.error or '')}\n[b]Likely cause:[/] {escape(cause)}"
-                       "\n[dim]f: findings and fixes[/]")
+            box.update(join_lines([("✖ Move failed", "b red"), result.error or "",
+                                   assemble(("Likely cause:", "b"), f" {cause}"), ("f: findings and fixes", "dim")]))

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, TabbedContent, TabPane
 
 from services import events as event_rules
 from services.matrix import pair
@@ -15,7 +15,9 @@ from services.spn import required_host_spns, spn_key
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
 from tui.widgets.badges import badge, yes_no
+from tui.text import assemble, cell, join_lines, shown
 from tui.widgets.filter_table import FilterTable
+from tui.widgets.plain import Plain
 
 
 class NodeScreen(BaseScreen):
@@ -42,12 +44,12 @@ class NodeScreen(BaseScreen):
                 yield FilterTable(("Service principal name", "Registered", "Held by"), id="spn-table")
             with TabPane("Delegation", id="delegation"):
                 with VerticalScroll():
-                    yield Static(id="delegation-flags")
+                    yield Plain(id="delegation-flags")
                     yield FilterTable(("Destination", "Can migrate to it?", "Missing"), id="peer-table")
-                    yield Static(id="delegation-values")
+                    yield Plain(id="delegation-values")
             with TabPane("Events", id="events"):
                 yield FilterTable(("Time (UTC)", "Id", "Level", "Cause", "Message"), id="event-table")
-                yield Static(id="event-detail", classes="detail")
+                yield Plain(id="event-detail", classes="detail")
             with TabPane("Findings", id="findings"):
                 yield FilterTable(("Severity", "Code", "Finding"), id="finding-table")
         yield from self.compose_bottom()
@@ -72,7 +74,7 @@ class NodeScreen(BaseScreen):
         return snapshot.node(self.node_name) if snapshot else None
 
     def render_node(self) -> None:
-        self.set_status(f"[b]{self.node_name}[/] · " + self.as_of_text())
+        self.set_status((self.node_name, "b"), " · ", self.as_of_text())
         node = self.node
         if node is None:
             return
@@ -89,25 +91,27 @@ class NodeScreen(BaseScreen):
         rows = []
         for spn in required_host_spns(node.name, node.fqdn):
             held = owners.get(spn_key(spn), ())
-            held_text = Text(", ".join(held) or "—", style="bold red" if len(held) > 1 else "")
+            held_text = cell(", ".join(held) or "—", "bold red" if len(held) > 1 else "")
             rows.append((spn, (spn, yes_no(spn_key(spn) in have), held_text)))
         extra = [s for s in (node.account.spns if node.account else ()) if spn_key(s) not in {spn_key(r) for r, _ in rows}]
-        rows += [(s, (Text(s, style="dim"), Text("extra", style="dim"), node.name)) for s in extra]
+        rows += [(s, (cell(s, "dim"), Text("extra", style="dim"), node.name)) for s in extra]
         self.query_one("#spn-table", FilterTable).set_rows(rows)
 
     def _render_delegation(self, node: NodeSnapshot) -> None:
         a = node.account
         if a is None:
-            self.query_one("#delegation-flags", Static).update("[b red]No computer account found.[/]")
+            self.query_one("#delegation-flags", Plain).update(assemble(("No computer account found.", "b red")))
             return
         rbcd = ", ".join(a.rbcd_principals) or "none"
-        self.query_one("#delegation-flags", Static).update(
-            f"[b]{a.dn}[/]\n"
-            f"userAccountControl = {a.uac_text}\n"
-            f"  Protocol transition (0x1000000, 'use any authentication protocol'): "
-            f"{'[green]yes[/]' if a.protocol_transition else '[b red]no — Kerberos only[/]'}\n"
-            f"  Unconstrained (0x80000): {'[b red]yes — risk[/]' if a.unconstrained else '[green]no[/]'}\n"
-            f"Resource-based delegation (msDS-AllowedToActOnBehalfOfOtherIdentity): {rbcd}\n")
+        self.query_one("#delegation-flags", Plain).update(join_lines([
+            (a.dn, "b"),
+            f"userAccountControl = {a.uac_text}",
+            assemble("  Protocol transition (0x1000000, 'use any authentication protocol'): ",
+                     ("yes", "green") if a.protocol_transition else ("no — Kerberos only", "b red")),
+            assemble("  Unconstrained (0x80000): ", ("yes — risk", "b red") if a.unconstrained else ("no", "green")),
+            f"Resource-based delegation (msDS-AllowedToActOnBehalfOfOtherIdentity): {rbcd}",
+            "",
+        ]))
         rows = []
         for peer in self.app.snapshot.nodes:
             if peer.name == node.name:
@@ -117,14 +121,15 @@ class NodeScreen(BaseScreen):
                                                      style="green" if status.ok else "bold red"),
                                      ", ".join(status.missing) or "—")))
         self.query_one("#peer-table", FilterTable).set_rows(rows)
-        values = "\n".join(f"  {v}" for v in a.allowed_to_delegate_to) or "  (none)"
-        self.query_one("#delegation-values", Static).update(
-            f"msDS-AllowedToDelegateTo ({len(a.allowed_to_delegate_to)} values):\n{values}")
+        values = [shown(f"  {v}") for v in a.allowed_to_delegate_to] or ["  (none)"]
+        self.query_one("#delegation-values", Plain).update(
+            join_lines([f"msDS-AllowedToDelegateTo ({len(a.allowed_to_delegate_to)} values):", *values]))
 
     def _render_events(self, node: NodeSnapshot) -> None:
         host = node.host
         if host is None or not host.reachable:
-            self.query_one("#event-detail", Static).update(f"[b red]Host unreachable:[/] {host.error if host else ''}")
+            self.query_one("#event-detail", Plain).update(
+                assemble(("Host unreachable:", "b red"), " ", shown(host.error if host else "", multiline=True)))
             self.query_one("#event-table", FilterTable).set_rows([])
             return
         rows = []
@@ -139,8 +144,11 @@ class NodeScreen(BaseScreen):
         if event.data_table is not table or node is None or node.host is None or event.row_key is None:
             return
         e = node.host.events[int(event.row_key.value)]
-        self.query_one("#event-detail", Static).update(
-            f"[b]{e.log} {e.event_id}[/] ({e.level})\n{e.message}\n[b]Likely cause:[/] {event_rules.describe(e.cause)}")
+        self.query_one("#event-detail", Plain).update(join_lines([
+            assemble((f"{e.log} {e.event_id}", "b"), f" ({e.level})"),
+            shown(e.message, multiline=True),
+            assemble(("Likely cause:", "b"), f" {event_rules.describe(e.cause)}"),
+        ]))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table is self.query_one("#finding-table", FilterTable).table:

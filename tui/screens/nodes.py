@@ -5,14 +5,16 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from services import credssp
 from services.summary import node_row
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
 from tui.widgets.badges import badge, yes_no
+from tui.text import cell, join_lines
 from tui.widgets.filter_table import FilterTable
+from tui.widgets.plain import Plain
 
 COLUMNS = ("Node", "Cluster", "Migration", "Auth", "Performance", "Max", "Protocol transition", "VMs", "Health")
 
@@ -35,7 +37,7 @@ class NodesScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield FilterTable(COLUMNS, id="nodes")
-        yield Static("", id="credssp-window")
+        yield Plain("", id="credssp-window")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -53,8 +55,8 @@ class NodesScreen(BaseScreen):
         lines = [w.describe(now) for w in self.windows]
         if lines:
             lines.append("Credential Guard (default on Windows Server 2025) blocks CredSSP migration")
-        widget = self.query_one("#credssp-window", Static)
-        widget.update("\n".join(f"[b yellow]⚠ {line}[/]" for line in lines))
+        widget = self.query_one("#credssp-window", Plain)
+        widget.update(join_lines((f"⚠ {line}", "b yellow") for line in lines))
         widget.display = bool(lines)
 
     def render_nodes(self) -> None:
@@ -73,8 +75,8 @@ class NodesScreen(BaseScreen):
             r = node_row(node, self.app.findings)
             reachable = r["reachable"]
             rows.append((node.name, (
-                Text(node.name, style="bold"),
-                Text(r["state"], style="green" if r["state"] == "Up" else "bold red"),
+                cell(node.name, "bold"),
+                cell(r["state"], "green" if r["state"] == "Up" else "bold red"),
                 yes_no(r["migration_enabled"]) if reachable else Text("unreachable", style="bold red"),
                 Text(r["auth_type"] or "?", style="bold red" if r["auth_type"] == "CredSSP" else ""),
                 r["performance_option"] or "?",

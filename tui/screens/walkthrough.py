@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Label, ProgressBar, Static
+from textual.widgets import ProgressBar
 
 from services import credssp, readonly
+from services.safetext import visible
 from services.models import MoveProgress, MoveResult
 from services.remediation import RemediationError
 from services.walkthrough import CREDSSP_MINUTES, PURPOSE, STEPS, TITLES, Step, StepResult, Walkthrough
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
 from tui.screens.confirm import ReasonDialog
+from tui.text import assemble, join_lines
+from tui.widgets.plain import Plain, PlainLabel
 
 STATUS_STYLE = {"ok": "b green", "problem": "b red", "manual": "b dark_orange", "optional": "b cyan",
                 "pending": "b yellow"}
@@ -39,19 +42,15 @@ class ConfirmSkip(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="confirm-line"):
-            yield Label(f"Skip '{escape(self.step)}' although its condition does not hold?  "
-                        "[b]y[/] skip · [b]n[/]/Esc stay", id="skip-question")
+            yield PlainLabel(assemble(f"Skip '{self.step}' although its condition does not hold?  ",
+                                      ("y", "b"), " skip · ", ("n", "b"), "/Esc stay"), id="skip-question")
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
 
 
-def found_markup(lines: list[str]) -> str:
-    out = []
-    for line in lines:
-        style = LINE_STYLE.get(line[:1])
-        out.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
-    return "\n".join(out)
+def found_text(lines: list[str]) -> Content:
+    return join_lines((line, LINE_STYLE.get(line[:1], "")) for line in lines)
 
 
 class WalkthroughScreen(BaseScreen):
@@ -84,11 +83,11 @@ class WalkthroughScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
-        yield Static("", id="wt-rail")
-        yield Static("", id="wt-headline")
+        yield Plain("", id="wt-rail")
+        yield Plain("", id="wt-headline")
         with VerticalScroll(id="wt-body"):
-            yield Static("", id="wt-found", classes="detail")
-            yield Static("", id="wt-commands", classes="detail")
+            yield Plain("", id="wt-found", classes="detail")
+            yield Plain("", id="wt-commands", classes="detail")
         yield ProgressBar(total=100, show_eta=False, id="wt-progress", classes="hidden")
         yield from self.compose_bottom()
 
@@ -128,51 +127,52 @@ class WalkthroughScreen(BaseScreen):
     def render_step(self) -> None:
         wt = self.walkthrough
         self.set_status(self.as_of_text())
-        self.query_one("#wt-rail", Static).update(self._rail())
-        headline = self.query_one("#wt-headline", Static)
-        found = self.query_one("#wt-found", Static)
-        commands = self.query_one("#wt-commands", Static)
+        self.query_one("#wt-rail", Plain).update(self._rail())
+        headline = self.query_one("#wt-headline", Plain)
+        found = self.query_one("#wt-found", Plain)
+        commands = self.query_one("#wt-commands", Plain)
         if wt.state.finished:
             done = [TITLES[s] for s in STEPS if wt.state.outcomes.get(s) == "done"]
             skipped = [TITLES[s] for s in STEPS if wt.state.outcomes.get(s) == "skipped"]
-            headline.update("[b green]✔ Walkthrough complete.[/] b goes back a step · R starts over")
-            found.update(f"Done: {escape(', '.join(done) or 'none')}\nSkipped: {escape(', '.join(skipped) or 'none')}")
+            headline.update(assemble(("✔ Walkthrough complete.", "b green"), " b goes back a step · R starts over"))
+            found.update(f"Done: {', '.join(done) or 'none'}\nSkipped: {', '.join(skipped) or 'none'}")
             commands.update("")
         else:
             step = wt.current
             result = self.current_result
             if result is None and self.app.snapshot is None and self.app.inventory_error:
-                headline.update(f"[b red]Cannot check {escape(TITLES[step])}: the inventory failed.[/] "
-                                "ctrl+r tries again")
-                found.update(escape(self.app.inventory_error))
+                headline.update(assemble((f"Cannot check {TITLES[step]}: the inventory failed.", "b red"),
+                                         " ctrl+r tries again"))
+                found.update(self.app.inventory_error)
                 commands.update("")
             elif result is None:
-                headline.update(f"[b]{escape(TITLES[step])}[/] · checking…")
-                found.update(escape(PURPOSE[step]))
+                headline.update(assemble((TITLES[step], "b"), " · checking…"))
+                found.update(PURPOSE[step])
                 commands.update("")
             else:
                 style = STATUS_STYLE.get(result.status, "b")
                 nxt = "⏎ next" if result.met else "s skips"
-                headline.update(f"[{style}]{escape(result.headline)}[/]  [dim]({nxt})[/]")
-                found.update(f"[dim]{escape(PURPOSE[step])}[/]\n\n" + found_markup(result.found))
-                cmd_lines = "\n".join(f"[cyan]$ {escape(c)}[/]" for c in result.commands)
-                commands.update(f"\n[b u]Commands[/] [dim](c copies)[/]\n{cmd_lines}" if result.commands else "")
+                headline.update(assemble((result.headline, style), "  ", (f"({nxt})", "dim")))
+                found.update(assemble((PURPOSE[step], "dim"), "\n\n", found_text(result.found)))
+                commands.update(join_lines(["", assemble(("Commands", "b u"), " ", ("(c copies)", "dim")),
+                                            *((f"$ {c}", "cyan") for c in result.commands)])
+                                if result.commands else "")
         self.refresh_bindings()
 
-    def _rail(self) -> str:
+    def _rail(self) -> Content:
         wt = self.walkthrough
-        marks = []
+        marks: list[Content] = []
         for i, step in enumerate(STEPS, start=1):
             outcome = wt.state.outcomes.get(step)
             if step == wt.current and not wt.state.finished:
-                marks.append(f"[reverse b] {i} {escape(TITLES[step])} [/]")
+                marks.append(assemble((f" {i} {TITLES[step]} ", "reverse b")))
             elif outcome == "done":
-                marks.append("[green]✔[/]")
+                marks.append(assemble(("✔", "green")))
             elif outcome == "skipped":
-                marks.append("[dark_orange]»[/]")
+                marks.append(assemble(("»", "dark_orange")))
             else:
-                marks.append("[dim]·[/]")
-        return f"Step {wt.index + 1}/{len(STEPS)} " + " ".join(marks)
+                marks.append(assemble(("·", "dim")))
+        return assemble(f"Step {wt.index + 1}/{len(STEPS)} ", Content(" ").join(marks))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         wt = self.walkthrough
@@ -234,7 +234,7 @@ class WalkthroughScreen(BaseScreen):
         if not result or not result.commands:
             self.notify("No commands on this step.")
             return
-        self.app.copy_to_clipboard("\n".join(result.commands))
+        self.app.copy_to_clipboard("\n".join(visible(c) for c in result.commands))  # what is shown is what is copied
         self.notify(f"Copied {len(result.commands)} command(s) to the clipboard.")
 
     # --- step actions -----------------------------------------------------------------------
@@ -331,7 +331,7 @@ class WalkthroughScreen(BaseScreen):
     def _progress(self, percent: int | None, message: str) -> None:
         if percent is not None:
             self.query_one("#wt-progress", ProgressBar).update(progress=percent)
-        self.query_one("#wt-headline", Static).update(f"[b]Verify[/] · {escape(message)}")
+        self.query_one("#wt-headline", Plain).update(assemble(("Verify", "b"), f" · {message}"))
 
     def _verified(self, result: MoveResult | None) -> None:
         self.moving = False

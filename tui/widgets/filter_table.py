@@ -10,7 +10,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
-Cell = str | Text
+from tui.text import safe_cell
+
+Cell = str | Text  # a str is shown as text, never as markup
 
 
 class FilterTable(Vertical):
@@ -47,7 +49,8 @@ class FilterTable(Vertical):
         return self.query_one(Input).value.strip().lower()
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        self._rows = list(rows)
+        """Rows of (key, cells); every cell is made text (tui.text.safe_cell) before the table sees it."""
+        self._rows = [(key, tuple(safe_cell(c) for c in cells)) for key, cells in rows]
         self._render_rows()
 
     def _render_rows(self) -> None:
@@ -56,7 +59,7 @@ class FilterTable(Vertical):
         table.clear()
         needle = self.filter_text
         for key, cells in self._rows:
-            text = " ".join(c.plain if isinstance(c, Text) else str(c) for c in cells).lower()
+            text = " ".join(c.plain for c in cells).lower()
             if needle and needle not in text:
                 continue
             table.add_row(*cells, key=key)

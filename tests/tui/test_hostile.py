@@ -1,0 +1,247 @@
+"""The console on the hostile lab: every planted value is shown as text on every screen — never markup,
+never a live click or link, never a control sequence; an unbalanced tag does not crash it.
+
+Assertions are on what the screen really renders (the compositor's segments), not on the widgets' input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.segment import Segment
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Select
+
+from services.diagnosis import diagnose
+from services.inventory import take_snapshot
+from services.lab import manage
+from services.lab.scenarios import (
+    BRACKETS,
+    C1_CSI,
+    CLEAR,
+    CLICK,
+    HOSTILE_HOLDER,
+    HOSTILE_NODE,
+    HOSTILE_VMS,
+    LINK,
+    MARKUP,
+    OSC8,
+    OSC52,
+    UNBALANCED,
+)
+from services.migration import MoveRequest, run_test_move
+from services import moves
+from services.safetext import is_clean, visible
+from services.session import open_demo
+from tests.tui.conftest import FIXED_NOW, settle
+from tui.app import LmDoctorApp
+from tui.screens.findings import FindingsScreen
+from tui.screens.fix import FixScreen
+from tui.screens.journal import JournalScreen
+from tui.screens.matrix import MatrixScreen
+from tui.screens.migrate import MigrateScreen
+from tui.screens.node import NodeScreen
+from tui.screens.nodes import NodesScreen
+from tui.screens.walkthrough import WalkthroughScreen
+from tui.widgets.filter_table import FilterTable
+
+SIZE = (400, 70)  # wide enough that no planted value is cut off by a column or the screen edge
+REASON = f"CHG-7 {MARKUP} {CLICK} {UNBALANCED}" + OSC52 + CLEAR  # a reason journaled by another tool
+HOLDER = visible(HOSTILE_HOLDER.upper())  # the directory layer upper-cases account names
+
+
+def hostile_app(lab_dir: Path) -> LmDoctorApp:
+    """The hostile lab after a failed test move of a planted VM and a fix journaled with a planted reason."""
+    manage.reset(lab_dir, "hostile", now=FIXED_NOW)
+    session = open_demo(lab_dir, step_delay=0)
+    nodes = [n.name for n in session.hosts.cluster_nodes()]
+    result = run_test_move(session.hosts, MoveRequest(vm=CLICK, destination="HV02", source="HV01"), nodes)
+    moves.record(session.journal, result)
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
+    fix = next(f for f in diagnose(snapshot) if f.code == "delegation.missing").fix
+    outcome = session.remediator.apply(session.remediator.preview(fix), REASON, list(fix.purge_hosts))
+    assert outcome.ok
+    return LmDoctorApp(session, clock=lambda: FIXED_NOW)
+
+
+def segments(app: LmDoctorApp) -> Iterator[Segment]:
+    for strip in app.screen._compositor.render_strips():
+        yield from strip
+
+
+def screen_text(app: LmDoctorApp) -> str:
+    return "\n".join("".join(s.text for s in strip) for strip in app.screen._compositor.render_strips())
+
+
+def assert_safe(app: LmDoctorApp, *values: str) -> str:
+    """Every value is on the screen as typed (controls as stand-ins); nothing rendered is a control character,
+    a link or a click action that came from a value."""
+    text = screen_text(app)
+    for value in values:
+        assert visible(value) in text, f"{visible(value)!r} is not shown literally on {type(app.screen).__name__}"
+    for seg in segments(app):
+        assert is_clean(seg.text), f"raw control character rendered: {seg.text!r}"
+        style = seg.style
+        if style is None:
+            continue
+        assert not style.link, f"a value became a hyperlink: {seg.text!r} → {style.link}"
+        click = (style.meta or {}).get("@click")
+        assert click is None or "quit" not in str(click) or "click-me" not in seg.text, seg.text
+    return text
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> LmDoctorApp:
+    return hostile_app(tmp_path / "lab")
+
+
+async def test_nodes_screen_shows_planted_values_and_the_planted_click_does_nothing(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await settle(pilot)
+        assert isinstance(app.screen, NodesScreen)
+        text = assert_safe(app, HOSTILE_NODE, "Up " + MARKUP + OSC52, "Paused" + CLEAR + UNBALANCED, *HOSTILE_VMS)
+        row = next(i for i, line in enumerate(text.splitlines()) if "click-me" in line)
+        column = text.splitlines()[row].index("click-me")
+        await pilot.click(offset=(column + 2, row))
+        await settle(pilot)
+        assert app.is_running and app.return_code is None and isinstance(app.screen, NodesScreen)
+        assert_safe(app, CLICK)
+
+
+async def test_node_tabs_show_delegation_values_holders_and_events_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.open_node("HV01")
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert_safe(app, *(f"cifs/{v}" for v in (MARKUP, CLICK, LINK, UNBALANCED)), "cifs/clip" + OSC52,
+                    "cifs/link" + OSC8, "cifs/wipe" + CLEAR, "cifs/c1" + C1_CSI, HOSTILE_NODE)
+        await pilot.press("3")
+        await settle(pilot)
+        events = app.screen.query_one("#event-table DataTable", DataTable)
+        events.focus()
+        planted = next(i for i, e in enumerate(app.snapshot.node("HV01").host.events) if e.log.startswith("Planted"))
+        events.move_cursor(row=planted)
+        await settle(pilot)
+        event = app.snapshot.node("HV01").host.events[planted]
+        text = assert_safe(app, event.level, event.log, *event.message.splitlines())
+        assert "second line \\x9b2J" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        app.open_node("HV03")
+        await settle(pilot)
+        assert HOLDER in assert_safe(app)
+        app.open_node(HOSTILE_NODE)
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert_safe(app, HOSTILE_NODE)
+        await pilot.press("4")
+        await settle(pilot)
+        assert_safe(app, HOSTILE_NODE)
+
+
+async def test_findings_detail_and_a_manual_remedy_notification_show_values_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.open_findings()
+        await settle(pilot)
+        table = app.screen.query_one(FilterTable)
+        dup = next(f for f in app.findings if f.code == "spn.duplicate")
+        table.table.move_cursor(row=table.table.get_row_index(dup.id))
+        await settle(pilot)
+        assert HOLDER in assert_safe(app, HOSTILE_NODE)
+        await pilot.press("enter")  # no automatic fix: the remedy is shown in a notification
+        await settle(pilot)
+        assert isinstance(app.screen, FindingsScreen)
+        assert screen_text(app).count(HOLDER) >= 2
+        assert_safe(app)
+
+
+async def test_matrix_and_its_fix_preview_show_node_names_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.open_matrix()
+        await settle(pilot)
+        assert isinstance(app.screen, MatrixScreen)
+        grid = app.screen.query_one(DataTable)
+        names = [n.name for n in app.snapshot.nodes]
+        grid.cursor_coordinate = Coordinate(names.index("HV01"), names.index(HOSTILE_NODE) + 1)
+        await settle(pilot)
+        assert_safe(app, HOSTILE_NODE, f"cifs/{HOSTILE_NODE}")
+        await pilot.press("f")
+        await settle(pilot, lambda: bool(getattr(app.screen, "previews", None)))
+        assert isinstance(app.screen, FixScreen)
+        assert_safe(app, f"+ cifs/{HOSTILE_NODE}", f"Allow HV01 to delegate to {HOSTILE_NODE}'s services")
+
+
+async def test_migrate_screen_lists_and_moves_planted_vms_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.open_migrate()
+        await settle(pilot)
+        assert isinstance(app.screen, MigrateScreen)
+        app.screen.query_one("#vm", Select).value = CLICK
+        await settle(pilot)
+        assert_safe(app, CLICK)
+        app.screen.query_one("#vm", Select).focus()
+        await pilot.press("enter")  # the VM list opens
+        await settle(pilot)
+        assert_safe(app, CLICK)
+        await pilot.press("escape")
+        await settle(pilot)
+        for vm in HOSTILE_VMS:
+            app.screen.query_one("#vm", Select).value = vm
+            await settle(pilot)
+            assert_safe(app, f"{vm}  (on HV01)")
+        app.screen.query_one("#vm", Select).value = "clip" + OSC52
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot, lambda: not app.screen.running)
+        assert_safe(app, "clip" + OSC52, "Pre-flight: Move-VM -Name clip" + OSC52)
+
+
+async def test_journal_rows_detail_and_rollback_dialog_show_the_reason_and_values_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.open_journal()
+        await settle(pilot)
+        assert isinstance(app.screen, JournalScreen)
+        app.screen.query_one(FilterTable).table.move_cursor(row=0)
+        await settle(pilot)
+        assert_safe(app, REASON)
+        await pilot.press("u")
+        await settle(pilot)
+        assert_safe(app, "cifs/clip" + OSC52, f"cifs/{CLICK}")
+        await pilot.press("escape")
+        await settle(pilot)
+
+
+async def test_walkthrough_steps_show_cluster_states_and_events_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        app.open_walkthrough()
+        await settle(pilot, lambda: getattr(app.screen, "current_result", None) is not None)
+        assert isinstance(app.screen, WalkthroughScreen)
+        shown = ""
+        while not app.screen.walkthrough.state.finished:
+            await settle(pilot, lambda: app.screen.current_result is not None)
+            shown += assert_safe(app)
+            app.screen.walkthrough.skip()
+            app.screen._moved()
+        assert visible("Up " + MARKUP + OSC52) in shown and visible("Paused" + CLEAR + UNBALANCED) in shown
+
+
+async def test_palette_lists_a_planted_node_name_as_text(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await pilot.press("colon")
+        await settle(pilot)
+        await pilot.press(*"node")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert_safe(app, f"Node {HOSTILE_NODE}")
