@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from services.models import ChangePreview, Finding, Snapshot
 from services.paths import default_lab_dir
 from services.files import atomic_write
 from services.remediation import ReadOnlyError, RemediationError
+from services.safetext import VisibleStream
 from services.session import Session, open_demo, open_profile
 from services.summary import check_document
 
@@ -280,7 +282,7 @@ def cmd_migrate(args, session: Session) -> int:
     result = run_test_move(session.hosts, request, candidates, progress=progress, step=None if args.json else _say)
     moves.record(session.journal, result)
     if args.json:
-        print(result.model_dump_json(indent=2))
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
     elif result.ok:
         print(f"OK: {result.vm} {'could move' if result.what_if else 'moved'} {result.source} → {result.destination}"
               + ("" if result.what_if else f" and is verified there ({result.duration_s:.1f} s)"))
@@ -395,27 +397,41 @@ COMMANDS: dict[str, Callable] = {"check": cmd_check, "fix": cmd_fix, "migrate": 
                                  "report": cmd_report}
 
 
+@contextmanager
+def visible_output() -> Iterator[None]:
+    """Everything a command prints — a VM name, an event message, a delegation value — reaches the terminal as
+    text: control characters are shown (services.safetext.visible), never acted on."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleStream(out), VisibleStream(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
 def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], int] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.command is None:
-            if tui is None:
-                parser.print_help()
-                return EXIT_CANNOT
-            return tui(args)
-        if args.command == "lab":
-            return cmd_lab(args)
-        session = open_settled_session(args)
+    with visible_output() if args.command is not None else nullcontext():  # the console draws its own screen
         try:
-            return COMMANDS[args.command](args, session)
-        finally:
-            session.close()
-    except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
-            MigrationError, profiles.ProfileError, inputs.InputError, credentials.CredentialsUnavailable,
-            LabError, OSError) as exc:
-        print(f"lmdoctor: {exc}", file=sys.stderr)
-        return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) else EXIT_CANNOT
-    except KeyboardInterrupt:
-        print("lmdoctor: interrupted", file=sys.stderr)
-        return EXIT_CANNOT
+            if args.command is None:
+                if tui is None:
+                    parser.print_help()
+                    return EXIT_CANNOT
+                return tui(args)
+            if args.command == "lab":
+                return cmd_lab(args)
+            session = open_settled_session(args)
+            try:
+                return COMMANDS[args.command](args, session)
+            finally:
+                session.close()
+        except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
+                MigrationError, profiles.ProfileError, inputs.InputError, credentials.CredentialsUnavailable,
+                LabError, OSError) as exc:
+            print(f"lmdoctor: {exc}", file=sys.stderr)
+            return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) \
+                else EXIT_CANNOT
+        except KeyboardInterrupt:
+            print("lmdoctor: interrupted", file=sys.stderr)
+            return EXIT_CANNOT

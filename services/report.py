@@ -8,6 +8,7 @@ from datetime import datetime
 from services import credssp, events, moves
 from services.models import JournalEntry
 from services.remediation import Remediator
+from services.safetext import json_safe, visible
 
 
 def change_rows(entries: list[JournalEntry]) -> list[dict]:
@@ -65,7 +66,8 @@ def _cell(value: object) -> str:
 
 
 def to_json(doc: dict) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    """The document as JSON; a control character in a value is a \\u escape, never the raw character."""
+    return json_safe(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
 
 
 def to_markdown(doc: dict) -> str:
@@ -105,7 +107,7 @@ def to_markdown(doc: dict) -> str:
                 f"{_cell(events.describe(t['cause'])) if t['cause'] else ''} |" for t in doc["verification"]]
     else:
         out.append("No test moves recorded.")
-    return "\n".join(out) + "\n"
+    return visible("\n".join(out) + "\n", multiline=True)  # a control character in a value is shown, not sent
 
 
 def render(doc: dict, fmt: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TextIO
 
 JOINERS = frozenset({"\u200c", "\u200d"})  # ZWNJ / ZWJ: part of ordinary Persian, Indic and emoji text
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
@@ -61,3 +62,38 @@ def visible(value: object, *, multiline: bool = False) -> str:
 def is_clean(value: str) -> bool:
     """True when ``visible`` would leave ``value`` unchanged (no control or format character)."""
     return visible(value) == value
+
+
+def json_safe(text: str) -> str:
+    """JSON text (``json.dumps(…, ensure_ascii=False)``) with every character ``visible`` would change written as a
+    ``\\u`` escape: the document parses to the same values, and no control or format character reaches a terminal.
+    Structural line feeds (indentation) are kept; inside strings json.dumps has already escaped them."""
+    if _PLAIN.fullmatch(text.replace("\n", "")):
+        return text
+    out: list[str] = []
+    for char in text:
+        if char != "\n" and _unsafe(char):
+            code = ord(char)
+            if code > 0xFFFF:  # a surrogate pair, as JSON spells characters beyond the BMP
+                code -= 0x10000
+                out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+            else:
+                out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class VisibleStream:
+    """A text stream that writes every value through ``visible`` (line feeds kept): whatever a command prints,
+    a control character in it is shown on the terminal, never acted on."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(visible(text, multiline=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import unicodedata
 
 from hypothesis import given, strategies as st
 
-from services.safetext import is_clean, visible
+from services.safetext import VisibleStream, is_clean, json_safe, visible
 
 
 def test_escape_sequences_become_visible() -> None:
@@ -34,3 +36,16 @@ def test_result_never_holds_a_control_or_format_character(value: str) -> None:
     shown = visible(value)
     assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\u200c\u200d" for c in shown)
     assert is_clean(shown)
+
+
+@given(st.recursive(st.none() | st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_json_safe_parses_to_the_same_values_and_holds_no_control_character(value: object) -> None:
+    text = json_safe(json.dumps(value, indent=2, ensure_ascii=False))
+    assert json.loads(text) == value
+    assert is_clean(text.replace("\n", ""))
+
+
+def test_visible_stream_shows_what_it_is_given() -> None:
+    out = io.StringIO()
+    VisibleStream(out).write("vm\x1b]52;c;AA==\x07\nnext\x9b2J")
+    assert out.getvalue() == "vm␛]52;c;AA==␇\nnext\\x9b2J"

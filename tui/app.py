@@ -230,9 +230,9 @@ def run_app(args: argparse.Namespace) -> int:
     try:
         session = open_settled_session(args)  # in-doubt changes and expired CredSSP windows settled first
     except UsageError as exc:
-        print(f"lmdoctor: {exc}")
+        print(visible(f"lmdoctor: {exc}"))
         return 2
     except Exception as exc:  # a DC or host down, a bad profile: one clear line, no traceback
-        print(f"lmdoctor: cannot open the session: {type(exc).__name__}: {exc}")
+        print(visible(f"lmdoctor: cannot open the session: {type(exc).__name__}: {exc}"))
         return 2
     return LmDoctorApp(session).run() or 0

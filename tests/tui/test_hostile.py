@@ -13,8 +13,6 @@ from rich.segment import Segment
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Select
 
-from services.diagnosis import diagnose
-from services.inventory import take_snapshot
 from services.lab import manage
 from services.lab.scenarios import (
     BRACKETS,
@@ -30,10 +28,9 @@ from services.lab.scenarios import (
     OSC52,
     UNBALANCED,
 )
-from services.migration import MoveRequest, run_test_move
-from services import moves
 from services.safetext import is_clean, visible
 from services.session import open_demo
+from tests.hostile import REASON, plant_history
 from tests.tui.conftest import FIXED_NOW, settle
 from tui.app import LmDoctorApp
 from tui.screens.findings import FindingsScreen
@@ -47,7 +44,6 @@ from tui.screens.walkthrough import WalkthroughScreen
 from tui.widgets.filter_table import FilterTable
 
 SIZE = (400, 70)  # wide enough that no planted value is cut off by a column or the screen edge
-REASON = f"CHG-7 {MARKUP} {CLICK} {UNBALANCED}" + OSC52 + CLEAR  # a reason journaled by another tool
 HOLDER = visible(HOSTILE_HOLDER.upper())  # the directory layer upper-cases account names
 
 
@@ -55,13 +51,7 @@ def hostile_app(lab_dir: Path) -> LmDoctorApp:
     """The hostile lab after a failed test move of a planted VM and a fix journaled with a planted reason."""
     manage.reset(lab_dir, "hostile", now=FIXED_NOW)
     session = open_demo(lab_dir, step_delay=0)
-    nodes = [n.name for n in session.hosts.cluster_nodes()]
-    result = run_test_move(session.hosts, MoveRequest(vm=CLICK, destination="HV02", source="HV01"), nodes)
-    moves.record(session.journal, result)
-    snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
-    fix = next(f for f in diagnose(snapshot) if f.code == "delegation.missing").fix
-    outcome = session.remediator.apply(session.remediator.preview(fix), REASON, list(fix.purge_hosts))
-    assert outcome.ok
+    plant_history(session)
     return LmDoctorApp(session, clock=lambda: FIXED_NOW)
 
 
