@@ -61,7 +61,8 @@ def drive(session: Session, wt: Walkthrough) -> dict[Step, StepResult]:
     return seen
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+# The hostile scenario is about showing planted values, not a runbook fault: tests/tui/test_hostile.py walks it.
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "hostile"])
 def test_every_scenario_runs_to_the_end(lab_session, scenario):
     session = lab_session(scenario)
     _, initial = look(session)

@@ -1,10 +1,13 @@
-"""The console in a real terminal (tmux, fixed size): the seed lab from the fault to the proof and back.
+"""The console in a real terminal (tmux, fixed size): the seed lab from the fault to the proof and back, and the
+hostile lab walked with the raw terminal stream and tmux's clipboard watched.
 
 nodes → findings → fix (preview, reason, apply) → test Move-VM succeeds → journal undo → the move fails again."""
 
 from __future__ import annotations
 
+import base64
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,6 +52,28 @@ class Terminal:
                 return screen
             time.sleep(0.1)
         raise AssertionError(f"waited {timeout} s for {texts!r} (absent {absent!r}); the screen:\n{screen}")
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", *args], env=self.env, capture_output=True, text=True, timeout=10)
+        return done.stdout + done.stderr
+
+    def start_recorded(self, command: list[str], stream: Path) -> None:
+        """Start `command` once tmux takes OSC 52 clipboard writes into its buffers (set-clipboard on) and records
+        every byte the pane writes to the terminal (pipe-pane) — nothing is missed before the recording starts."""
+        go = stream.with_suffix(".go")
+        waiting = f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done; exec {shlex.join(command)}"
+        self.start(["sh", "-c", waiting])
+        self.tmux("set-option", "-g", "set-clipboard", "on")
+        self.tmux("pipe-pane", "-o", "-t", self.name, f"cat >> {shlex.quote(str(stream))}")
+        go.touch()
+
+    def clipboard(self) -> str:
+        """Every tmux paste buffer: an OSC 52 write from the pane lands here (set-clipboard on)."""
+        return self.tmux("list-buffers") + self.tmux("show-buffer")
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name], env=self.env, capture_output=True,
+                              timeout=10).returncode == 0
 
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], env=self.env, capture_output=True, timeout=10)
@@ -122,3 +147,89 @@ def test_seed_find_fix_migrate_rollback_in_a_real_terminal(terminal: Terminal, t
     screen = terminal.wait_for("Move failed", timeout=60)
     assert "0x8009030E" in screen or "No credentials are available" in screen
     terminal.keys("q")
+
+
+def test_tmux_records_an_osc52_write_into_its_clipboard(terminal: Terminal, tmp_path: Path) -> None:
+    """The harness below would see a clipboard write: a pane that prints OSC 52 fills a tmux buffer."""
+    from services.lab.scenarios import CLIPBOARD_TEXT, OSC52
+
+    stream = tmp_path / "control.raw"
+    terminal.start_recorded(["sh", "-c", f"printf '%s' {shlex.quote(OSC52)}; printf ready; sleep 30"], stream)
+    terminal.wait_for("ready")
+    deadline = time.monotonic() + 10
+    while CLIPBOARD_TEXT not in terminal.clipboard() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert CLIPBOARD_TEXT in terminal.clipboard()
+    assert OSC52.encode() in stream.read_bytes()
+
+
+def test_hostile_values_never_drive_the_terminal(terminal: Terminal, tmp_path: Path) -> None:
+    """Every screen on the hostile lab: the planted values are on screen as stand-ins; not one planted OSC 52,
+    OSC 8, ESC[2J or C1 sequence reaches the terminal, and nothing lands on the clipboard."""
+    from services.lab import manage
+    from services.lab.scenarios import C1_CSI, CLEAR, CLIPBOARD_TEXT, OSC8, OSC52
+    from services.session import open_demo
+    from tests.hostile import plant_history
+
+    lab = tmp_path / "lab"
+    manage.reset(lab, "hostile")
+    session = open_demo(lab, step_delay=0)
+    try:
+        plant_history(session)
+    finally:
+        session.close()
+    stream = tmp_path / "stream.raw"
+    terminal.start_recorded([str(LMDOCTOR), "--demo", "--lab-dir", str(lab)], stream)
+
+    # Nodes: cluster states and a node name as typed.
+    terminal.wait_for("HV01", "as of", "Up [bold red]styled[/]␛]52;c;aWV4KHBsYW50ZWQtY2xpcGJvYXJkKQ==␇",
+                      "Paused␛[2JWIPEDbackup[/]", "[BOLD]HV05[/]")
+    def visit(key: str, *shown: str, literal: bool = False) -> None:
+        """Open a screen from the nodes screen, wait for `shown`, and come back (Esc is sent only once the
+        screen is up: tmux would read Esc and a quick next key as one Meta key)."""
+        terminal.keys(key, literal=literal)
+        terminal.wait_for(*shown)
+        terminal.keys("Escape")
+        terminal.wait_for("Walkthrough", absent=shown[0])
+
+    # Node HV01: delegation values and events.
+    terminal.keys("Enter")
+    terminal.wait_for("Service principal name")
+    terminal.keys("2")
+    terminal.wait_for("cifs/[@click=app.quit]click-me[/]", "cifs/[bold red]styled[/]", "cifs/clip␛]52;c;",
+                      "cifs/link␛]8;;file:///etc/passwd␛\\planted-link", "cifs/wipe␛[2JWIPED", "cifs/c1\\x9b2J")
+    visit("3", "Migration of '[@click=app.quit]click-me[/]' failed [bold red]styled[/]")
+    # Node HV03: the SPN holder's name.
+    terminal.keys("Down", "Down")
+    visit("Enter", "OLD[/]␛]52;C;")
+    # Test Move-VM: the planted VM names in the VM list.
+    terminal.keys("m")
+    terminal.wait_for("Move and verify", "APP01  (on HV01)")
+    terminal.keys("Enter")
+    terminal.wait_for("[@click=app.quit]click-me[/]  (on HV01)", "SQL [prod]  (on HV01)")
+    terminal.keys("Escape")
+    terminal.wait_for("Move and verify", absent="SQL [prod]  (on HV01)")
+    terminal.keys("Escape")
+    terminal.wait_for("Walkthrough", absent="Move and verify")
+    # Findings, matrix, journal (the planted reason), walkthrough, help, palette.
+    visit("f", "spn.duplicate")
+    visit("x", "src \\ dst", "[BOLD]HV05[/]")
+    visit("j", "reason: CHG-7 [bold red]styled[/]", "[@click=app.quit]click-me[/]",
+          "backup[/]␛]52;c;aWV4KHBsYW50ZWQtY2xpcGJvYXJkKQ==␇␛[2JWIPED")
+    visit("w", "Step 1/")
+    visit("?", "Keys on this screen")
+    terminal.keys(":")
+    visit("Node [", "Node [BOLD]HV05[/]", literal=True)
+    clipboard = terminal.clipboard()  # before quitting: the tmux server ends with its last session
+    terminal.keys("q")
+    deadline = time.monotonic() + 10
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
+
+    raw = stream.read_bytes()
+    assert b"\x1b]52" not in raw and b"\x1b]8;" not in raw and b"\x1b[2J" not in raw
+    for planted in (OSC52, OSC52.upper(), OSC8, CLEAR, C1_CSI):
+        assert planted.encode() not in raw
+    assert "␛]52;c;aWV4KHBsYW50ZWQtY2xpcGJvYXJkKQ==␇".encode() in raw  # shown, as stand-ins
+    assert CLIPBOARD_TEXT not in clipboard and base64.b64encode(CLIPBOARD_TEXT.encode()).decode() not in clipboard
