@@ -416,8 +416,8 @@ UNBALANCED = "backup[/]"
 BRACKETS = "SQL [prod]"
 HOSTILE_VMS = (UNBALANCED, BRACKETS, CLICK, LINK, MARKUP, "clip" + OSC52, "wipe" + CLEAR, "link" + OSC8)
 HOSTILE_HOLDER = "OLD[/]" + OSC52 + C1_CSI  # sAMAccountName (without $) of a stale object holding HV03's HOST SPNs
-HOSTILE_NODE = "[BOLD]HV05[/]"  # a cluster node no host answers for, with no computer account (a name with a control
-# character is refused by the SPN parser: that is a finding of its own, not a rendering question)
+HOSTILE_NODE = "[BOLD]HV05[/]"  # a cluster node's name lmdoctor cannot use: shown in a host.bad_value finding
+HOSTILE_STRAYS = tuple(f"cifs/HV02/{v}" for v in (MARKUP, CLICK, LINK, UNBALANCED))  # misplaced on HV02's object
 
 
 def hostile(now: datetime) -> Lab:
@@ -428,6 +428,8 @@ def hostile(now: datetime) -> Lab:
     hv01["msDS-AllowedToDelegateTo"] = hv01["msDS-AllowedToDelegateTo"] + [
         f"cifs/{MARKUP}", f"cifs/{CLICK}", f"cifs/{LINK}", f"cifs/{UNBALANCED}", "cifs/clip" + OSC52,
         "cifs/link" + OSC8, "cifs/wipe" + CLEAR, "cifs/c1" + C1_CSI]
+    hv02 = lab.computer("HV02")
+    hv02["msDS-AllowedToDelegateTo"] = hv02["msDS-AllowedToDelegateTo"] + list(HOSTILE_STRAYS)
     lab.host("HV01").vms += [VirtualMachine(name=name, host="HV01", state=state) for name, state in zip(
         HOSTILE_VMS, ("Off", "Running" + OSC52, MARKUP, "Saved" + CLEAR, UNBALANCED, CLICK, LINK, "Off" + OSC8))]
     lab.host("HV03").cluster_state = "Up " + MARKUP + OSC52

@@ -181,9 +181,9 @@ def test_hostile_values_never_drive_the_terminal(terminal: Terminal, tmp_path: P
     stream = tmp_path / "stream.raw"
     terminal.start_recorded([str(LMDOCTOR), "--demo", "--lab-dir", str(lab)], stream)
 
-    # Nodes: cluster states and a node name as typed.
+    # Nodes: cluster states as typed.
     terminal.wait_for("HV01", "as of", "Up [bold red]styled[/]␛]52;c;aWV4KHBsYW50ZWQtY2xpcGJvYXJkKQ==␇",
-                      "Paused␛[2JWIPEDbackup[/]", "[BOLD]HV05[/]")
+                      "Paused␛[2JWIPEDbackup[/]")
     def visit(key: str, *shown: str, literal: bool = False) -> None:
         """Open a screen from the nodes screen, wait for `shown`, and come back (Esc is sent only once the
         screen is up: tmux would read Esc and a quick next key as one Meta key)."""
@@ -212,14 +212,14 @@ def test_hostile_values_never_drive_the_terminal(terminal: Terminal, tmp_path: P
     terminal.keys("Escape")
     terminal.wait_for("Walkthrough", absent="Move and verify")
     # Findings, matrix, journal (the planted reason), walkthrough, help, palette.
-    visit("f", "spn.duplicate")
-    visit("x", "src \\ dst", "[BOLD]HV05[/]")
+    visit("f", "spn.duplicate", "[BOLD]HV05[/]: 1 value(s)")
+    visit("x", "src \\ dst")
     visit("j", "reason: CHG-7 [bold red]styled[/]", "[@click=app.quit]click-me[/]",
           "backup[/]␛]52;c;aWV4KHBsYW50ZWQtY2xpcGJvYXJkKQ==␇␛[2JWIPED")
     visit("w", "Step 1/")
     visit("?", "Keys on this screen")
     terminal.keys(":")
-    visit("Node [", "Node [BOLD]HV05[/]", literal=True)
+    visit("Node HV0", "Node HV01", literal=True)
     clipboard = terminal.clipboard()  # before quitting: the tmux server ends with its last session
     terminal.keys("q")
     deadline = time.monotonic() + 10

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.segment import Segment
+from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Select
 
@@ -21,6 +22,7 @@ from services.lab.scenarios import (
     CLICK,
     HOSTILE_HOLDER,
     HOSTILE_NODE,
+    HOSTILE_STRAYS,
     HOSTILE_VMS,
     LINK,
     MARKUP,
@@ -33,6 +35,7 @@ from services.session import open_demo
 from tests.hostile import REASON, plant_history
 from tests.tui.conftest import FIXED_NOW, settle
 from tui.app import LmDoctorApp
+from tui.text import markup_literal
 from tui.screens.findings import FindingsScreen
 from tui.screens.fix import FixScreen
 from tui.screens.journal import JournalScreen
@@ -91,7 +94,7 @@ async def test_nodes_screen_shows_planted_values_and_the_planted_click_does_noth
         await settle(pilot, lambda: app.snapshot is not None)
         await settle(pilot)
         assert isinstance(app.screen, NodesScreen)
-        text = assert_safe(app, HOSTILE_NODE, "Up " + MARKUP + OSC52, "Paused" + CLEAR + UNBALANCED, *HOSTILE_VMS)
+        text = assert_safe(app, "Up " + MARKUP + OSC52, "Paused" + CLEAR + UNBALANCED, *HOSTILE_VMS)
         row = next(i for i, line in enumerate(text.splitlines()) if "click-me" in line)
         column = text.splitlines()[row].index("click-me")
         await pilot.click(offset=(column + 2, row))
@@ -108,7 +111,7 @@ async def test_node_tabs_show_delegation_values_holders_and_events_as_text(app):
         await pilot.press("2")
         await settle(pilot)
         assert_safe(app, *(f"cifs/{v}" for v in (MARKUP, CLICK, LINK, UNBALANCED)), "cifs/clip" + OSC52,
-                    "cifs/link" + OSC8, "cifs/wipe" + CLEAR, "cifs/c1" + C1_CSI, HOSTILE_NODE)
+                    "cifs/link" + OSC8, "cifs/wipe" + CLEAR, "cifs/c1" + C1_CSI)
         await pilot.press("3")
         await settle(pilot)
         events = app.screen.query_one("#event-table DataTable", DataTable)
@@ -124,14 +127,11 @@ async def test_node_tabs_show_delegation_values_holders_and_events_as_text(app):
         app.open_node("HV03")
         await settle(pilot)
         assert HOLDER in assert_safe(app)
-        app.open_node(HOSTILE_NODE)
+        app.open_node("HV02")
         await settle(pilot)
-        await pilot.press("3")
+        await pilot.press("2")
         await settle(pilot)
-        assert_safe(app, HOSTILE_NODE)
-        await pilot.press("4")
-        await settle(pilot)
-        assert_safe(app, HOSTILE_NODE)
+        assert_safe(app, *HOSTILE_STRAYS)
 
 
 async def test_findings_detail_and_a_manual_remedy_notification_show_values_as_text(app):
@@ -151,21 +151,29 @@ async def test_findings_detail_and_a_manual_remedy_notification_show_values_as_t
         assert_safe(app)
 
 
-async def test_matrix_and_its_fix_preview_show_node_names_as_text(app):
+async def test_fix_preview_and_matrix_show_planted_values_as_text(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
+        app.open_findings()
+        await settle(pilot)
+        table = app.screen.query_one(FilterTable)
+        stray = next(f for f in app.findings if f.code == "delegation.wrong_object")
+        table.table.move_cursor(row=table.table.get_row_index(stray.id))
+        await settle(pilot)
+        assert_safe(app, *HOSTILE_STRAYS)
+        await pilot.press("enter")
+        await settle(pilot, lambda: bool(getattr(app.screen, "previews", None)))
+        assert isinstance(app.screen, FixScreen)
+        assert_safe(app, *(f"- {v}" for v in HOSTILE_STRAYS))
+        await pilot.press("escape")
+        await settle(pilot)
         app.open_matrix()
         await settle(pilot)
         assert isinstance(app.screen, MatrixScreen)
-        grid = app.screen.query_one(DataTable)
         names = [n.name for n in app.snapshot.nodes]
-        grid.cursor_coordinate = Coordinate(names.index("HV01"), names.index(HOSTILE_NODE) + 1)
+        app.screen.query_one(DataTable).cursor_coordinate = Coordinate(names.index("HV02"), names.index("HV01") + 1)
         await settle(pilot)
-        assert_safe(app, HOSTILE_NODE, f"cifs/{HOSTILE_NODE}")
-        await pilot.press("f")
-        await settle(pilot, lambda: bool(getattr(app.screen, "previews", None)))
-        assert isinstance(app.screen, FixScreen)
-        assert_safe(app, f"+ cifs/{HOSTILE_NODE}", f"Allow HV01 to delegate to {HOSTILE_NODE}'s services")
+        assert_safe(app, "HV02 → HV01")
 
 
 async def test_migrate_screen_lists_and_moves_planted_vms_as_text(app):
@@ -226,13 +234,20 @@ async def test_walkthrough_steps_show_cluster_states_and_events_as_text(app):
         assert visible("Up " + MARKUP + OSC52) in shown and visible("Paused" + CLEAR + UNBALANCED) in shown
 
 
-async def test_palette_lists_a_planted_node_name_as_text(app):
+async def test_a_node_name_lmdoctor_cannot_use_is_shown_as_text_in_its_finding(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
-        await pilot.press("colon")
+        bad = next(f for f in app.findings if f.code == "host.bad_value")
+        app.open_findings()
         await settle(pilot)
-        await pilot.press(*"node")
+        table = app.screen.query_one(FilterTable)
+        table.table.move_cursor(row=table.table.get_row_index(bad.id))
         await settle(pilot)
-        await pilot.pause(0.3)
-        await settle(pilot)
-        assert_safe(app, f"Node {HOSTILE_NODE}")
+        assert_safe(app, HOSTILE_NODE, bad.message)
+
+
+@pytest.mark.parametrize("value", [MARKUP, CLICK, LINK, UNBALANCED, BRACKETS, HOSTILE_NODE, "a\\[b]c", "[$accent]x",
+                                   "tail\\", "clip" + OSC52])
+def test_palette_titles_show_a_value_literally(value: str):
+    """The palette reads command titles as markup: a node name is escaped for it (tui.text.markup_literal)."""
+    assert Content.from_markup(markup_literal(value)).plain == visible(value)
