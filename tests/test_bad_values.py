@@ -27,7 +27,7 @@ from services.hosts.base import HostError, HostUnreachable
 from services.hosts.psrp import PsrpHostGateway, WinRMSettings
 from services.inventory import take_snapshot
 from services.lab import manage
-from services.lab.directory import mock_connection
+from services.lab.directory import LabDirectory, mock_connection
 from services.lab.hosts import LabHostGateway
 from services.lab.scenarios import BASE_DN, CLUSTER, COMPUTERS, DOMAIN, ZONE_DN, build
 from services.lab.state import Entries, LabHosts, LabStore
@@ -94,11 +94,17 @@ def snapshot_over(directory: LdapDirectory, root: Path, *host_cases: str):
     return take_snapshot(directory, LabHostGateway(LabStore(root), directory, step_delay=0), CLUSTER)
 
 
+class MockDcDirectory(LdapDirectory):
+    """LdapDirectory over the lab's mock DIT, which has no RootDSE clock (the lab keeps this machine's time)."""
+
+    dc_clock_offset = LabDirectory.dc_clock_offset
+
+
 def directory_with(*cases: str) -> LdapDirectory:
     lab = build("seed", NOW)
     for case in cases:
         CASES[case][0](lab.entries, lab.hosts)
-    return LdapDirectory(mock_connection(lab.entries), DOMAIN, BASE_DN)
+    return MockDcDirectory(mock_connection(lab.entries), DOMAIN, BASE_DN)
 
 
 # --- one class at a time, at the directory ----------------------------------------------------------------
@@ -178,7 +184,7 @@ def test_a_bad_value_on_another_object_is_a_warning(tmp_path):
     lab = build("seed", NOW)
     cno = lab.entries[f"CN={CLUSTER},{COMPUTERS}"]
     cno["msDS-AllowedToDelegateTo"] = ["cifs/HV01", b"cifs/HV\xff02"]
-    snapshot = snapshot_over(LdapDirectory(mock_connection(lab.entries), DOMAIN, BASE_DN), tmp_path / "lab")
+    snapshot = snapshot_over(MockDcDirectory(mock_connection(lab.entries), DOMAIN, BASE_DN), tmp_path / "lab")
     found = {f.id: f for f in diagnose(snapshot)}
     assert found[f"directory.bad_value:{CLUSTER}:-"].severity == "warning"
     assert found[f"directory.bad_value:{CLUSTER}:-"].evidence == (
@@ -244,7 +250,8 @@ def gateway(monkeypatch, answers: dict[str, list]) -> PsrpHostGateway:
     monkeypatch.setattr(gw, "_call", lambda host, cmdlet, *a, **k: answers[f"{host} {cmdlet}"]
                         if f"{host} {cmdlet}" in answers else answers[cmdlet])
     monkeypatch.setattr(gw, "_events", lambda host: ())
-    monkeypatch.setattr(gw, "_tgt_start", lambda host: None)
+    monkeypatch.setattr(gw, "_clock_and_tickets", lambda host: (0.0, None))
+    monkeypatch.setattr(gw, "_pipeline", lambda host, *commands: [])
     monkeypatch.setattr(gw, "_run", lambda host, build, progress=None: SimpleNamespace(
         output=answers["Get-VM"], streams=SimpleNamespace(error=[]), state=None))
     return gw
