@@ -7,27 +7,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock
+
 
 @contextmanager
 def file_lock(path: Path, shared: bool = False) -> Iterator[None]:
-    """Hold an advisory lock on `path` (POSIX flock; elsewhere nothing, callers keep their in-process locks).
+    """Hold an exclusive lock for `path` across processes (filelock: flock on POSIX, LockFileEx on Windows).
 
-    Exclusive by default, creating the file (0600) if needed; `shared` lets readers in together and
-    does not create a missing file. The lock belongs to this open file: another open of the same
-    path — another process or another thread of this one — waits until it is released."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
+    Exclusive, creating `path` (0600) if needed. The lock file is `path` itself when it ends in `.lock`, else `<path>.lock` beside it (filelock never
+    opens a data file). `shared` is for readers: they take no lock when `path` does not exist, else wait
+    like writers. The lock belongs to this call: another call for the same path — another process or
+    another thread of this one — waits until it is released."""
     if shared and not path.exists():
         yield
         return
-    if not shared:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY if shared else os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # writers create the file, private
+    lock = path if path.suffix == ".lock" else path.with_name(path.name + ".lock")
+    with FileLock(lock, mode=0o600):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock

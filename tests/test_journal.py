@@ -254,3 +254,41 @@ def test_an_overlong_line_is_refused_without_reading_it_whole(journal):
         f.write('{"seq": 2, "reason": "' + "x" * (2 << 20) + '"}\n')
     with pytest.raises(JournalError, match="line 2 is longer than"):
         journal.entries()
+
+
+_LOCK_WITHOUT_FCNTL = """
+import sys, time
+sys.modules["fcntl"] = None  # as on Windows: no POSIX flock
+from pathlib import Path
+from services.locks import file_lock
+journal, role, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+if role == "waiter":
+    marker.touch()  # the holder keeps the lock one more second from now
+asked = time.monotonic()
+with file_lock(journal):
+    print(f"held after {time.monotonic() - asked:.2f}", flush=True)
+    if role == "holder":
+        while not marker.exists():
+            time.sleep(0.02)
+        time.sleep(1.0)
+"""
+
+
+def test_the_lock_holds_across_processes_without_fcntl(journal, tmp_path):
+    """With no fcntl (as on Windows) the journal's lock still keeps a second process waiting. Both processes
+    lack fcntl, so filelock gives them the same kind of lock; Windows' own (LockFileEx) is not run here."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = [sys.executable, "-c", _LOCK_WITHOUT_FCNTL, str(journal.path)]
+    holder = subprocess.Popen([*argv, "holder", str(tmp_path / "asked")], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().startswith("held")
+        waiter = subprocess.run([*argv, "waiter", str(tmp_path / "asked")], capture_output=True, text=True, env=env,
+                                timeout=30)
+    finally:
+        holder.wait(timeout=30)
+    assert holder.returncode == 0 and waiter.stdout.startswith("held after "), waiter.stderr
+    waited = float(waiter.stdout.split()[2])
+    assert waited >= 0.8, f"the second process got the lock {waited} s after asking, while the first held it"
