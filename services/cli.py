@@ -12,7 +12,8 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services import credentials, credssp, events, inputs, moves, profiles, rbcd, readonly, reconcile, report
+from services import (credentials, credssp, drain, drain_preflight, events, inputs, moves, profiles, rbcd,
+                      readonly, reconcile, report)
 from services.diagnosis import bulk_fixable, diagnose, has_errors
 from services.diagnosis.delegation import rbcd_alternative
 from services.directory.base import DirectoryError
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="source host (found automatically)")
     m.add_argument("--what-if", action="store_true", help="pre-flight only")
     m.add_argument("--json", action="store_true")
+    dr = sub.add_parser("drain", parents=[common], help="can a node's VMs be moved away now, and where to (read-only)")
+    dr.add_argument("--node", required=True, metavar="HOST", type=inputs.host_name)
+    dr.add_argument("--json", action="store_true")
     r = sub.add_parser("rollback", parents=[common], help="undo changes recorded in the journal")
     scope = r.add_mutually_exclusive_group(required=True)
     scope.add_argument("--last", action="store_true", help="the last fix run")
@@ -292,6 +296,13 @@ def cmd_migrate(args, session: Session) -> int:
     return EXIT_OK if result.ok else EXIT_FOUND
 
 
+def cmd_drain(args, session: Session) -> int:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
+    plan = drain.plan(snapshot, args.node, drain_preflight.collect(session.hosts, snapshot, args.node))
+    print(json.dumps(plan.to_json(), indent=2) if args.json else drain.describe(plan))
+    return EXIT_CANNOT if not plan.checked else EXIT_OK if plan.drainable else EXIT_FOUND
+
+
 def cmd_rollback(args, session: Session) -> int:
     remediator = session.remediator
     if session.read_only:
@@ -392,7 +403,7 @@ def cmd_lab(args) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable] = {"check": cmd_check, "fix": cmd_fix, "migrate": cmd_migrate,
+COMMANDS: dict[str, Callable] = {"check": cmd_check, "drain": cmd_drain, "fix": cmd_fix, "migrate": cmd_migrate,
                                  "rollback": cmd_rollback, "journal": cmd_journal, "credssp": cmd_credssp,
                                  "report": cmd_report}
 

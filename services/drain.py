@@ -193,3 +193,18 @@ def plan_all(snapshot: Snapshot, preflight: Preflight | None = None) -> list[Dra
     """A plan for every node, each on its own (draining one node at a time)."""
     findings = diagnose(snapshot)
     return [plan(snapshot, n.name, preflight, findings) for n in snapshot.nodes]
+
+
+def describe(plan: DrainPlan) -> str:
+    """The plan as lines of text for the CLI (values already made visible)."""
+    if not plan.checked:
+        return f"{plan.node}: could not check: {plan.error}"
+    verdict = "can be drained" if plan.drainable else "CANNOT be drained"
+    lines = [f"{plan.node} {verdict}: {sum(bool(p.destination) for p in plan.placements)} of "
+             f"{len(plan.placements)} VM(s) placed" + (f", in {plan.waves} wave(s) of moves" if plan.waves else "")]
+    for p in plan.placements:
+        where = f"→ {p.destination}" if p.destination else "→ nowhere"
+        lines.append(f"  {visible(p.vm):<16} {_gib(p.memory):>9}  {where}" + ("  (clustered)" if p.clustered else ""))
+        for b in p.blockers:
+            lines.append(f"      ✖ {b.destination or '-'}: {b.text}" + (f"  [fix: {b.finding}]" if b.finding else ""))
+    return "\n".join(lines + list(plan.notes))

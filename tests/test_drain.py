@@ -164,3 +164,20 @@ def test_lab_migration_disabled(lab_session):
     assert not plan.drainable
     assert {b.finding for p in plan.placements for b in p.blockers} == \
         {f"migration.disabled:HV0{i}:-" for i in (2, 3, 4)}
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------
+def test_cli_exit_codes(tmp_path):
+    import json
+    from tests.test_cli import lmdoctor
+
+    root = str(tmp_path / "lab")
+    for scenario, code in (("healthy", 0), ("drain-no-headroom", 1)):
+        assert lmdoctor("lab", "reset", "--scenario", scenario, "--lab-dir", root).returncode == 0
+        r = lmdoctor("drain", "--node", "HV01", "--json", "--lab-dir", root)
+        assert r.returncode == code, r.stderr
+        assert json.loads(r.stdout)["drainable"] is (code == 0)
+    r = lmdoctor("drain", "--node", "HV09", "--lab-dir", root)
+    assert r.returncode == 2 and "HV09 is not a node of cluster HVCLUSTER" in r.stdout
+    r = lmdoctor("drain", "--node", "HV01;rm", "--lab-dir", root)
+    assert r.returncode == 2 and r.stdout == ""

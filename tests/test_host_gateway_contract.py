@@ -78,6 +78,22 @@ def test_host_report_fields(rig: Rig) -> None:
     assert abs(report.tickets_issued - lab.tickets.issued) < timedelta(seconds=1)
 
 
+def test_host_report_drain_facts(rig: Rig) -> None:
+    """Free memory, processor, supported versions and each VM's memory, version, compatibility mode and
+    clustering arrive the same over both gateways (the endpoint answers Get-VM, Get-VMProcessor,
+    Get-VMHostSupportedVersion and Get-CimInstance as Windows shapes them)."""
+    hosts = rig.store.load_hosts()
+    lab = hosts.hosts["HV01"]
+    lab.vms[0] = lab.vms[0].model_copy(update={"processor_compatibility": True})
+    rig.store.save_hosts(hosts)
+    report = rig.gateway.host_report("HV01")
+    assert (report.memory_free, report.processor, report.supported_versions) == \
+        (lab.memory_free, lab.processor, tuple(lab.supported_versions))
+    assert list(report.vms) == lab.vms
+    assert report.vms[0].processor_compatibility and report.vms[0].memory_assigned == 8 << 30
+    assert report.vms[0].clustered and not report.vms[1].clustered
+
+
 def test_events_classified_newest_first(rig: Rig) -> None:
     report = rig.gateway.host_report("HV01")
     errors = [e for e in report.events if e.level == "Error"]

@@ -83,13 +83,17 @@ def test_every_command_is_a_cmdlet_with_parameters(cluster: LabCluster) -> None:
     gateway.set_migration_enabled("HV01", True)
     gateway.purge_tickets("HV01")
     received = cluster.received("HV01")
-    assert [c.name for c in received] == ["Get-VMHost", "Get-VMMigrationNetwork", "Get-VM", "Get-VMHardDiskDrive",
-                                          "Get-VM", "Get-WinEvent",
-                                          "Get-NetIPAddress", "Get-Date", "klist.exe", "Set-VMHost",
-                                          "Enable-VMMigration", "Get-Date", "klist.exe", "klist.exe"]
+    assert [c.name for c in received] == ["Get-VMHost", "Get-VMMigrationNetwork", "Get-VMProcessor", "Get-VM",
+                                          "Get-VMHardDiskDrive", "Get-VM", "Get-WinEvent",
+                                          "Get-NetIPAddress", "Get-Date", "klist.exe",
+                                          "Get-CimInstance", "Get-CimInstance", "Get-VMHostSupportedVersion",
+                                          "Set-VMHost", "Enable-VMMigration", "Get-Date", "klist.exe", "klist.exe"]
     assert not any(c.is_script for c in received)
-    assert (received[2].parameters, received[3].parameters) == ({}, {})  # the pipeline Get-VM | Get-VMHardDiskDrive
-    received = received[:2] + received[4:]
+    assert received[2].parameters == {"VMName": "*"}
+    assert (received[3].parameters, received[4].parameters) == ({}, {})  # the pipeline Get-VM | Get-VMHardDiskDrive
+    assert [received[i].parameters for i in (10, 11)] == [{"ClassName": "Win32_OperatingSystem"},
+                                                          {"ClassName": "Win32_Processor"}]
+    received = received[:2] + received[5:10] + received[13:]  # the pipeline and drain facts checked; the rest as before
     events = received[3]
     assert events.parameters == {"FilterHashtable": {"LogName": ["Microsoft-Windows-Hyper-V-VMMS-Admin",
                                                                  "Microsoft-Windows-Hyper-V-High-Availability-Admin"],

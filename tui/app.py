@@ -191,6 +191,11 @@ class LmDoctorApp(App[int]):
 
         self.push_screen(ConnectScreen())
 
+    def open_drain(self, name: str) -> None:
+        from tui.screens.drain import DrainScreen
+
+        self.push_screen(DrainScreen(name))
+
     def open_node(self, name: str) -> None:
         from tui.screens.node import NodeScreen
 

@@ -111,13 +111,23 @@ def vmhost_settings(vmhost: Any, networks: Iterable[Any] = ()) -> VMHostSettings
     )
 
 
-def virtual_machine(obj: Any, host: str, disks: Iterable[str] = ()) -> VirtualMachine:
-    """Get-VM → VirtualMachine; its Path and ConfigurationLocation, then `disks` (Get-VMHardDiskDrive's Path)."""
+def virtual_machine(obj: Any, host: str, disks: Iterable[str] = (),
+                    compatible: frozenset[str] = frozenset()) -> VirtualMachine:
+    """Get-VM → VirtualMachine; its Path and ConfigurationLocation, then `disks` (Get-VMHardDiskDrive's Path).
+    `compatible` names the VMs whose Get-VMProcessor has CompatibilityForMigrationEnabled.
+    MemoryAssigned/MemoryStartup are Int64 bytes, Version a string ("9.0"), IsClustered a bool
+    (https://learn.microsoft.com/en-us/powershell/module/hyper-v/get-vm)."""
     p = props(obj)
+    name = str(p["Name"])
     paths = (str(p[k]) for k in ("ConfigurationLocation", "Path") if p.get(k))
-    return VirtualMachine(name=str(p["Name"]), host=str(p.get("ComputerName") or host).split(".")[0].upper(),
+    return VirtualMachine(name=name, host=str(p.get("ComputerName") or host).split(".")[0].upper(),
                           state=enum_text(p.get("State"), VM_STATES) or "Unknown",
-                          paths=tuple(dict.fromkeys([*paths, *disks])))
+                          paths=tuple(dict.fromkeys([*paths, *disks])),
+                          memory_assigned=int(p.get("MemoryAssigned") or 0),
+                          memory_startup=int(p.get("MemoryStartup") or 0),
+                          version=str(p["Version"]) if p.get("Version") is not None else None,
+                          processor_compatibility=name.lower() in compatible,
+                          clustered=bool(p.get("IsClustered", False)))
 
 
 def disk_paths(drives: Iterable[Any]) -> dict[str, list[str]]:
@@ -128,6 +138,30 @@ def disk_paths(drives: Iterable[Any]) -> dict[str, list[str]]:
         if p.get("VMName") and p.get("Path"):
             found.setdefault(str(p["VMName"]).lower(), []).append(str(p["Path"]))
     return found
+
+
+def compatible_vms(processors: Iterable[Any]) -> frozenset[str]:
+    """The (lower-case) names of the VMs whose Get-VMProcessor has CompatibilityForMigrationEnabled."""
+    return frozenset(str(props(o).get("VMName")).lower() for o in processors
+                     if props(o).get("CompatibilityForMigrationEnabled") is True)
+
+
+def supported_versions(objects: Iterable[Any]) -> tuple[str, ...]:
+    """Get-VMHostSupportedVersion's VMHostSupportedVersion objects: their Version (System.Version, "9.0")
+    (https://learn.microsoft.com/en-us/powershell/module/hyper-v/get-vmhostsupportedversion)."""
+    return tuple(str(props(o)["Version"]) for o in objects if props(o).get("Version") is not None)
+
+
+def free_memory(os_objects: Iterable[Any]) -> int | None:
+    """Win32_OperatingSystem.FreePhysicalMemory (KiB) in bytes; None when not reported."""
+    values = [props(o).get("FreePhysicalMemory") for o in os_objects]
+    return int(values[0]) * 1024 if values and values[0] is not None else None
+
+
+def processor_name(cpu_objects: Iterable[Any]) -> str | None:
+    """The first Win32_Processor's Name (every socket of a Hyper-V host carries the same model)."""
+    names = [props(o).get("Name") for o in cpu_objects]
+    return str(names[0]).strip() if names and names[0] is not None else None
 
 
 def cluster_node(obj: Any) -> ClusterNode:

@@ -263,19 +263,42 @@ class PsrpHostGateway:
         try:
             (vmhost,) = self._call(host, "Get-VMHost")
             networks = self._call(host, "Get-VMMigrationNetwork")
+            compatible = psobjects.compatible_vms(self._optional(host, "Get-VMProcessor", VMName="*"))
             disks = psobjects.disk_paths(self._pipeline(host, ("Get-VM", {}), ("Get-VMHardDiskDrive", {})))
-            vms = [psobjects.virtual_machine(o, name, disks.get(str(psobjects.props(o).get("Name", "")).lower(), ()))
+            vms = [psobjects.virtual_machine(o, name, disks.get(str(psobjects.props(o).get("Name", "")).lower(), ()),
+                                             compatible)
                    for o in self._call(host, "Get-VM")]
             evs = self._events(host)
             addresses = self._addresses(host)
             clock_offset, tickets = self._clock_and_tickets(host)
             settings = psobjects.vmhost_settings(vmhost, networks)
+            capacity = self._capacity(host)
         except HostError as exc:
             return HostReport(name=name, reachable=False, error=str(exc))
         except _UNREADABLE as exc:  # an answer we cannot read is a failure, not a guess
             return HostReport(name=name, reachable=False, error=f"{host}: unreadable answer: {exc}")
         return HostReport(name=name, settings=settings, vms=tuple(vms), events=evs, addresses=addresses,
-                          tickets_issued=tickets, clock_offset_s=clock_offset)
+                          tickets_issued=tickets, clock_offset_s=clock_offset, **capacity)
+
+    def _optional(self, host: str, cmdlet: str, **params: Any) -> list[Any]:
+        """A drain fact: an older host without the cmdlet leaves it unreported instead of failing the report.
+        Transport failures still propagate (HostUnreachable)."""
+        try:
+            return self._call(host, cmdlet, **params)
+        except HostUnreachable:
+            raise
+        except HostError:
+            return []
+
+    def _capacity(self, host: str) -> dict[str, Any]:
+        """Free memory, processor model and supported configuration versions (for drain readiness)."""
+        return {
+            "memory_free": psobjects.free_memory(self._optional(host, "Get-CimInstance",
+                                                                ClassName="Win32_OperatingSystem")),
+            "processor": psobjects.processor_name(self._optional(host, "Get-CimInstance",
+                                                                 ClassName="Win32_Processor")),
+            "supported_versions": psobjects.supported_versions(self._optional(host, "Get-VMHostSupportedVersion")),
+        }
 
     def _events(self, host: str) -> tuple:
         query = {"LogName": list(EVENT_LOGS), "Level": list(EVENT_LEVELS)}

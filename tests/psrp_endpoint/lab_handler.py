@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from psrpcore.types import PSEnumBase, PSType
+from psrpcore.types import PSEnumBase, PSInt64, PSType, PSUInt64, PSVersion
 
 from services.hosts.base import HostError
 from services.lab.directory import LabDirectory
@@ -168,9 +168,15 @@ class LabHostHandler:
             vms = list(self.store.load_hosts().hosts[computer].vms)
         for vm in vms:
             home = vm.paths[0] if vm.paths else f"C:\\ClusterStorage\\Volume1\\{vm.name}"
+            # MemoryAssigned/MemoryStartup: Int64 bytes; Version: String ("9.0"); IsClustered: Boolean
+            # (https://learn.microsoft.com/en-us/powershell/module/hyper-v/get-vm).
             yield Output(PSObj(["Microsoft.HyperV.PowerShell.VirtualMachine"],
                                {"Name": vm.name, "State": VMState[vm.state], "ComputerName": vm.host,
-                                "Path": home, "ConfigurationLocation": home}, to_string=vm.name))
+                                "Path": home, "ConfigurationLocation": home,
+                                "MemoryAssigned": PSInt64(vm.memory_assigned),
+                                "MemoryStartup": PSInt64(vm.memory_startup),
+                                "Version": vm.version, "IsClustered": vm.clustered},
+                               to_string=vm.name))
 
     def _get_vm__get_vmharddiskdrive(self, command: Invocation) -> Iterator[Event]:
         """Get-VM | Get-VMHardDiskDrive: one drive object per virtual disk of every VM on the host."""
@@ -179,6 +185,38 @@ class LabHostHandler:
                 yield Output(PSObj(["Microsoft.HyperV.PowerShell.HardDiskDrive"], {
                     "VMName": vm.name, "Path": path, "ControllerType": "SCSI", "ControllerNumber": 0,
                     "ControllerLocation": number, "ComputerName": self.host}, to_string="Hard Drive"))
+
+    def _get_vmprocessor(self, command: Invocation) -> Iterator[Event]:
+        """Get-VMProcessor -VMName *: one VMProcessor per VM with CompatibilityForMigrationEnabled."""
+        for vm in self._lab_host().vms:
+            yield Output(PSObj(["Microsoft.HyperV.PowerShell.VMProcessor"],
+                               {"VMName": vm.name, "Count": 2, "ComputerName": self.host,
+                                "CompatibilityForMigrationEnabled": vm.processor_compatibility}))
+
+    def _get_vmhostsupportedversion(self, command: Invocation) -> Iterator[Event]:
+        """VMHostSupportedVersion objects: Name, Version (System.Version), IsDefault
+        (https://learn.microsoft.com/en-us/powershell/module/hyper-v/get-vmhostsupportedversion)."""
+        versions = self._lab_host().supported_versions
+        for version in versions:
+            yield Output(PSObj(["Microsoft.HyperV.PowerShell.VMHostSupportedVersion"],
+                               {"Name": f"Configuration version {version}", "Version": PSVersion(version),
+                                "IsDefault": version == versions[-1]}))
+
+    def _get_ciminstance(self, command: Invocation) -> Iterator[Event]:
+        """Win32_OperatingSystem (FreePhysicalMemory: UInt64 KiB) and Win32_Processor (Name) as CimInstances."""
+        name = str(command.parameters.get("ClassName", ""))
+        host = self._lab_host()
+        cim = f"Microsoft.Management.Infrastructure.CimInstance#root/cimv2/{name}"
+        if name == "Win32_OperatingSystem" and host.memory_free is not None:
+            yield Output(PSObj([cim, "Microsoft.Management.Infrastructure.CimInstance"],
+                               {"CSName": self.host, "FreePhysicalMemory": PSUInt64(host.memory_free // 1024)}))
+        elif name == "Win32_Processor" and host.processor is not None:
+            for socket in ("CPU0", "CPU1"):
+                yield Output(PSObj([cim, "Microsoft.Management.Infrastructure.CimInstance"],
+                                   {"DeviceID": socket, "Name": host.processor}))
+        elif name not in ("Win32_OperatingSystem", "Win32_Processor"):
+            yield Error(f"Invalid class {name!r}", "HRESULT 0x80041010,Microsoft.Management.Infrastructure."
+                        "CimCmdlets.GetCimInstanceCommand", category="MetadataError", terminating=True)
 
     def _get_winevent(self, command: Invocation) -> Iterator[Event]:
         query = command.parameters.get("FilterHashtable") or {}

@@ -29,6 +29,7 @@ class NodesScreen(BaseScreen):
         Binding("m", "migrate", "Test Move-VM", id="nodes.migrate"),
         Binding("w", "walkthrough", "Walkthrough", id="nodes.walkthrough"),
         Binding("x", "matrix", "Matrix", id="nodes.matrix"),
+        Binding("d", "drain", "Drain?", id="nodes.drain"),
         Binding("j", "journal", "Journal", id="nodes.journal"),
         Binding("p", "connect", "Profiles", id="nodes.connect"),
         Binding("r", "refresh", "Refresh", id="nodes.refresh"),
@@ -106,6 +107,11 @@ class NodesScreen(BaseScreen):
 
     def action_matrix(self) -> None:
         self.app.open_matrix()
+
+    def action_drain(self) -> None:
+        key = self.query_one(FilterTable).selected_key
+        if key:
+            self.app.open_drain(key)
 
     def action_journal(self) -> None:
         self.app.open_journal()

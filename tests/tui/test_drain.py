@@ -1,0 +1,40 @@
+"""The drain screen: one key from the nodes screen, per-VM placement and blockers with the fixing finding."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Static
+
+from tests.tui.conftest import settle
+from tui.screens.drain import DrainScreen
+
+
+async def open_drain(pilot) -> DataTable:
+    app = pilot.app
+    await settle(pilot, lambda: app.snapshot is not None)
+    await pilot.press("d")  # the cursor starts on HV01
+    await settle(pilot, lambda: isinstance(app.screen, DrainScreen))
+    return app.screen.query_one("#drain-table DataTable", DataTable)
+
+
+async def test_seed_drain_goes_around_the_missing_delegation(demo_app):
+    app = demo_app("seed")
+    async with app.run_test(size=(160, 36)) as pilot:
+        table = await open_drain(pilot)
+        assert app.screen.node_name == "HV01"
+        verdict = str(app.screen.query_one("#drain-verdict", Static).render())
+        assert "HV01 can be drained: 2 of 2 VM(s) placed" in verdict
+        assert table.get_cell("APP01", table.ordered_columns[3].key).plain == "HV03"
+        blockers = table.get_cell("APP01", table.ordered_columns[4].key).plain
+        assert "HV02: HV01 → HV02: 4 of 4 services missing [delegation.missing:HV01:HV02]" in blockers
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, DrainScreen))
+
+
+async def test_no_headroom_is_shown_as_blocked(demo_app):
+    app = demo_app("drain-no-headroom")
+    async with app.run_test(size=(160, 36)) as pilot:
+        table = await open_drain(pilot)
+        assert "HV01 cannot be drained: 1 of 2 VM(s) placed" in str(
+            app.screen.query_one("#drain-verdict", Static).render())
+        assert table.get_cell("APP01", table.ordered_columns[3].key).plain == "nowhere"
+        assert "HV02 has 6.0 GiB free" in table.get_cell("APP01", table.ordered_columns[4].key).plain

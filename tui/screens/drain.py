@@ -1,0 +1,72 @@
+"""Drain readiness of one node: where each of its VMs would go now, or what blocks it (read-only)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from services import drain
+from tui.app import InventoryUpdated
+from tui.screens.base import BaseScreen
+from tui.widgets.filter_table import FilterTable
+
+COLUMNS = ("VM", "Memory", "Clustered", "Destination", "Blockers (destination: reason [finding that fixes it])")
+
+
+class DrainScreen(BaseScreen):
+    HELP = ("Can this node be drained now? Each VM, largest first, is placed on the first other node that passes "
+            "every check (delegation, migration enabled and authentication type on both ends, simultaneous "
+            "migration limits, configuration version, processor compatibility) and still has the memory free "
+            "after the VMs placed before it. A VM placed nowhere lists every blocker with the finding that "
+            "fixes it. Read-only: nothing is moved.")
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.node_name = name
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield Static(id="drain-verdict")
+        yield FilterTable(COLUMNS, id="drain-table")
+        yield Static(id="drain-notes")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one(FilterTable).table.focus()
+        self.render_plan()
+
+    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+        self.render_plan()
+
+    def render_plan(self) -> None:
+        self.set_status(Text.assemble(("Drain ", "bold"), (self.node_name, "bold"), " · ")
+                        + Text.from_markup(self.as_of_text()))
+        snapshot = self.app.snapshot
+        if snapshot is None:
+            return
+        plan = drain.plan(snapshot, self.node_name, findings=self.app.findings)
+        self.query_one("#drain-verdict", Static).update(verdict(plan))
+        rows = []
+        for p in plan.placements:
+            blockers = Text("\n").join(
+                Text(f"{b.destination or '-'}: {b.text}") + (Text(f" [{b.finding}]", style="dim") if b.finding
+                                                              else Text(""))
+                for b in p.blockers)
+            rows.append((p.vm, (
+                Text(p.vm, style="bold"), f"{p.memory / (1 << 30):.1f} GiB", "yes" if p.clustered else "no",
+                Text(p.destination, style="green") if p.destination else Text("nowhere", style="bold red"),
+                blockers)))
+        self.query_one(FilterTable).set_rows(rows)
+        self.query_one("#drain-notes", Static).update(Text("\n".join(plan.notes), style="dim"))
+
+
+def verdict(plan: drain.DrainPlan) -> Text:
+    if not plan.checked:
+        return Text(f"Could not check {plan.node}: {plan.error}", style="bold red")
+    placed = sum(bool(p.destination) for p in plan.placements)
+    if plan.drainable:
+        return Text(f"✔ {plan.node} can be drained: {placed} of {len(plan.placements)} VM(s) placed"
+                    + (f", in {plan.waves} wave(s) of moves" if plan.waves else ""), style="bold green")
+    return Text(f"✖ {plan.node} cannot be drained: {placed} of {len(plan.placements)} VM(s) placed",
+                style="bold red")
