@@ -258,6 +258,7 @@ def gateway(monkeypatch, answers: dict[str, list]) -> PsrpHostGateway:
 
 
 VMHOST = {"VirtualMachineMigrationEnabled": True, "VirtualMachineMigrationAuthenticationType": 1}
+DRAIN_FACTS = {"Get-VMProcessor": [], "Get-CimInstance": [], "Get-VMHostSupportedVersion": []}  # none reported
 
 
 def test_a_cluster_node_without_a_name_makes_that_seed_fail_and_the_next_is_asked(monkeypatch):
@@ -271,11 +272,11 @@ def test_a_cluster_node_without_a_name_makes_that_seed_fail_and_the_next_is_aske
 
 def test_garbage_host_values_make_the_host_unreadable_not_a_traceback(monkeypatch):
     gw = gateway(monkeypatch, {"Get-VMHost": [{**VMHOST, "MaximumVirtualMachineMigrations": float("inf")}],
-                               "Get-VMMigrationNetwork": [], "Get-VM": [], "Get-NetIPAddress": []})
+                               "Get-VMMigrationNetwork": [], "Get-VM": [], "Get-NetIPAddress": [], **DRAIN_FACTS})
     report = gw.host_report("HV01")
     assert not report.reachable and "unreadable answer" in report.error
     gw = gateway(monkeypatch, {"Get-VMHost": [VMHOST], "Get-VMMigrationNetwork": [], "Get-NetIPAddress": [],
-                               "Get-VM": [{"Name": "APP01", "State": {"garbage": ESC_CLEAR}}, {"Name": None}]})
+                               **DRAIN_FACTS, "Get-VM": [{"Name": "APP01", "State": {"garbage": ESC_CLEAR}}, {"Name": None}]})
     report = gw.host_report("HV01")  # a VM state that is no VMState is shown as the host's text
     assert report.reachable and report.vms[0].state == str({"garbage": ESC_CLEAR})
     gw = gateway(monkeypatch, {"Get-VM": [{"State": 2}]})
