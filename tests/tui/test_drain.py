@@ -25,7 +25,8 @@ async def test_seed_drain_goes_around_the_missing_delegation(demo_app):
         assert "HV01 can be drained: 2 of 2 VM(s) placed" in verdict
         assert table.get_cell("APP01", table.ordered_columns[3].key).plain == "HV03"
         blockers = table.get_cell("APP01", table.ordered_columns[4].key).plain
-        assert "HV02: HV01 → HV02: 4 of 4 services missing [delegation.missing:HV01:HV02]" in blockers
+        assert blockers.startswith("HV02: HV01 → HV02: 4 of 4 services missing")
+        assert blockers.endswith(" [delegation.missing:HV01:HV02]")
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, DrainScreen))
 
