@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.content import Content
 
 from services import drain
 from tui.app import InventoryUpdated
 from tui.screens.base import BaseScreen
+from tui.text import assemble, cell
 from tui.widgets.filter_table import FilterTable
+from tui.widgets.plain import Plain
 
 COLUMNS = ("VM", "Memory", "Clustered", "Destination", "Blockers (destination: reason [finding that fixes it])")
 
@@ -27,9 +29,9 @@ class DrainScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
-        yield Static(id="drain-verdict")
+        yield Plain(id="drain-verdict")
         yield FilterTable(COLUMNS, id="drain-table")
-        yield Static(id="drain-notes")
+        yield Plain(id="drain-notes")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -40,33 +42,32 @@ class DrainScreen(BaseScreen):
         self.render_plan()
 
     def render_plan(self) -> None:
-        self.set_status(Text.assemble(("Drain ", "bold"), (self.node_name, "bold"), " · ")
-                        + Text.from_markup(self.as_of_text()))
+        self.set_status(("Drain ", "bold"), (self.node_name, "bold"), " · ", self.as_of_text())
         snapshot = self.app.snapshot
         if snapshot is None:
             return
         plan = drain.plan(snapshot, self.node_name, findings=self.app.findings)
-        self.query_one("#drain-verdict", Static).update(verdict(plan))
+        self.query_one("#drain-verdict", Plain).update(verdict(plan))
         rows = []
         for p in plan.placements:
             blockers = Text("\n").join(
-                Text(f"{b.destination or '-'}: {b.text}") + (Text(f" [{b.finding}]", style="dim") if b.finding
+                cell(f"{b.destination or '-'}: {b.text}") + (cell(f" [{b.finding}]", "dim") if b.finding
                                                               else Text(""))
                 for b in p.blockers)
             rows.append((p.vm, (
-                Text(p.vm, style="bold"), f"{p.memory / (1 << 30):.1f} GiB", "yes" if p.clustered else "no",
-                Text(p.destination, style="green") if p.destination else Text("nowhere", style="bold red"),
+                cell(p.vm, "bold"), f"{p.memory / (1 << 30):.1f} GiB", "yes" if p.clustered else "no",
+                cell(p.destination, "green") if p.destination else cell("nowhere", "bold red"),
                 blockers)))
         self.query_one(FilterTable).set_rows(rows)
-        self.query_one("#drain-notes", Static).update(Text("\n".join(plan.notes), style="dim"))
+        self.query_one("#drain-notes", Plain).update(assemble("\n".join(plan.notes), style="dim"))
 
 
-def verdict(plan: drain.DrainPlan) -> Text:
+def verdict(plan: drain.DrainPlan) -> Content:
     if not plan.checked:
-        return Text(f"Could not check {plan.node}: {plan.error}", style="bold red")
+        return assemble(f"Could not check {plan.node}: {plan.error}", style="bold red")
     placed = sum(bool(p.destination) for p in plan.placements)
     if plan.drainable:
-        return Text(f"✔ {plan.node} can be drained: {placed} of {len(plan.placements)} VM(s) placed"
-                    + (f", in {plan.waves} wave(s) of moves" if plan.waves else ""), style="bold green")
-    return Text(f"✖ {plan.node} cannot be drained: {placed} of {len(plan.placements)} VM(s) placed",
-                style="bold red")
+        return assemble(f"✔ {plan.node} can be drained: {placed} of {len(plan.placements)} VM(s) placed"
+                        + (f", in {plan.waves} wave(s) of moves" if plan.waves else ""), style="bold green")
+    return assemble(f"✖ {plan.node} cannot be drained: {placed} of {len(plan.placements)} VM(s) placed",
+                    style="bold red")
