@@ -11,7 +11,9 @@ from collections.abc import Iterable
 
 from services.directory.base import ClusterView, Directory
 from services.hosts.base import HostGateway, ProgressCallback
-from services.models import AuthType, ClusterNode, ComputerAccount, DnsRecord, HostReport, MoveResult, VirtualMachine
+from services.models import (
+    AuthType, ClusterNode, ComputerAccount, DnsRecord, HostReport, MoveResult, OperatorAccount, VirtualMachine,
+)
 from services.remediation import ReadOnlyError
 
 LIVE_MOVE = "a live move (the pre-flight, Move-VM -WhatIf, is allowed)"
@@ -43,6 +45,9 @@ class ReadOnlyDirectory:
                      cluster: str | None = None) -> ClusterView:
         return self._directory.read_cluster(names, spns, targets, cluster)
 
+    def read_operator(self, name: str, how: str) -> OperatorAccount:
+        return self._directory.read_operator(name, how)
+
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
         return self._directory.read_values(dn, attribute)
 
@@ -51,6 +56,9 @@ class ReadOnlyDirectory:
 
     def remove_values(self, dn: str, attribute: str, values: Iterable[str]) -> None:
         raise refusal(f"to remove {attribute} values from {dn}")
+
+    def replace_binary(self, dn: str, attribute: str, before: bytes | None, after: bytes | None) -> None:
+        raise refusal(f"to replace {attribute} of {dn}")
 
     def change_uac(self, dn: str, set_bits: int, clear_bits: int) -> int:
         raise refusal(f"to change userAccountControl of {dn}")

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from services import fixes
+from services.directory.base import Directory
+from services.hosts.base import HostGateway
+from services.readonly import ReadOnlyDirectory, ReadOnlyHosts
 from services.models import ComputerAccount, FixPlan
 from services.session import open_demo
 from tests.test_cli import Lab
@@ -64,3 +67,10 @@ def test_read_only_run_reports_in_doubt_changes_without_settling_them(fixed_lab)
     assert all_files(fixed_lab.root) == before
     r = fixed_lab.run("check")
     assert "settled interrupted change #3 as failed (read back: did not land)" in r.stderr
+
+
+@pytest.mark.parametrize("wrapper,protocol", [(ReadOnlyDirectory, Directory), (ReadOnlyHosts, HostGateway)])
+def test_read_only_gateways_answer_every_call_of_their_protocol(wrapper, protocol) -> None:
+    """A method the protocol gains must be forwarded (a read) or refused (a write), never missing."""
+    wanted = {name for name in vars(protocol) if not name.startswith("_") and callable(getattr(protocol, name))}
+    assert wanted - set(vars(wrapper)) == set()
