@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from services.lab import manage
-from services.session import Session, open_demo
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.session import Session, open_demo
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,12 +3,12 @@ reason (as another tool or a hand-edited journal would leave them; lmdoctor's ow
 
 from __future__ import annotations
 
-from services import moves
-from services.diagnosis import diagnose
-from services.inventory import take_snapshot
-from services.lab.scenarios import CLEAR, CLICK, MARKUP, OSC52, UNBALANCED
-from services.migration import MoveRequest, run_test_move
-from services.session import Session
+from lmdoctor.services.backends.lab.scenarios import CLEAR, CLICK, MARKUP, OSC52, UNBALANCED
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.operations.session import Session
+from lmdoctor.services.storage import move_log as moves
 
 REASON = f"CHG-7 {MARKUP} {CLICK} {UNBALANCED}" + OSC52 + CLEAR
 

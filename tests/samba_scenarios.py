@@ -25,18 +25,18 @@ from pathlib import Path
 import pytest
 from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE, Connection
 from ldap3.core.exceptions import LDAPNoSuchObjectResult
-
 from winacl.dtyp.sid import SID
 
-from services import credentials, profiles, rbcd, replmeta
-from services.directory.connect import connect
-from services.lab import scenarios
-from services.lab.hosts import DelegationAuthority, LabHostGateway
-from services.lab.scenarios import COMPUTERS, ZONE_DN, Lab
-from services.lab.state import LabStore
-from services.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
-from services.profiles import Profile
-from services.spn import delegation_targets, required_host_spns, spn_key
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.lab import scenarios
+from lmdoctor.services.backends.lab.hosts import DelegationAuthority, LabHostGateway
+from lmdoctor.services.backends.lab.scenarios import COMPUTERS, ZONE_DN, Lab
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain import rbcd, replmeta
+from lmdoctor.services.domain.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
+from lmdoctor.services.domain.spn import delegation_targets, required_host_spns, spn_key
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.profiles import Profile
 from tests.samba_dc import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline, modify_offline
 
 DELEGATE = "msDS-AllowedToDelegateTo"
@@ -262,6 +262,6 @@ def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch,
             directory = connect(profile, credentials.get_password(profile.name, profile.bind_user))  # the DC again
             return LabHostGateway(LabStore(lab_dir), directory, authority, step_delay=0, operator=profile.winrm_username)
 
-    module = types.ModuleType("services.hosts.psrp")
+    module = types.ModuleType("lmdoctor.services.backends.hosts.psrp")
     module.PsrpHostGateway = LabAsPsrp  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "services.hosts.psrp", module)
+    monkeypatch.setitem(sys.modules, "lmdoctor.services.backends.hosts.psrp", module)

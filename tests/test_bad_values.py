@@ -18,22 +18,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from services import dnsrecord
-from services.badvalues import ValueCheck, node_name_problem, shown, usable_nodes
-from services.diagnosis import diagnose, has_errors
-from services.directory.ldap import LdapDirectory
-from services.hosts import psobjects
-from services.hosts.base import HostError, HostUnreachable
-from services.hosts.psrp import PsrpHostGateway, WinRMSettings
-from services.inventory import take_snapshot
-from services.lab import manage
-from services.lab.directory import LabDirectory, mock_connection
-from services.lab.hosts import LabHostGateway
-from services.lab.scenarios import BASE_DN, CLUSTER, COMPUTERS, DOMAIN, ZONE_DN, build
-from services.lab.state import Entries, LabHosts, LabStore
-from services.matrix import evidence, matrix
-from services.models import ClusterNode, FixAction
-from services.remediation import RemediationError, Remediator
+from lmdoctor.services.backends.directory import dnsrecord
+from lmdoctor.services.backends.directory.ldap import LdapDirectory
+from lmdoctor.services.backends.hosts import psobjects
+from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable
+from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
+from lmdoctor.services.backends.lab.directory import LabDirectory, mock_connection
+from lmdoctor.services.backends.lab.hosts import LabHostGateway
+from lmdoctor.services.backends.lab.scenarios import BASE_DN, CLUSTER, COMPUTERS, DOMAIN, ZONE_DN, build
+from lmdoctor.services.backends.lab.state import Entries, LabHosts, LabStore
+from lmdoctor.services.domain.badvalues import ValueCheck, node_name_problem, shown, usable_nodes
+from lmdoctor.services.domain.diagnosis import diagnose, has_errors
+from lmdoctor.services.domain.matrix import evidence, matrix
+from lmdoctor.services.domain.models import ClusterNode, FixAction
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.remediation import RemediationError, Remediator
 from tests.test_cli import SEED_IDS, Lab
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)

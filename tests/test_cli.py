@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.lab import manage
-from services.lab.state import LabStore
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.operations import lab_admin as manage
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_IDS = {"delegation.missing:HV01:HV02", "delegation.wrong_object:HV02:HV02"}
@@ -53,7 +53,7 @@ def lmdoctor(*args: str, env: dict[str, str] | None = None, timeout: float = 60)
     """Run the CLI with no terminal on stdin; LMDOCTOR_* dirs come from the autouse fixture's environment."""
     env = env or os.environ.copy()
     assert env.get("LMDOCTOR_DATA_DIR") and env.get("LMDOCTOR_CONFIG_DIR"), "never run against the real home"
-    return subprocess.run([sys.executable, "-m", "tui.main", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "lmdoctor.cli.main", *args], cwd=REPO, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
 
 
@@ -239,9 +239,9 @@ def test_rollback_with_nothing_to_undo(lab):
 
 
 def test_interrupted_change_is_settled_on_the_next_run(lab):
-    from services.diagnosis import diagnose
-    from services.inventory import take_snapshot
-    from services.session import open_demo
+    from lmdoctor.services.domain.diagnosis import diagnose
+    from lmdoctor.services.operations.inventory import take_snapshot
+    from lmdoctor.services.operations.session import open_demo
 
     session = open_demo(lab.root, step_delay=0)
     finding = next(f for f in diagnose(take_snapshot(session.directory, session.hosts, session.cluster))

@@ -1,4 +1,4 @@
-"""One severity model for a pair (services.coverage): findings, matrix, walkthrough and exit code agree.
+"""One severity model for a pair (lmdoctor.services.domain.coverage): findings, matrix, walkthrough and exit code agree.
 
 Windows' rules the model encodes, as Microsoft documents them:
 - KCD grants only the SPNs listed in the source's msDS-AllowedToDelegateTo, compared as the exact
@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import pytest
 
-from services import matrix
-from services.coverage import coverage, rbcd_grant, verdict
-from services.diagnosis import diagnose, has_errors
-from services.inventory import take_snapshot
-from services.lab.scenarios import SCENARIOS
-from services.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity, Snapshot
+from lmdoctor.services.backends.lab.scenarios import SCENARIOS
+from lmdoctor.services.domain import matrix
+from lmdoctor.services.domain.coverage import coverage, rbcd_grant, verdict
+from lmdoctor.services.domain.diagnosis import diagnose, has_errors
+from lmdoctor.services.domain.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity, Snapshot
+from lmdoctor.services.operations.inventory import take_snapshot
 from tests.test_diagnosis import CLUSTER, DOMAIN, NAMES, NOW, account, fqdn, node, owners_for
 
 DOMAIN_SID = "S-1-5-21-1004336348-1177238915-682003330"

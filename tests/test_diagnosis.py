@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services import replmeta
-from services.diagnosis import RULES, diagnose, has_errors
-from services.models import (
+from lmdoctor.services.domain import replmeta
+from lmdoctor.services.domain.diagnosis import RULES, diagnose, has_errors
+from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     UAC_WORKSTATION_TRUST_ACCOUNT,
@@ -24,7 +24,7 @@ from services.models import (
     Snapshot,
     VMHostSettings,
 )
-from services.spn import delegation_targets, registered_form, required_host_spns, spn_key
+from lmdoctor.services.domain.spn import delegation_targets, registered_form, required_host_spns, spn_key
 
 DOMAIN = "contoso.local"
 CLUSTER = "HVCLUSTER"
@@ -149,7 +149,7 @@ def test_every_rule_is_a_generator_over_the_snapshot():
 def test_missing_names_the_pair_and_the_lacking_values():
     snap = snapshot()
     hv01 = snap.node("HV01").account
-    gone = (f"cifs/HV02", f"cifs/{fqdn('HV02')}")
+    gone = ("cifs/HV02", f"cifs/{fqdn('HV02')}")
     snap = with_account(snap, "HV01", allowed_to_delegate_to=without(hv01.allowed_to_delegate_to, *gone))
     findings = diagnose(snap)
     assert codes(findings) == ["delegation.missing"]
@@ -376,7 +376,7 @@ def test_spn_missing_account_is_an_error_with_a_remedy_and_no_fix():
 
 def test_duplicate_one_finding_per_node_and_other_holder():
     owners = owners_for(NAMES)
-    for spn in ("HOST/HV02", f"HOST/{fqdn('HV02')}", f"cifs/HV02", f"cifs/{fqdn('HV02')}"):
+    for spn in ("HOST/HV02", f"HOST/{fqdn('HV02')}", "cifs/HV02", f"cifs/{fqdn('HV02')}"):
         owners[spn_key(spn)] = ("HV02", "HV02-OLD")  # cifs keys resolve to the HOST owners
     owners[spn_key(f"WSMAN/{fqdn('HV02')}")] = ("HV02", "WS001")
     findings = diagnose(snapshot(spn_owners=owners))
@@ -387,7 +387,7 @@ def test_duplicate_one_finding_per_node_and_other_holder():
     ]
     old = dups[0]
     assert old.severity == Severity.ERROR
-    assert old.evidence == (f"servicePrincipalName=HOST/HV02 is on HV02 and HV02-OLD",
+    assert old.evidence == ("servicePrincipalName=HOST/HV02 is on HV02 and HV02-OLD",
                             f"servicePrincipalName=HOST/{fqdn('HV02')} is on HV02 and HV02-OLD")
     assert old.fix is None and "setspn -D 'HOST/HV02' HV02-OLD" in old.remedy
     assert "0x80090322" in old.cause

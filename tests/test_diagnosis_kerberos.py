@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.diagnosis import diagnose, has_errors
-from services.models import ENCTYPE_RC4, UAC_NOT_DELEGATED, ChangePreview, OperatorAccount, Severity
-from services.remediation import Remediator
+from lmdoctor.services.domain.diagnosis import diagnose, has_errors
+from lmdoctor.services.domain.models import (
+    ENCTYPE_RC4,
+    UAC_NOT_DELEGATED,
+    ChangePreview,
+    OperatorAccount,
+    Severity,
+)
+from lmdoctor.services.operations.remediation import Remediator
 from tests.test_diagnosis import snapshot, with_account, with_host
 
 USER_DN = "CN=Ops Admin,CN=Users,DC=contoso,DC=local"

@@ -3,11 +3,17 @@ drain scenarios planned from a real lab snapshot."""
 
 from __future__ import annotations
 
-from services import drain
-from services.inventory import take_snapshot
-from services.lab.scenarios import GIB
-from services.models import AuthType, HostReport, NodeSnapshot, Snapshot, VirtualMachine, VMHostSettings
-from tests.test_matrix import NOW, synthetic
+from lmdoctor.services.backends.lab.scenarios import GIB
+from lmdoctor.services.domain import drain
+from lmdoctor.services.domain.models import (
+    AuthType,
+    HostReport,
+    Snapshot,
+    VirtualMachine,
+    VMHostSettings,
+)
+from lmdoctor.services.operations.inventory import take_snapshot
+from tests.test_matrix import synthetic
 
 CPU = "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
 
@@ -169,6 +175,7 @@ def test_lab_migration_disabled(lab_session):
 # --- the CLI ---------------------------------------------------------------------------------------------
 def test_cli_exit_codes(tmp_path):
     import json
+
     from tests.test_cli import lmdoctor
 
     root = str(tmp_path / "lab")

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from services.diagnosis import diagnose
-from services.hosts.base import HostError, HostGateway
-from services.inventory import take_snapshot
-from services.journal import Journal
-from services.lab import manage
-from services.lab.directory import LabDirectory
-from services.lab.hosts import LabHostGateway
-from services.lab.state import LabStore
-from services.models import AuthType, MoveProgress
-from services.remediation import Remediator
+from lmdoctor.services.backends.hosts.base import HostError, HostGateway
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.hosts import LabHostGateway
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import AuthType, MoveProgress
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.remediation import Remediator
+from lmdoctor.services.storage.journal import Journal
 from tests.psrp_endpoint.lab_cluster import LabCluster
 
 NO_CREDENTIALS = "No credentials are available in the security package (0x8009030E)."

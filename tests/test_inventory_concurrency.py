@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from services.inventory import MAX_HOSTS_AT_ONCE, take_snapshot
-from services.models import ClusterNode, HostReport
-from services.session import open_demo
+from lmdoctor.services.domain.models import ClusterNode, HostReport
+from lmdoctor.services.operations.inventory import MAX_HOSTS_AT_ONCE, take_snapshot
+from lmdoctor.services.operations.session import open_demo
 
 NODES = [f"HV{i:02d}" for i in range(1, 65)]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services import fixes
-from services.journal import Journal, JournalError, new_id
-from services.models import ChangePreview, ComputerAccount
+from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain.models import ChangePreview, ComputerAccount
+from lmdoctor.services.storage.journal import Journal, JournalError, new_id
 
 HV01 = ComputerAccount(name="HV01", dn="CN=HV01,CN=Computers,DC=contoso,DC=local")
 VALUES = ("cifs/HV02", "cifs/HV02.contoso.local")
@@ -260,7 +260,7 @@ _LOCK_WITHOUT_FCNTL = """
 import sys, time
 sys.modules["fcntl"] = None  # as on Windows: no POSIX flock
 from pathlib import Path
-from services.locks import file_lock
+from lmdoctor.services.storage.locks import file_lock
 journal, role, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 if role == "waiter":
     marker.touch()  # the holder keeps the lock one more second from now

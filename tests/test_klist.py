@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from services.hosts import psobjects
-from services.hosts.base import HostError, Unconfirmed
-from services.hosts.psrp import PsrpHostGateway, WinRMSettings
-from services.lab import manage
-from services.lab.state import LabStore
-from services.remediation import Outcome, Remediator
+from lmdoctor.services.backends.hosts import psobjects
+from lmdoctor.services.backends.hosts.base import HostError, Unconfirmed
+from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.remediation import Outcome, Remediator
 from tests.psrp_endpoint.lab_cluster import LabCluster
 
 ENGLISH_LIST = """Current LogonId is 0:0xaa60e

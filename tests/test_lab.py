@@ -8,23 +8,23 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_REPLACE
 
-from services import events
-from services.diagnosis import diagnose
-from services.hosts.base import HostError, HostUnreachable
-from services.inventory import InventoryError, take_snapshot
-from services.lab import manage
-from services.lab.hosts import TicketViewAuthority
-from services.lab.state import LabStore, TicketView
-from services.migration import MigrationError, MoveRequest, run_test_move
-from services.models import (
+from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable
+from lmdoctor.services.backends.lab.hosts import TicketViewAuthority
+from lmdoctor.services.backends.lab.state import LabStore, TicketView
+from lmdoctor.services.domain import events
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     UAC_WORKSTATION_TRUST_ACCOUNT,
     AuthType,
     MoveProgress,
 )
-from services.session import Session
-from services.spn import delegation_targets
+from lmdoctor.services.domain.spn import delegation_targets
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import InventoryError, take_snapshot
+from lmdoctor.services.operations.migration import MigrationError, MoveRequest, run_test_move
+from lmdoctor.services.operations.session import Session
 
 HV02_TARGETS = delegation_targets("HV02", "HV02.contoso.local")
 
@@ -303,8 +303,9 @@ def test_unknown_scenario(tmp_path):
 
 
 def test_reset_clears_the_old_scenarios_journal_move_log_and_walkthrough(tmp_path: Path) -> None:
-    from services import moves, session as sessions
-    from services.walkthrough import StateStore, state_path
+    from lmdoctor.services.operations import session as sessions
+    from lmdoctor.services.operations.walkthrough import StateStore, state_path
+    from lmdoctor.services.storage import move_log as moves
 
     lab_dir = tmp_path / "lab"
     session = sessions.open_demo(lab_dir, step_delay=0)

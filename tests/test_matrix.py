@@ -5,25 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-from services import matrix
-from services.diagnosis import diagnose
-from services.inventory import take_snapshot
-from services.lab.scenarios import NODES, build, fqdn
-from services.migration import MoveRequest, run_test_move
-from services.models import (
+from lmdoctor.services.backends.lab.scenarios import NODES, build, fqdn
+from lmdoctor.services.domain import matrix
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     UAC_WORKSTATION_TRUST_ACCOUNT,
     VSMS,
     ComputerAccount,
     HostReport,
+    MoveRecord,
     MoveResult,
     NodeSnapshot,
     Snapshot,
 )
-from services.moves import MoveRecord
-from services.session import Session
-from services.spn import delegation_targets, spn_key
+from lmdoctor.services.domain.spn import delegation_targets, spn_key
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.operations.session import Session
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services.diagnosis import diagnose
-from services.models import VSMS, Severity
-from services.nearmiss import near_misses
-from services.spn import delegation_targets
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import VSMS, Severity
+from lmdoctor.services.domain.nearmiss import near_misses
+from lmdoctor.services.domain.spn import delegation_targets
 from tests.test_coverage import cluster, hv01_lacking, pair_findings
 from tests.test_diagnosis import fqdn
 

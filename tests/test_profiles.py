@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from services import profiles
-from services.paths import config_dir
-from services.profiles import Profile, ProfileError
+from lmdoctor.services.storage import profiles
+from lmdoctor.services.storage.paths import config_dir
+from lmdoctor.services.storage.profiles import Profile, ProfileError
 
 VALID = """\
 domain = "contoso.local"
@@ -199,7 +200,7 @@ def test_empty_bind_user_is_refused():
 
 def test_profile_is_immutable():
     p = full_profile()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         p.dc = "evil.example"  # type: ignore[misc]
 
 

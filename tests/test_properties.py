@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from services import dnsrecord, events, rbcd
-from services.directory.ldap import or_filter
-from services.spn import Spn, SpnError, spn_key
+from lmdoctor.services.backends.directory import dnsrecord
+from lmdoctor.services.backends.directory.ldap import or_filter
+from lmdoctor.services.domain import events, rbcd
+from lmdoctor.services.domain.spn import Spn, SpnError, spn_key
 
 ASCII_FLIP = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -169,7 +170,7 @@ def test_or_filter_escapes_every_value(values):
     parts = VALUE_PART.findall(flt[2:-1])
     assert len(parts) == len(values)
     assert "".join(f"(attr={p})" for p in parts) == flt[2:-1]
-    for escaped, original in zip(parts, values):
+    for escaped, original in zip(parts, values, strict=True):
         assert not set(escaped) & set("*()\x00")
         assert "\\" not in ESCAPE.sub("", escaped)  # every backslash starts an escape
         assert unescape(escaped) == original  # and nothing else was changed

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from services import credentials, profiles
-from services.cli import main
-from services.lab import manage
-from services.lab.directory import LabDirectory
-from services.lab.state import LabStore
-from services.profiles import Profile
+from lmdoctor.cli.commands import main
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.profiles import Profile
 from tests.psrp_endpoint.lab_cluster import PASSWORD, USERNAME, LabCluster
 
 pytestmark = [pytest.mark.psrp, pytest.mark.keyring]
@@ -49,7 +49,7 @@ def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabCluste
                               timeout_s=5))
         credentials.set_password(PROFILE, USERNAME, PASSWORD)
         monkeypatch.setattr(socket, "getaddrinfo", resolve)
-        monkeypatch.setattr("services.directory.connect.connect",
+        monkeypatch.setattr("lmdoctor.services.backends.directory.connect.connect",
                             lambda profile, password: LabDirectory(LabStore(lab_dir)))
         try:
             yield cluster

@@ -19,8 +19,8 @@ from tests.psrp_endpoint import (
     Invocation,
     Output,
     Progress,
-    PsrpEndpoint,
     PSObj,
+    PsrpEndpoint,
     Warn,
     make_pki,
 )

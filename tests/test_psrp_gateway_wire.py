@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from services.diagnosis import diagnose
-from services.hosts.base import HostError, HostUnreachable
-from services.hosts.psrp import PsrpHostGateway, WinRMSettings
-from services.inventory import take_snapshot
-from services.lab import manage
-from services.lab.directory import LabDirectory
-from services.lab.state import LabStore
-from services.models import AuthType
-from services.profiles import Profile
+from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable
+from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import AuthType
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.storage.profiles import Profile
 from tests.psrp_endpoint import Error, make_pki
 from tests.psrp_endpoint.lab_cluster import LabCluster
 

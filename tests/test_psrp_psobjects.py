@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.hosts import psobjects
-from services.models import AuthType, PerformanceOption
+from lmdoctor.services.backends.hosts import psobjects
+from lmdoctor.services.domain.models import AuthType, PerformanceOption
 
 
 def enum(text: str) -> SimpleNamespace:

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from services.diagnosis import diagnose, has_errors
-from services.inventory import take_snapshot
-from services.journal import Journal
-from services.lab import manage
-from services.lab.directory import LabDirectory
-from services.lab.state import LabStore
-from services.migration import MoveRequest, run_test_move
-from services.models import AuthType, Finding, MoveProgress
-from services.session import Session
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain.diagnosis import diagnose, has_errors
+from lmdoctor.services.domain.models import AuthType, Finding, MoveProgress
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.operations.session import Session
+from lmdoctor.services.storage.journal import Journal
 from tests.psrp_endpoint.lab_cluster import LabCluster
 
 pytestmark = pytest.mark.psrp

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from pypsrp.exceptions import WSManFaultError
-from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 
-from services.hosts.psrp import PsrpHostGateway, WinRMSettings
+from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
 from tests.psrp_endpoint import Output, PsrpEndpoint
 from tests.psrp_endpoint.winauth import WindowsAuth
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import json
 
-from services import rbcd
-from services.lab import manage
-from services.lab.scenarios import sid_of
+from lmdoctor.services.backends.lab.scenarios import sid_of
+from lmdoctor.services.domain import rbcd
+from lmdoctor.services.operations import lab_admin as manage
 from tests.test_cli import Lab
 
 HV02 = "CN=HV02,CN=Computers,DC=contoso,DC=local"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from services import events
+from lmdoctor.services.domain import events
 
 KB = "https://learn.microsoft.com/troubleshoot/windows-server/virtualization/troubleshoot-live-migration-issues"
 
@@ -100,8 +100,8 @@ def test_e_fail_names_no_cause():
 def test_check_json_lists_each_nodes_failure_events_with_their_classification():
     from datetime import datetime, timezone  # noqa: PLC0415
 
-    from services.models import HostEvent, HostReport, NodeSnapshot  # noqa: PLC0415
-    from services.summary import event_rows  # noqa: PLC0415
+    from lmdoctor.services.domain.models import HostEvent, HostReport, NodeSnapshot  # noqa: PLC0415
+    from lmdoctor.services.domain.summary import event_rows  # noqa: PLC0415
 
     when = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
     log = "Microsoft-Windows-Hyper-V-High-Availability-Admin"

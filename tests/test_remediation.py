@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from services import fixes, replmeta
-from services.diagnosis import diagnose
-from services.directory.base import DirectoryError
-from services.inventory import take_snapshot
-from services.lab.state import LabStore
-from services.models import (
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain import fixes, replmeta
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
     UAC_WORKSTATION_TRUST_ACCOUNT,
@@ -20,9 +19,10 @@ from services.models import (
     Finding,
     FixPlan,
 )
-from services.remediation import ReadOnlyError, RemediationError, RollbackConflict
-from services.session import Session
-from services.spn import delegation_targets
+from lmdoctor.services.domain.spn import delegation_targets
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.remediation import ReadOnlyError, RemediationError, RollbackConflict
+from lmdoctor.services.operations.session import Session
 
 DELEGATE = "msDS-AllowedToDelegateTo"
 UAC = "userAccountControl"
@@ -128,7 +128,7 @@ def test_apply_journals_intent_then_applied_with_read_back(lab_session):
     entries = s.journal.entries()
     assert [e.state for e in entries] == ["intent", "applied", "intent", "applied"]
     assert [e.seq for e in entries] == [1, 2, 3, 4]
-    for intent, applied, preview in zip(entries[::2], entries[1::2], previews):
+    for intent, applied, preview in zip(entries[::2], entries[1::2], previews, strict=True):
         assert intent.change_id == applied.change_id
         assert intent.batch == applied.batch == outcome.batch
         assert intent.reason == applied.reason == "CHG-1"

@@ -6,11 +6,11 @@ import struct
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from services import replmeta
-from services.lab.manage import reset
-from services.lab.directory import LabDirectory
-from services.lab.state import LabStore
-from services.lab.scenarios import generalized
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.scenarios import generalized
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain import replmeta
+from lmdoctor.services.operations.lab_admin import reset
 
 # One msDS-ReplAttributeMetaData value in the layout of DS_REPL_ATTR_META_DATA as Windows returns it
 # (https://learn.microsoft.com/archive/blogs/adpowershell/accessing-replication-metadata-using-adpowershell):

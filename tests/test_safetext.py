@@ -1,4 +1,4 @@
-"""services.safetext.visible: every character a terminal would act on is shown, not acted on."""
+"""lmdoctor.services.domain.safetext.visible: every character a terminal would act on is shown, not acted on."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import io
 import json
 import unicodedata
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.safetext import VisibleStream, is_clean, json_safe, visible
+from lmdoctor.services.domain.safetext import VisibleStream, is_clean, json_safe, visible
 
 
 def test_escape_sequences_become_visible() -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from services.directory.base import DirectoryError
-from services.journal import Journal
-from services.lab.directory import LabDirectory
-from services.remediation import Remediator
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.operations.remediation import Remediator
+from lmdoctor.services.storage.journal import Journal
 from tests.test_cli import REPO, Lab
 
 DELEGATE = "msDS-AllowedToDelegateTo"
@@ -39,8 +39,8 @@ def journal_lines(lab: Lab) -> list[dict]:
 
 
 def fix_previews(session):
-    from services.diagnosis import diagnose
-    from services.inventory import take_snapshot
+    from lmdoctor.services.domain.diagnosis import diagnose
+    from lmdoctor.services.operations.inventory import take_snapshot
 
     previews, purge = [], []
     for f in diagnose(take_snapshot(session.directory, session.hosts, session.cluster)):
@@ -69,8 +69,9 @@ def test_exception_after_the_intent_leaves_an_in_doubt_entry_that_the_next_run_s
     assert entries[0].reason == "CHG-crash" and set(entries[0].after) - set(entries[0].before) == HV02_VALUES
     assert [e.change_id for e in s.journal.in_doubt()] == [entries[0].change_id]
 
-    from services import reconcile
     from datetime import datetime, timezone
+
+    from lmdoctor.services.operations import reconcile
 
     said: list[str] = []
     fresh = Remediator(LabDirectory(s.directory.store), s.hosts, Journal(s.journal.path))
@@ -123,8 +124,8 @@ def test_write_error_whose_change_landed_is_recorded_as_applied(lab_session):
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    from services import cli
-    from services.lab.directory import LabDirectory
+    from lmdoctor.cli import commands as cli
+    from lmdoctor.services.backends.lab.directory import LabDirectory
     real = LabDirectory._modify
     calls = []
     def modify(self, dn, changes):
@@ -171,7 +172,7 @@ def test_sigkill_during_the_second_write_then_the_next_run_settles_and_converges
 
 
 def test_cli_fix_whose_write_is_in_doubt_says_so_and_the_next_run_settles_it(lab, monkeypatch, capsys):
-    from services import cli
+    from lmdoctor.cli import commands as cli
 
     broken = {"down": False}
     real_add, real_read = LabDirectory.add_values, LabDirectory.read_values
@@ -202,9 +203,9 @@ def test_cli_fix_whose_write_is_in_doubt_says_so_and_the_next_run_settles_it(lab
 
 RECORDER = textwrap.dedent("""
     import sys
-    from services import fixes
-    from services.journal import Journal
-    from services.models import ChangePreview, ComputerAccount
+    from lmdoctor.services.domain import fixes
+    from lmdoctor.services.storage.journal import Journal
+    from lmdoctor.services.domain.models import ChangePreview, ComputerAccount
     account = ComputerAccount(name="HV01", dn="CN=HV01,CN=Computers,DC=contoso,DC=local")
     preview = ChangePreview(action=fixes.add_delegation(account, ["cifs/HV02"], "HV02"), before=(), after=("cifs/HV02",))
     journal = Journal(sys.argv[1])
@@ -228,8 +229,8 @@ def test_concurrent_processes_get_unique_sequence_numbers_and_never_read_a_half_
 RACER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from services import cli
-    from services.remediation import Remediator
+    from lmdoctor.cli import commands as cli
+    from lmdoctor.services.operations.remediation import Remediator
     real = Remediator.apply
     def apply(self, *args, **kwargs):
         # Both processes have read the lab and previewed their fix before either writes.

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from services import credssp, reconcile
-from services.lab import manage
-from services.lab.state import LabStore
-from services.models import AuthType
-from services.remediation import ReadOnlyError
-from services.session import open_demo
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain.models import AuthType
+from lmdoctor.services.operations import credssp, reconcile
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.remediation import ReadOnlyError
+from lmdoctor.services.operations.session import open_demo
 from tests.test_cli import Lab
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
@@ -175,8 +175,8 @@ def test_cli_credssp_needs_reason_confirmation_and_writes_nothing_read_only(lab)
 
 
 async def test_nodes_screen_shows_the_countdown_and_the_credential_guard_warning(tmp_path):
+    from lmdoctor.tui.app import LmDoctorApp
     from tests.tui.conftest import FIXED_NOW, settle
-    from tui.app import LmDoctorApp
 
     root = tmp_path / "lab"
     manage.reset(root, "healthy", now=FIXED_NOW)

@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from services.lab.scenarios import C1_CSI, CLEAR, CLICK, HOSTILE_HOLDER, HOSTILE_NODE, MARKUP, OSC52, UNBALANCED
-from services.safetext import visible
-from services.session import open_demo
+from lmdoctor.services.backends.lab.scenarios import (
+    C1_CSI,
+    CLEAR,
+    CLICK,
+    HOSTILE_HOLDER,
+    HOSTILE_NODE,
+    MARKUP,
+    OSC52,
+    UNBALANCED,
+)
+from lmdoctor.services.domain.safetext import visible
+from lmdoctor.services.operations.session import open_demo
 from tests.hostile import REASON, plant_history
 from tests.test_cli import Lab
 

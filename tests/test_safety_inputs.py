@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services import cli
-from services.lab import manage
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.operations import lab_admin as manage
 
 LDAP_META = ["HV02*", "HV02)(objectClass=*)", "HV\\02", "(HV02)", "HV02\x00"]
 POWERSHELL_META = ["HV02;Remove-Item C:\\", "$(Get-Process)", "HV02`n", "HV02'", "HV02|Out-Null", "@HV02"]
@@ -86,7 +86,7 @@ def test_bad_reasons_are_refused_before_anything_is_written(lab, capsys, value):
 
 
 def test_reasons_may_use_joiners_but_not_bidi_overrides():
-    from services import inputs
+    from lmdoctor.services.domain import inputs
 
     assert inputs.reason("تغییر\u200cها CHG-8") == "تغییر\u200cها CHG-8"
     with pytest.raises(inputs.InputError, match="control character"):
@@ -97,7 +97,7 @@ def test_a_unicode_reason_is_kept_exactly(lab, capsys):
     root, _dirs = lab
     code, _err = run(demo(root, "fix", "--all", "--yes", "--reason", "Änderung CHG-7 — Wartungsfenster ✓ 変更"), capsys)
     assert code == 0
-    from services.journal import Journal
+    from lmdoctor.services.storage.journal import Journal
 
     assert {e.reason for e in Journal(root / "journal.jsonl").entries()} == {"Änderung CHG-7 — Wartungsfenster ✓ 変更"}
 

@@ -10,9 +10,11 @@ from pathlib import Path
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from services import events, fixes, inputs, profiles, report
-from services.journal import Journal, JournalError, read_jsonl
-from services.models import ChangePreview, ComputerAccount, JournalEntry
+from lmdoctor.services.domain import events, fixes, inputs
+from lmdoctor.services.domain.models import ChangePreview, ComputerAccount, JournalEntry
+from lmdoctor.services.operations import report
+from lmdoctor.services.storage import profiles
+from lmdoctor.services.storage.journal import Journal, JournalError, read_jsonl
 
 HOSTILE = st.one_of(
     st.text(), st.text(alphabet="*()\\\x00'\"`$;|&<>[]?{} \n\t-."),

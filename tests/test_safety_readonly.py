@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from services import fixes
-from services.directory.base import Directory
-from services.hosts.base import HostGateway
-from services.readonly import ReadOnlyDirectory, ReadOnlyHosts
-from services.models import ComputerAccount, FixPlan
-from services.session import open_demo
+from lmdoctor.services.backends.directory.base import Directory
+from lmdoctor.services.backends.hosts.base import HostGateway
+from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain.models import ComputerAccount, FixPlan
+from lmdoctor.services.operations.readonly import ReadOnlyDirectory, ReadOnlyHosts
+from lmdoctor.services.operations.session import open_demo
 from tests.test_cli import Lab
 
 

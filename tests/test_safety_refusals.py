@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from services import config, files, inputs, profiles
-from services.lab import manage
-from services.migration import MoveRequest, run_test_move
-from services.remediation import ReadOnlyError
-from services.session import open_demo
-from services.inventory import take_snapshot
-from services.walkthrough import TestMove as ChosenMove
-from services.walkthrough import Walkthrough
+from lmdoctor.services.domain import inputs
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.operations.remediation import ReadOnlyError
+from lmdoctor.services.operations.session import open_demo
+from lmdoctor.services.operations.walkthrough import TestMove as ChosenMove
+from lmdoctor.services.operations.walkthrough import Walkthrough
+from lmdoctor.services.storage import config, files, profiles
 from tests.test_cli import REPO, Lab, lmdoctor
 
 GOOD_PROFILE = ('domain = "contoso.local"\ndc = "dc01.contoso.local"\nbind_user = "admin@contoso.local"\n'
@@ -301,7 +302,7 @@ def test_a_console_config_that_is_a_fifo_is_refused(tmp_path):
 
 def run_in(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "tui.main", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    return subprocess.run([sys.executable, "-m", "lmdoctor.cli.main", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
 
 

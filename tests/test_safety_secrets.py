@@ -11,9 +11,10 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from services import cli, credentials, profiles
-from services.profiles import Profile
-from services.session import password_for
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.operations.session import password_for
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.profiles import Profile
 
 SECRET_SERVICE = "keyring.backends.SecretService"
 

@@ -9,9 +9,10 @@ import pytest
 from winacl.dtyp.security_descriptor import SECURITY_DESCRIPTOR
 from winacl.dtyp.sid import SID
 
-from services import dnsrecord, events, rbcd
-from services.models import VSMS
-from services.spn import (
+from lmdoctor.services.backends.directory import dnsrecord
+from lmdoctor.services.domain import events, rbcd
+from lmdoctor.services.domain.models import VSMS
+from lmdoctor.services.domain.spn import (
     Spn,
     SpnError,
     delegation_targets,

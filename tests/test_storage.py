@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from services import storage
-from services.diagnosis import diagnose
-from services.inventory import take_snapshot
-from services.lab import manage
-from services.lab.directory import LabDirectory
-from services.lab.state import LabStore
-from services.models import Severity, VirtualMachine
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain import vm_storage as storage
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import Severity, VirtualMachine
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
 from tests.psrp_endpoint.lab_cluster import LabCluster
 from tests.test_diagnosis import snapshot, with_account, with_host
 

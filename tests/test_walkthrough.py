@@ -8,14 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services import credssp, moves
-from services.diagnosis import bulk_fixable, diagnose
-from services.inventory import take_snapshot
-from services.lab import manage
-from services.lab.scenarios import SCENARIOS
-from services.models import AuthType, Finding, Severity, Snapshot
-from services.session import Session, open_demo
-from services.walkthrough import (
+from lmdoctor.services.backends.lab.scenarios import SCENARIOS
+from lmdoctor.services.domain.diagnosis import bulk_fixable, diagnose
+from lmdoctor.services.domain.models import AuthType, Finding, Severity, Snapshot
+from lmdoctor.services.operations import credssp
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.session import Session, open_demo
+from lmdoctor.services.operations.walkthrough import (
     CREDSSP_MINUTES,
     STATE_FILE,
     STEPS,
@@ -25,6 +25,7 @@ from services.walkthrough import (
     state_path,
     undo_command,
 )
+from lmdoctor.services.storage import move_log as moves
 
 
 def look(session: Session) -> tuple[Snapshot, list[Finding]]:

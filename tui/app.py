@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from importlib import resources
@@ -11,16 +12,16 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.content import Content
-from textual.notifications import SeverityLevel
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from services.diagnosis import diagnose
-from services.inventory import take_snapshot
-from services.models import Finding, Snapshot
-from services.safetext import visible
-from services.session import Session
-from tui.text import markup_literal
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import Finding, Snapshot
+from lmdoctor.services.domain.safetext import visible
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.session import Session
+from lmdoctor.tui.text import markup_literal
 
 Clock = Callable[[], datetime]
 
@@ -30,7 +31,7 @@ class InventoryUpdated(Message):
 
 
 class LmDoctorApp(App[int]):
-    CSS_PATH = str(resources.files("styles") / "app.tcss")
+    CSS_PATH = str(resources.files("lmdoctor.styles") / "app.tcss")
     TITLE = "lmdoctor"
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
@@ -61,7 +62,7 @@ class LmDoctorApp(App[int]):
         return super().format_title(visible(title), visible(sub_title))
 
     def on_mount(self) -> None:
-        from tui.screens.nodes import NodesScreen
+        from lmdoctor.tui.screens.nodes import NodesScreen
 
         self.load_settings()
         self.push_screen(NodesScreen())
@@ -69,8 +70,8 @@ class LmDoctorApp(App[int]):
 
     # --- settings (console.toml: theme, keymap) ----------------------------------------
     def load_settings(self) -> None:
-        from services import config
-        from tui import keymap
+        from lmdoctor.services.storage import config
+        from lmdoctor.tui import keymap
 
         try:
             problems = keymap.apply(self, config.load())
@@ -81,12 +82,12 @@ class LmDoctorApp(App[int]):
             self.notify(problem, title="console.toml", severity="error", timeout=15)
 
     def action_cycle_theme(self) -> None:
-        from tui import keymap
+        from lmdoctor.tui import keymap
 
         self.theme = keymap.next_theme(self.theme, self.available_themes)
 
     def watch_theme(self, theme: str) -> None:
-        from services import config
+        from lmdoctor.services.storage import config
 
         if not getattr(self, "_settings_loaded", False):  # the theme from console.toml, not a choice to save
             return
@@ -147,18 +148,18 @@ class LmDoctorApp(App[int]):
         self.refresh_inventory()
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from lmdoctor.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def open_findings(self, node: str | None = None, focus: str | None = None) -> None:
-        from tui.screens.findings import FindingsScreen
+        from lmdoctor.tui.screens.findings import FindingsScreen
 
         self.push_screen(FindingsScreen(node, focus))
 
     def open_fix(self, findings: list[Finding]) -> None:
-        from tui.screens.fix import FixScreen
+        from lmdoctor.tui.screens.fix import FixScreen
 
         def closed(wrote: bool | None) -> None:
             if wrote:
@@ -167,37 +168,37 @@ class LmDoctorApp(App[int]):
         self.push_screen(FixScreen(findings), closed)
 
     def open_migrate(self, vm: str | None = None, destination: str | None = None) -> None:
-        from tui.screens.migrate import MigrateScreen
+        from lmdoctor.tui.screens.migrate import MigrateScreen
 
         self.push_screen(MigrateScreen(vm, destination))
 
     def open_journal(self) -> None:
-        from tui.screens.journal import JournalScreen
+        from lmdoctor.tui.screens.journal import JournalScreen
 
         self.push_screen(JournalScreen())
 
     def open_walkthrough(self) -> None:
-        from tui.screens.walkthrough import WalkthroughScreen
+        from lmdoctor.tui.screens.walkthrough import WalkthroughScreen
 
         self.push_screen(WalkthroughScreen())
 
     def open_matrix(self) -> None:
-        from tui.screens.matrix import MatrixScreen
+        from lmdoctor.tui.screens.matrix import MatrixScreen
 
         self.push_screen(MatrixScreen())
 
     def open_connect(self) -> None:
-        from tui.screens.connect import ConnectScreen
+        from lmdoctor.tui.screens.connect import ConnectScreen
 
         self.push_screen(ConnectScreen())
 
     def open_drain(self, name: str) -> None:
-        from tui.screens.drain import DrainScreen
+        from lmdoctor.tui.screens.drain import DrainScreen
 
         self.push_screen(DrainScreen(name))
 
     def open_node(self, name: str) -> None:
-        from tui.screens.node import NodeScreen
+        from lmdoctor.tui.screens.node import NodeScreen
 
         self.push_screen(NodeScreen(name))
 
@@ -223,8 +224,9 @@ class LmDoctorApp(App[int]):
 
 
 def run_app(args: argparse.Namespace) -> int:
-    from services import profiles
-    from services.cli import UsageError, open_settled_session
+    from lmdoctor.services.operations.session import UsageError, open_settled_session
+    from lmdoctor.services.storage import profiles
+    from lmdoctor.services.storage.credentials import ask_on_terminal
 
     if not args.demo and args.profile is None and args.lab_dir is None:
         names = profiles.list_names()
@@ -233,7 +235,7 @@ def run_app(args: argparse.Namespace) -> int:
             return 2
         args.demo = True
     try:
-        session = open_settled_session(args)  # in-doubt changes and expired CredSSP windows settled first
+        session = open_settled_session(args, ask_on_terminal, say_on_stderr)  # in-doubt changes and expired CredSSP windows settled first
     except UsageError as exc:
         print(visible(f"lmdoctor: {exc}"))
         return 2
@@ -241,3 +243,8 @@ def run_app(args: argparse.Namespace) -> int:
         print(visible(f"lmdoctor: cannot open the session: {type(exc).__name__}: {exc}"))
         return 2
     return LmDoctorApp(session).run() or 0
+
+
+def say_on_stderr(text: str) -> None:
+    """What settling the journal reports before the console starts."""
+    print(visible(text), file=sys.stderr)

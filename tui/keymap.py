@@ -10,7 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
 
-from services import config
+from lmdoctor.services.storage import config
 
 THEME_ORDER = ("textual-dark", "textual-light", "nord", "gruvbox", "dracula", "tokyo-night", "monokai",
                "catppuccin-mocha", "solarized-light", "flexoki")
@@ -25,11 +25,11 @@ def _bindings(cls: type[DOMNode]) -> Iterable[Binding]:
 
 def binding_ids(app: App) -> dict[str, str]:
     """Every binding id of the app, its screens and widgets → its default keys."""
-    import tui.screens
-    import tui.widgets
+    import lmdoctor.tui.screens
+    import lmdoctor.tui.widgets
 
     classes: list[type[DOMNode]] = [type(app)]
-    for package in (tui.screens, tui.widgets):
+    for package in (lmdoctor.tui.screens, lmdoctor.tui.widgets):
         for info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             classes += [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, DOMNode)]

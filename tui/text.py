@@ -4,7 +4,7 @@ Screens build what they show from parts — lmdoctor's own words and styles, and
 the hosts, the journal or a file — so nothing a value holds is parsed as markup: ``[bold red]``,
 ``[@click=app.quit]``, ``[link=…]`` or an unbalanced ``[/]`` is shown as typed. Every character a
 terminal would act on (ESC starting an OSC 52 clipboard write or ``ESC[2J``, C1 codes, bidi overrides)
-is shown as a visible stand-in by ``services.safetext.visible``.
+is shown as a visible stand-in by ``lmdoctor.services.domain.safetext.visible``.
 
 Widget text is Textual ``Content`` (its style names match Textual markup's); table cells are
 ``rich.text.Text``, which DataTable takes as it is. Markup escaping (``rich.markup.escape``) is not
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.content import Content
 
-from services.safetext import visible
+from lmdoctor.services.domain.safetext import visible
 
 Part = str | Content | Text | tuple[object, str]  # plain text · ready content · (value, style)
 

@@ -151,7 +151,7 @@ def test_seed_find_fix_migrate_rollback_in_a_real_terminal(terminal: Terminal, t
 
 def test_tmux_records_an_osc52_write_into_its_clipboard(terminal: Terminal, tmp_path: Path) -> None:
     """The harness below would see a clipboard write: a pane that prints OSC 52 fills a tmux buffer."""
-    from services.lab.scenarios import CLIPBOARD_TEXT, OSC52
+    from lmdoctor.services.backends.lab.scenarios import CLIPBOARD_TEXT, OSC52
 
     stream = tmp_path / "control.raw"
     terminal.start_recorded(["sh", "-c", f"printf '%s' {shlex.quote(OSC52)}; printf ready; sleep 30"], stream)
@@ -166,9 +166,9 @@ def test_tmux_records_an_osc52_write_into_its_clipboard(terminal: Terminal, tmp_
 def test_hostile_values_never_drive_the_terminal(terminal: Terminal, tmp_path: Path) -> None:
     """Every screen on the hostile lab: the planted values are on screen as stand-ins; not one planted OSC 52,
     OSC 8, ESC[2J or C1 sequence reaches the terminal, and nothing lands on the clipboard."""
-    from services.lab import manage
-    from services.lab.scenarios import C1_CSI, CLEAR, CLIPBOARD_TEXT, OSC8, OSC52
-    from services.session import open_demo
+    from lmdoctor.services.backends.lab.scenarios import C1_CSI, CLEAR, CLIPBOARD_TEXT, OSC8, OSC52
+    from lmdoctor.services.operations import lab_admin as manage
+    from lmdoctor.services.operations.session import open_demo
     from tests.hostile import plant_history
 
     lab = tmp_path / "lab"

@@ -38,17 +38,17 @@ sys.path.insert(0, str(REPO))
 from ldap3 import SUBTREE  # noqa: E402
 from ldap3.utils.conv import escape_filter_chars  # noqa: E402
 
-from services import dnsrecord  # noqa: E402
-from services.diagnosis import diagnose  # noqa: E402
-from services.directory.connect import connect  # noqa: E402
-from services.directory.ldap import LdapDirectory  # noqa: E402
-from services.inventory import take_snapshot  # noqa: E402
-from services.journal import Journal  # noqa: E402
-from services.lab.hosts import LabHostGateway  # noqa: E402
-from services.lab.state import LabHost, LabHosts, LabStore, TicketView  # noqa: E402
-from services.models import AuthType, ClusterNode, HostReport, VirtualMachine, VMHostSettings  # noqa: E402
-from services.profiles import Profile  # noqa: E402
-from services.spn import spn_key  # noqa: E402
+from lmdoctor.services.backends.directory import dnsrecord  # noqa: E402
+from lmdoctor.services.backends.directory.connect import connect  # noqa: E402
+from lmdoctor.services.backends.directory.ldap import LdapDirectory  # noqa: E402
+from lmdoctor.services.backends.lab.hosts import LabHostGateway  # noqa: E402
+from lmdoctor.services.backends.lab.state import LabHost, LabHosts, LabStore, TicketView  # noqa: E402
+from lmdoctor.services.domain.diagnosis import diagnose  # noqa: E402
+from lmdoctor.services.domain.models import AuthType, ClusterNode, HostReport, VirtualMachine, VMHostSettings  # noqa: E402
+from lmdoctor.services.domain.spn import spn_key  # noqa: E402
+from lmdoctor.services.operations.inventory import take_snapshot  # noqa: E402
+from lmdoctor.services.storage.journal import Journal  # noqa: E402
+from lmdoctor.services.storage.profiles import Profile  # noqa: E402
 from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, provision_template  # noqa: E402
 from tests.samba_scenarios import COMPUTER_CLASSES, node_attributes  # noqa: E402
 
@@ -224,7 +224,7 @@ async def _cursor_and_push(pilot, table, is_pushed: Callable[[], bool]) -> tuple
     downs, pushes = [], []
     for _ in range(KEY_REPEATS):
         row = table.cursor_row
-        downs.append(await _key_round_trip(pilot, "down", lambda: table.cursor_row != row))
+        downs.append(await _key_round_trip(pilot, "down", lambda row=row: table.cursor_row != row))
     for _ in range(KEY_REPEATS):
         pushes.append(await _key_round_trip(pilot, "f", is_pushed))
         await pilot.press("escape")
@@ -275,10 +275,10 @@ def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str,
                     root: Path) -> tuple[float, float, float]:
     """Pilot: launch → nodes table painted with every node; median ↓ → cursor moved; median f → findings
     screen shown."""
-    from services.session import Session
-    from tui.app import LmDoctorApp
-    from tui.screens.findings import FindingsScreen
-    from tui.widgets.filter_table import FilterTable
+    from lmdoctor.services.operations.session import Session
+    from lmdoctor.tui.app import LmDoctorApp
+    from lmdoctor.tui.screens.findings import FindingsScreen
+    from lmdoctor.tui.widgets.filter_table import FilterTable
 
     session = Session(label=f"bench · {DOMAIN} · {cluster}", demo=False, cluster=cluster, directory=directory,
                       hosts=hosts, journal=Journal(root / "journal.jsonl"))
@@ -344,8 +344,8 @@ def main() -> int:
                 directory = open_directory(dc)
             for n in SIZES:
                 names, cluster = node_names(n), f"C{n}"
-                a_s, a_rt, a_found = measure(directory, lambda: lmdoctor_triage(directory, memory[n], cluster))
-                b_s, b_rt, b_found = measure(directory, lambda: runbook_triage(directory, names))
+                a_s, a_rt, a_found = measure(directory, lambda d=directory, n=n, c=cluster: lmdoctor_triage(d, memory[n], c))
+                b_s, b_rt, b_found = measure(directory, lambda d=directory, names=names: runbook_triage(d, names))
                 rows.append(dict(n=n, m=m, a_s=a_s, a_rt=a_rt, b_s=b_s, b_rt=b_rt, ratio=b_s / a_s, rss=rss_mb(),
                                  a_found=a_found, b_found=b_found))
                 print(f"  N={n:<3} M={m:<6} lmdoctor {a_s * 1000:8.1f} ms {a_rt:3d} trips ({a_found} findings) | "
@@ -371,7 +371,7 @@ def main() -> int:
         print(f"| {r['n']} | {r['m']} | {r['a_s'] * 1000:.1f} | {r['a_rt']} | {r['b_s'] * 1000:.1f} | {r['b_rt']} | "
               f"{r['ratio']:.1f}× | {r['rss']:.0f} |")
     print()
-    print(f"population: " + ", ".join(f"M={m}: {s:.1f} s" for m, s in population.items() if m))
+    print("population: " + ", ".join(f"M={m}: {s:.1f} s" for m, s in population.items() if m))
     print(f"hosts: 64-host inventory with {HOST_DELAY * 1000:.0f} ms per call: {hosts_s:.2f} s "
           f"(serial sum {serial_s:.1f} s, {serial_s / hosts_s:.1f}× faster)")
     print(f"console: first paint of 64 nodes {first_paint:.2f} s; key → screen update (median of {KEY_REPEATS}, "

@@ -13,8 +13,8 @@ from typing import Any
 
 from .events import Handler
 from .tls import TestPki, make_pki
-from .winauth import WindowsAuth, tls_server_end_point
 from .transport import DROP_MID_RECEIVE, HANG, RequestRecord, ServerConfig, WsmanHTTPServer
+from .winauth import WindowsAuth, tls_server_end_point
 from .wsman import WsmanService
 
 FAULTS = (HANG, DROP_MID_RECEIVE, "http_401", "http_500")
@@ -86,7 +86,7 @@ class PsrpEndpoint:
 
     # -- lifecycle ----------------------------------------------------------
 
-    def start(self) -> "PsrpEndpoint":
+    def start(self) -> PsrpEndpoint:
         context, bindings = None, None
         if self.https:
             pki = self.pki
@@ -134,7 +134,7 @@ class PsrpEndpoint:
         if self._config is not None:
             self._config.service.close()
 
-    def __enter__(self) -> "PsrpEndpoint":
+    def __enter__(self) -> PsrpEndpoint:
         return self.start()
 
     def __exit__(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Verbose:
     message: str
 
 
-Event = Union[Output, Progress, Error, Warn, Verbose]
+Event = Output | Progress | Error | Warn | Verbose
 
 #: Called once per pipeline with its commands; yields events as they happen.
 #: It runs on a worker thread, so it may sleep between events.

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from services.hosts.psrp import PsrpHostGateway, WinRMSettings
-from services.lab.state import LabStore
+from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
+from lmdoctor.services.backends.lab.state import LabStore
 
 from .endpoint import PsrpEndpoint
 from .lab_handler import LabHostHandler
@@ -58,7 +58,7 @@ class LabCluster:
         short = name.split(".")[0].upper()
         return self.hosts[0] if short == self.cluster_name else short
 
-    def __enter__(self) -> "LabCluster":
+    def __enter__(self) -> LabCluster:
         for endpoint in self._unique():
             endpoint.start()
         return self

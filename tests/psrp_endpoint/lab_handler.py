@@ -1,7 +1,7 @@
 """A PSRP command handler that serves one lab Hyper-V host over the wire.
 
 Each pipeline the endpoint receives is dispatched, by cmdlet name and parameters, to the same
-host model the embedded lab uses (``services.lab.hosts.LabHostGateway`` over a lab directory),
+host model the embedded lab uses (``lmdoctor.services.backends.lab.hosts.LabHostGateway`` over a lab directory),
 and answered with objects shaped like the real cmdlets' output: typed VMHost / VM /
 VMMigrationNetwork / ClusterNode objects with Hyper-V enums, EventLogRecords, klist text,
 ErrorRecords for failures and progress records while Move-VM runs.
@@ -15,15 +15,14 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from psrpcore.types import PSEnumBase, PSInt64, PSType, PSUInt64, PSVersion
 
-from services.hosts.base import HostError
-from services.lab.directory import LabDirectory
-from services.lab.hosts import LabHostGateway
-from services.lab.state import LabStore
-from services.models import MoveProgress
+from lmdoctor.services.backends.hosts.base import HostError
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.hosts import LabHostGateway
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain.models import MoveProgress
 
 from .events import Error, Event, Invocation, Output, Progress, PSObj
 

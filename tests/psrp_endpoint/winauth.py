@@ -92,7 +92,7 @@ class ConnectionAuth:
         marker = f"--{BOUNDARY}\r\n".encode()
         parts = [p for p in body.split(marker) if p]
         message = b""
-        for header, payload in zip(parts[0::2], parts[1::2]):
+        for header, payload in zip(parts[0::2], parts[1::2], strict=False):
             expected = int(_LENGTH_RE.search(header).group(1))  # type: ignore[union-attr]
             payload = payload.removesuffix(f"--{BOUNDARY}--\r\n".encode())
             payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)

@@ -21,7 +21,7 @@ REPO = str(Path(__file__).resolve().parents[2])
 if REPO not in sys.path:  # plain `pytest` (not `python -m pytest`) does not put the repo on sys.path
     sys.path.insert(0, REPO)
 
-from services.profiles import Profile  # noqa: E402
+from lmdoctor.services.storage.profiles import Profile  # noqa: E402
 from tests.samba_dc import SambaDC, Template, environment_problem, log, provision_template  # noqa: E402
 from tests.samba_scenarios import forget_profile, save_profile  # noqa: E402
 

@@ -23,8 +23,8 @@ from ldap3.core.exceptions import (
     LDAPUnwillingToPerformResult,
 )
 
-from services import cli
-from services.lab.scenarios import ZONE_DN
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.lab.scenarios import ZONE_DN
 from tests.samba_dc import SambaDC
 from tests.samba_scenarios import build_on_dc, finding_keys, use_lab_hosts
 

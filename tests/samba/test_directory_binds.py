@@ -1,4 +1,4 @@
-"""services.directory.connect against a real Samba AD DC: LDAPS and StartTLS with certificate validation,
+"""lmdoctor.services.backends.directory.connect against a real Samba AD DC: LDAPS and StartTLS with certificate validation,
 a password from the OS keyring, a Kerberos (GSSAPI) bind from a ticket cache, and a clear error for each
 way a bind fails."""
 
@@ -12,12 +12,12 @@ import pytest
 from ldap3 import BASE, Connection
 from winacl.dtyp.sid import SID
 
-from services import credentials
-from services.directory.base import DirectoryError
-from services.directory.connect import connect
-from services.directory.ldap import LdapDirectory
-from services.profiles import Profile
-from services.session import password_for
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.directory.ldap import LdapDirectory
+from lmdoctor.services.operations.session import password_for
+from lmdoctor.services.storage import credentials
+from lmdoctor.services.storage.profiles import Profile
 from tests.samba_dc import ADMIN_PASSWORD, SambaDC
 
 pytestmark = pytest.mark.samba

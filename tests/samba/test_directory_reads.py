@@ -12,15 +12,16 @@ from ldap3 import MODIFY_ADD
 from winacl.dtyp.security_descriptor import SECURITY_DESCRIPTOR
 from winacl.dtyp.sid import SID
 
-from services import dnsrecord, matrix
-from services.coverage import rbcd_grant
-from services.directory import ldap as ldap_module
-from services.directory.connect import connect
-from services.directory.ldap import LdapDirectory
-from services.inventory import cluster_spns
-from services.models import VSMS
-from services.profiles import Profile
-from services.spn import delegation_targets
+from lmdoctor.services.backends.directory import dnsrecord
+from lmdoctor.services.backends.directory import ldap as ldap_module
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.directory.ldap import LdapDirectory
+from lmdoctor.services.domain import matrix
+from lmdoctor.services.domain.coverage import rbcd_grant
+from lmdoctor.services.domain.models import VSMS
+from lmdoctor.services.domain.spn import delegation_targets
+from lmdoctor.services.operations.inventory import cluster_spns
+from lmdoctor.services.storage.profiles import Profile
 from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, modify_offline
 from tests.samba_scenarios import add_cluster
 
@@ -145,7 +146,7 @@ def test_rbcd_through_nested_groups_is_read_without_a_search_per_node(
         directory: LdapDirectory, samba_dc_up: SambaDC, cluster) -> None:
     """RD05 is in LM-Hosts, LM-Hosts in LM-Migration; RD06's descriptor grants LM-Migration. The inventory
     reads objectSid, memberOf and primaryGroupID with the accounts and follows the groups one search per
-    nesting level for all nodes together; Windows' decision (services.coverage.rbcd_grant) then sees the grant.
+    nesting level for all nodes together; Windows' decision (lmdoctor.services.domain.coverage.rbcd_grant) then sees the grant.
     Samba's KDC does not evaluate RBCD, so only the reading is proved here (see tests/test_coverage.py)."""
     users = f"CN=Users,{samba_dc_up.base_dn}"
     conn = samba_dc_up.ldap()
@@ -187,6 +188,6 @@ def test_rbcd_through_nested_groups_is_read_without_a_search_per_node(
 
 
 def _nodes(view, names):
-    from services.models import NodeSnapshot
+    from lmdoctor.services.domain.models import NodeSnapshot
     by = {a.name: a for a in view.accounts}
     return [NodeSnapshot(name=n, fqdn=f"{n}.contoso.local", account=by[n]) for n in names]

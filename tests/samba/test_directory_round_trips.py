@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from services.diagnosis import diagnose
-from services.directory.connect import connect
-from services.inventory import take_snapshot
-from services.lab.hosts import LabHostGateway
-from services.profiles import Profile
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.lab.hosts import LabHostGateway
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.storage.profiles import Profile
 from tests.perf.bench_triage import COMPUTER_CLASSES, MemoryHosts, create_clusters, lab_hosts, node_names
 from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC
 

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
-from services import fixes
-from services.diagnosis import diagnose
-from services.directory.base import DirectoryError
-from services.directory.connect import connect
-from services.directory.ldap import LdapDirectory
-from services.inventory import take_snapshot
-from services.journal import Journal
-from services.lab.hosts import LabHostGateway
-from services.models import FixPlan
-from services.profiles import Profile
-from services.remediation import Remediator
-from services.spn import delegation_targets
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.directory.ldap import LdapDirectory
+from lmdoctor.services.backends.lab.hosts import LabHostGateway
+from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import FixPlan
+from lmdoctor.services.domain.spn import delegation_targets
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.remediation import Remediator
+from lmdoctor.services.storage.journal import Journal
+from lmdoctor.services.storage.profiles import Profile
 from tests.samba_dc import ADMIN_PASSWORD, SambaDC
 from tests.samba_scenarios import DcScenario, build_on_dc
 

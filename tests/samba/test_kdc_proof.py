@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from services import cli
-from services.lab.hosts import TicketViewAuthority
-from services.lab.state import LabStore, TicketView
-from services.models import VSMS, PerformanceOption
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.lab.hosts import TicketViewAuthority
+from lmdoctor.services.backends.lab.state import LabStore, TicketView
+from lmdoctor.services.domain.models import VSMS, PerformanceOption
 from tests.samba_dc import SambaDC
 from tests.samba_scenarios import build_on_dc, use_lab_hosts
 

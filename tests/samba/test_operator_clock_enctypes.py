@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_REPLACE
 
-from services import cli, credentials, profiles
-from services.directory.connect import connect
-from services.lab.scenarios import PROTECTED_USERS_DN, T0_ADMIN
-from services.lab.state import LabStore
-from services.models import UAC_NOT_DELEGATED
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.lab.scenarios import PROTECTED_USERS_DN, T0_ADMIN
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain.models import UAC_NOT_DELEGATED
+from lmdoctor.services.storage import credentials, profiles
 from tests.samba_dc import ADMIN_PASSWORD, BASE_DN, SambaDC
 from tests.samba_scenarios import build_on_dc, use_lab_hosts
 
@@ -68,7 +69,7 @@ def ticket_etype(dc: SambaDC, tmp_path: Path, spn: str) -> str:
     dc.run(["kvno", spn], env, check=True)
     listing = dc.run(["klist", "-e"], env, check=True).stdout
     ccache.unlink()
-    line = next(l for l in listing.splitlines() if spn.lower() in l.lower().replace("@contoso.local", ""))
+    line = next(row for row in listing.splitlines() if spn.lower() in row.lower().replace("@contoso.local", ""))
     etypes = listing.splitlines()[listing.splitlines().index(line) + 1]
     return etypes.split(",")[-1].strip().removeprefix("DEPRECATED:")  # "Etype (skey, tkt): <session>, <ticket>"
 

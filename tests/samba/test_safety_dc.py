@@ -7,7 +7,6 @@ import ipaddress
 import secrets
 import shutil
 import socket
-import ssl
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from itertools import count
@@ -15,15 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from services import cli, fixes, profiles, reconcile
-from services.directory.base import DirectoryError
-from services.directory.connect import connect
-from services.directory.ldap import LdapDirectory
-from services.journal import Journal
-from services.models import ComputerAccount, FixPlan
-from services.profiles import Profile
-from services.remediation import Remediator, RollbackConflict
-from services.spn import SpnError, delegation_targets
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.backends.directory.ldap import LdapDirectory
+from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain.models import ComputerAccount, FixPlan
+from lmdoctor.services.domain.spn import SpnError, delegation_targets
+from lmdoctor.services.operations import reconcile
+from lmdoctor.services.operations.remediation import Remediator, RollbackConflict
+from lmdoctor.services.storage import profiles
+from lmdoctor.services.storage.journal import Journal
+from lmdoctor.services.storage.profiles import Profile
 from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC
 from tests.samba_scenarios import use_lab_hosts
 
@@ -359,7 +361,7 @@ def test_filter_metacharacters_match_nothing_on_the_real_dc(samba_dc_up, remedia
 
 def test_profile_read_only_refuses_every_write_and_changes_nothing(samba_dc_up, isolated_dirs, tmp_path, monkeypatch,
                                                                   capsys):
-    from services.lab import manage
+    from lmdoctor.services.operations import lab_admin as manage
     from tests.samba.test_safety_secrets import NODES, populate
 
     dc = samba_dc_up

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_ADD
 
-from services import cli, credentials, profiles
-from services.directory.base import DirectoryError
-from services.directory.connect import connect
-from services.lab import manage
-from services.profiles import Profile
-from services.spn import delegation_targets, required_host_spns
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.directory.connect import connect
+from lmdoctor.services.domain.spn import delegation_targets, required_host_spns
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.profiles import Profile
 from tests.samba_dc import BASE_DN, SambaDC
 from tests.samba_scenarios import use_lab_hosts
 from tests.test_safety_secrets import files_under, secret_service  # noqa: F401 (fixture)
@@ -88,7 +89,7 @@ async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_ser
             except DirectoryError as exc:
                 errors.append(str(exc))
             session = cli.open_session(cli.build_parser().parse_args(["--profile", "samba"]))
-            from tui.app import LmDoctorApp
+            from lmdoctor.tui.app import LmDoctorApp
 
             app = LmDoctorApp(session)
             async with app.run_test(size=(140, 40)) as pilot:

@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from services import cli, credentials, profiles
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.storage import credentials, profiles
 from tests.samba_scenarios import build_on_dc, finding_keys, machine_password, use_lab_hosts
 
 pytestmark = pytest.mark.samba

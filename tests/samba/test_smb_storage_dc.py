@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from services import cli
+from lmdoctor.cli import commands as cli
 from tests.samba.test_kdc_proof import KdcAuthority
 from tests.samba_dc import SambaDC
 from tests.samba_scenarios import build_on_dc, use_lab_hosts

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 import pytest
 from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE
 
-from services import cli, replmeta
-from services.lab.scenarios import BASE_DN, DOMAIN
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.lab.scenarios import BASE_DN
+from lmdoctor.services.domain import replmeta
 from tests.samba_scenarios import _wait_past_second, build_on_dc, machine_password, use_lab_hosts
 
 pytestmark = pytest.mark.samba

@@ -18,16 +18,24 @@ from pathlib import Path
 import pytest
 from spnego._ntlm_raw.crypto import ntowfv1
 
-from services import cli, credentials, profiles
-from services.hosts.psrp import PsrpHostGateway, WinRMSettings
-from services.lab.directory import LabDirectory
-from services.lab.state import LabStore
-from services.profiles import Profile
+from lmdoctor.cli import commands as cli
+from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
+from lmdoctor.services.backends.lab.directory import LabDirectory
+from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.profiles import Profile
 from tests.psrp_endpoint.lab_cluster import LabCluster
 from tests.psrp_endpoint.transport import RequestRecord
 from tests.psrp_endpoint.winauth import WindowsAuth
-from tests.samba.winrm_kdc import (LOCAL_PASSWORD, LOCAL_USER, KerberosLab, prepare, resolving_lab_names,
-                                   skew_ticket_cache, start_cluster)
+from tests.samba.winrm_kdc import (
+    LOCAL_PASSWORD,
+    LOCAL_USER,
+    KerberosLab,
+    prepare,
+    resolving_lab_names,
+    skew_ticket_cache,
+    start_cluster,
+)
 from tests.samba_dc import ADMIN_PASSWORD, DNS_DOMAIN
 
 pytestmark = [pytest.mark.samba, pytest.mark.winrm_kerberos, pytest.mark.psrp, pytest.mark.keyring]
@@ -71,7 +79,7 @@ def wired(request, kerberos_env: KerberosLab, lab_dir: Path, monkeypatch: pytest
     save_profile(auth, transport, cluster.endpoints["HV01"].port, cluster.pki.ca_file)
     if auth == "negotiate":
         credentials.set_password(PROFILE, LOCAL_USER, LOCAL_PASSWORD)
-    monkeypatch.setattr("services.directory.connect.connect", lambda profile, password: LabDirectory(LabStore(lab_dir)))
+    monkeypatch.setattr("lmdoctor.services.backends.directory.connect.connect", lambda profile, password: LabDirectory(LabStore(lab_dir)))
     monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
     try:
         yield cluster
@@ -277,9 +285,9 @@ def test_a_wrong_password_is_refused_and_never_sent(per_host, kerberos_env, tran
 
 @pytest.mark.parametrize("wired", [("kerberos", "http")], indirect=True, ids=["kerberos-http"])
 async def test_the_console_reads_the_cluster_over_kerberos_http(wired: LabCluster, kerberos_env: KerberosLab) -> None:
-    from services.session import open_profile
+    from lmdoctor.services.operations.session import open_profile
+    from lmdoctor.tui.app import LmDoctorApp
     from tests.tui.conftest import settle
-    from tui.app import LmDoctorApp
 
     with kerberos_env.dc.inside():  # the console's worker threads start here, so they reach the KDC too
         session = open_profile(profiles.load(PROFILE), prompt=lambda _label: pytest.fail("asked for a password"))

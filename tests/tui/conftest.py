@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from services.lab import manage
-from services.session import open_demo
-from tui.app import LmDoctorApp
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.session import open_demo
+from lmdoctor.tui.app import LmDoctorApp
 
 FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 

@@ -16,13 +16,13 @@ from unittest import mock
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from services import profiles
-from services.walkthrough import Step
+from lmdoctor.services.operations.walkthrough import Step
+from lmdoctor.services.storage import profiles
 from tests.tui.conftest import FIXED_NOW, settle
 
 Scene = Callable[[Pilot], Awaitable[None]]
-FROZEN_MODULES = ("services.journal", "services.moves", "services.lab.hosts", "services.lab.directory",
-                  "services.inventory")
+FROZEN_MODULES = ("lmdoctor.services.storage.journal", "lmdoctor.services.storage.move_log", "lmdoctor.services.backends.lab.hosts", "lmdoctor.services.backends.lab.directory",
+                  "lmdoctor.services.operations.inventory")
 
 
 class _FrozenDatetime(datetime):
@@ -41,8 +41,8 @@ def frozen_clock() -> Iterator[None]:
     with ExitStack() as stack:
         for module in FROZEN_MODULES:
             stack.enter_context(mock.patch(f"{module}.datetime", _FrozenDatetime))
-        stack.enter_context(mock.patch("services.lab.hosts.time", fake_time))
-        stack.enter_context(mock.patch("services.journal.uuid", fake_uuid))
+        stack.enter_context(mock.patch("lmdoctor.services.backends.lab.hosts.time", fake_time))
+        stack.enter_context(mock.patch("lmdoctor.services.storage.journal.uuid", fake_uuid))
         yield
 
 
@@ -54,8 +54,8 @@ def example_profile() -> profiles.Profile:
 async def ready(pilot: Pilot) -> None:
     """The first inventory is in and the nodes table shows it, column widths measured (DataTable sizes its
     auto-width columns on a later idle, so a capture right after the rows arrive can catch header widths)."""
-    from tui.screens.nodes import NodesScreen
-    from tui.widgets.filter_table import FilterTable
+    from lmdoctor.tui.screens.nodes import NodesScreen
+    from lmdoctor.tui.widgets.filter_table import FilterTable
 
     def shown() -> bool:
         snapshot = pilot.app.snapshot

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Static
 
-from services.lab import manage
-from services.session import open_demo
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.session import open_demo
+from lmdoctor.tui.app import LmDoctorApp
+from lmdoctor.tui.screens.findings import FindingsScreen
+from lmdoctor.tui.screens.node import NodeScreen
+from lmdoctor.tui.screens.nodes import NodesScreen
 from tests.test_bad_values import CASES, plant
 from tests.tui.conftest import FIXED_NOW, settle
-from tui.app import LmDoctorApp
-from tui.screens.findings import FindingsScreen
-from tui.screens.node import NodeScreen
-from tui.screens.nodes import NodesScreen
 
 
 async def test_console_shows_bad_values_as_findings_and_every_screen_opens(tmp_path):

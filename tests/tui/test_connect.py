@@ -12,11 +12,11 @@ import pytest
 from keyring.backends import fail
 from textual.widgets import Input, Static
 
-from services import profiles
-from services.session import open_demo
+from lmdoctor.services.operations.session import open_demo
+from lmdoctor.services.storage import profiles
+from lmdoctor.tui.screens.connect import ConnectScreen
+from lmdoctor.tui.screens.help import HelpScreen
 from tests.tui.conftest import settle
-from tui.screens.connect import ConnectScreen
-from tui.screens.help import HelpScreen
 
 PASSWORD = "S3cret-for-the-keyring!"
 
@@ -195,12 +195,12 @@ async def test_opening_a_profile_swaps_the_session(demo_app, dirs, tmp_path, mon
     """The session opener is replaced by a second lab (scenario healthy): the swap itself is under test."""
     profiles.save(profiles.Profile(name="other", domain="contoso.local", dc="dc01.contoso.local",
                                    bind_user="admin@contoso.local", cluster="HVCLUSTER"))
-    from services.lab import manage
+    from lmdoctor.services.operations import lab_admin as manage
     from tests.tui.conftest import FIXED_NOW
 
     manage.reset(tmp_path / "lab2", "healthy", now=FIXED_NOW)
     opened = []
-    monkeypatch.setattr("tui.screens.connect.open_profile",
+    monkeypatch.setattr("lmdoctor.tui.screens.connect.open_profile",
                         lambda p: opened.append(p.name) or open_demo(tmp_path / "lab2", step_delay=0))
     app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:

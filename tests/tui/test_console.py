@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Log, Static
 
+from lmdoctor.tui.screens.findings import FindingsScreen
+from lmdoctor.tui.screens.fix import FixScreen
+from lmdoctor.tui.screens.help import HelpScreen
+from lmdoctor.tui.screens.journal import JournalScreen
+from lmdoctor.tui.screens.migrate import MigrateScreen
+from lmdoctor.tui.screens.node import NodeScreen
+from lmdoctor.tui.screens.nodes import NodesScreen
 from tests.tui.conftest import settle
-from tui.screens.findings import FindingsScreen
-from tui.screens.fix import FixScreen
-from tui.screens.help import HelpScreen
-from tui.screens.journal import JournalScreen
-from tui.screens.migrate import MigrateScreen
-from tui.screens.node import NodeScreen
-from tui.screens.nodes import NodesScreen
 
 
 def text_of(app, selector: str) -> str:

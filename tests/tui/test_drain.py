@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Static
 
+from lmdoctor.tui.screens.drain import DrainScreen
 from tests.tui.conftest import settle
-from tui.screens.drain import DrainScreen
 
 
 async def open_drain(pilot) -> DataTable:

@@ -14,8 +14,7 @@ from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Select
 
-from services.lab import manage
-from services.lab.scenarios import (
+from lmdoctor.services.backends.lab.scenarios import (
     BRACKETS,
     C1_CSI,
     CLEAR,
@@ -30,21 +29,21 @@ from services.lab.scenarios import (
     OSC52,
     UNBALANCED,
 )
-from services.safetext import is_clean, visible
-from services.session import open_demo
+from lmdoctor.services.domain.safetext import is_clean, visible
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.session import open_demo
+from lmdoctor.tui.app import LmDoctorApp
+from lmdoctor.tui.screens.findings import FindingsScreen
+from lmdoctor.tui.screens.fix import FixScreen
+from lmdoctor.tui.screens.journal import JournalScreen
+from lmdoctor.tui.screens.matrix import MatrixScreen
+from lmdoctor.tui.screens.migrate import MigrateScreen
+from lmdoctor.tui.screens.nodes import NodesScreen
+from lmdoctor.tui.screens.walkthrough import WalkthroughScreen
+from lmdoctor.tui.text import markup_literal
+from lmdoctor.tui.widgets.filter_table import FilterTable
 from tests.hostile import REASON, plant_history
 from tests.tui.conftest import FIXED_NOW, settle
-from tui.app import LmDoctorApp
-from tui.text import markup_literal
-from tui.screens.findings import FindingsScreen
-from tui.screens.fix import FixScreen
-from tui.screens.journal import JournalScreen
-from tui.screens.matrix import MatrixScreen
-from tui.screens.migrate import MigrateScreen
-from tui.screens.node import NodeScreen
-from tui.screens.nodes import NodesScreen
-from tui.screens.walkthrough import WalkthroughScreen
-from tui.widgets.filter_table import FilterTable
 
 SIZE = (400, 70)  # wide enough that no planted value is cut off by a column or the screen edge
 HOLDER = visible(HOSTILE_HOLDER.upper())  # the directory layer upper-cases account names
@@ -249,5 +248,5 @@ async def test_a_node_name_lmdoctor_cannot_use_is_shown_as_text_in_its_finding(a
 @pytest.mark.parametrize("value", [MARKUP, CLICK, LINK, UNBALANCED, BRACKETS, HOSTILE_NODE, "a\\[b]c", "[$accent]x",
                                    "tail\\", "clip" + OSC52])
 def test_palette_titles_show_a_value_literally(value: str):
-    """The palette reads command titles as markup: a node name is escaped for it (tui.text.markup_literal)."""
+    """The palette reads command titles as markup: a node name is escaped for it (lmdoctor.tui.text.markup_literal)."""
     assert Content.from_markup(markup_literal(value)).plain == visible(value)

@@ -11,14 +11,14 @@ from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.widgets import Input
 
-from services import config
+from lmdoctor.services.storage import config
+from lmdoctor.tui import keymap
+from lmdoctor.tui.screens.findings import FindingsScreen
+from lmdoctor.tui.screens.help import HelpScreen, key_lines
+from lmdoctor.tui.screens.journal import JournalScreen
+from lmdoctor.tui.screens.nodes import NodesScreen
+from lmdoctor.tui.widgets.filter_table import FilterTable
 from tests.tui.conftest import settle
-from tui import keymap
-from tui.screens.findings import FindingsScreen
-from tui.screens.help import HelpScreen, key_lines
-from tui.screens.journal import JournalScreen
-from tui.screens.nodes import NodesScreen
-from tui.widgets.filter_table import FilterTable
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ async def test_invalid_console_config_is_one_clear_error(demo_app, conf, text, e
 
 
 def test_every_binding_id_is_unique_per_key_and_named():
-    from tui.app import LmDoctorApp
+    from lmdoctor.tui.app import LmDoctorApp
 
     ids = keymap.binding_ids(LmDoctorApp.__new__(LmDoctorApp))
     assert {"app.help", "app.palette", "app.theme", "nodes.findings", "list.filter", "connect.save"} <= set(ids)
@@ -143,8 +143,8 @@ def test_next_theme_wraps():
 
 
 def test_walkthrough_and_matrix_keys_have_ids_for_the_keymap() -> None:
-    from tui.screens.matrix import MatrixScreen
-    from tui.screens.walkthrough import WalkthroughScreen
+    from lmdoctor.tui.screens.matrix import MatrixScreen
+    from lmdoctor.tui.screens.walkthrough import WalkthroughScreen
 
     for screen in (WalkthroughScreen, MatrixScreen):
         missing = [b.key for b in screen.BINDINGS if isinstance(b, Binding) and not b.id]

@@ -5,16 +5,16 @@ from __future__ import annotations
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
-from services.diagnosis import diagnose
-from services.lab.scenarios import NODES, build, fqdn
-from services.matrix import COVERAGE_GLYPH
-from services.models import VSMS
-from services.spn import for_host, spn_key
+from lmdoctor.services.backends.lab.scenarios import NODES, build, fqdn
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.matrix import COVERAGE_GLYPH
+from lmdoctor.services.domain.models import VSMS
+from lmdoctor.services.domain.spn import for_host, spn_key
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.fix import FixScreen
+from lmdoctor.tui.screens.matrix import MatrixScreen
 from tests.test_matrix import synthetic
 from tests.tui.conftest import FIXED_NOW, settle
-from tui.app import InventoryUpdated
-from tui.screens.fix import FixScreen
-from tui.screens.matrix import MatrixScreen
 
 
 def cell(table: DataTable, src: str, dst: str) -> str:

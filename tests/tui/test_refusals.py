@@ -6,13 +6,13 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Button, Input, Static
 
-from services import moves
-from services.walkthrough import Step
+from lmdoctor.services.operations.walkthrough import Step
+from lmdoctor.services.storage import move_log as moves
+from lmdoctor.tui.screens.confirm import ReasonDialog
+from lmdoctor.tui.screens.fix import FixScreen
+from lmdoctor.tui.screens.migrate import MigrateScreen
 from tests.tui.conftest import settle
 from tests.tui.test_walkthrough import open_walkthrough, step_to
-from tui.screens.confirm import ReasonDialog
-from tui.screens.fix import FixScreen
-from tui.screens.migrate import MigrateScreen
 
 
 def text_of(app, selector: str) -> str:

@@ -7,11 +7,11 @@ import time
 
 from textual.worker import WorkerState
 
-from services.hosts.base import HostGateway
-from services.models import HostReport
+from lmdoctor.services.backends.hosts.base import HostGateway
+from lmdoctor.services.domain.models import HostReport
+from lmdoctor.tui.screens.help import HelpScreen
+from lmdoctor.tui.screens.nodes import NodesScreen
 from tests.tui.conftest import make_app, settle
-from tui.screens.help import HelpScreen
-from tui.screens.nodes import NodesScreen
 
 
 class HangingHost:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from textual.widgets import Input, Log, Static
 
-from services import credssp
-from services.session import open_demo
-from services.walkthrough import Step
+from lmdoctor.services.operations import credssp
+from lmdoctor.services.operations.session import open_demo
+from lmdoctor.services.operations.walkthrough import Step
+from lmdoctor.tui.app import LmDoctorApp
+from lmdoctor.tui.screens.confirm import ReasonDialog
+from lmdoctor.tui.screens.fix import FixScreen
+from lmdoctor.tui.screens.walkthrough import ConfirmSkip, WalkthroughScreen
 from tests.tui.conftest import FIXED_NOW, make_app, settle
-from tui.app import LmDoctorApp
-from tui.screens.confirm import ReasonDialog
-from tui.screens.fix import FixScreen
-from tui.screens.walkthrough import ConfirmSkip, WalkthroughScreen
 
 SIZE = (80, 24)
 

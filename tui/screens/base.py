@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.content import Content
+from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from tui.text import Part, assemble
-from tui.widgets.plain import Plain
+from lmdoctor.tui.text import Part, assemble
+from lmdoctor.tui.widgets.plain import Plain
 
 
 class BaseScreen(Screen):
@@ -26,7 +26,7 @@ class BaseScreen(Screen):
         yield Footer()
 
     def set_status(self, *parts: Part) -> None:
-        """The status line: lmdoctor's words and values, each shown as text (tui.text.assemble)."""
+        """The status line: lmdoctor's words and values, each shown as text (lmdoctor.tui.text.assemble)."""
         self.query_one(".status-line", Plain).update(assemble(*parts))
 
     def as_of_text(self) -> Content:

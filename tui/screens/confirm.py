@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input
 
-from tui.widgets.plain import Plain, PlainLabel
-
-from services import inputs
+from lmdoctor.services.domain import inputs
+from lmdoctor.tui.widgets.plain import Plain, PlainLabel
 
 
 def reason_fields(placeholder: str = "Reason / change ticket (required)") -> tuple[Input, Plain]:
@@ -21,7 +19,7 @@ def reason_fields(placeholder: str = "Reason / change ticket (required)") -> tup
 
 
 def checked_reason(screen: Screen) -> str | None:
-    """The reason typed on `screen`, checked by the CLI's own rule (services.inputs.reason).
+    """The reason typed on `screen`, checked by the CLI's own rule (lmdoctor.services.domain.inputs.reason).
 
     None when it is refused: the error then shows under the field and the field has the focus."""
     field, error = screen.query_one("#reason", Input), screen.query_one("#reason-error", Plain)

@@ -10,13 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, DataTable, Input, Label, Select
 
-from services import credentials, profiles
-from services.profiles import Profile
-from services.session import Session, open_profile
-from tui.screens.base import BaseScreen
-from tui.text import assemble
-from tui.widgets.filter_table import FilterTable
-from tui.widgets.plain import Plain
+from lmdoctor.services.operations.session import Session, open_profile
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.profiles import Profile
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import assemble
+from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain
 
 TEXT_FIELDS: list[tuple[str, str, str]] = [  # field, label, placeholder
     ("name", "Name", "prod"),

@@ -6,12 +6,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.content import Content
 
-from services import drain
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.text import assemble, cell
-from tui.widgets.filter_table import FilterTable
-from tui.widgets.plain import Plain
+from lmdoctor.services.domain import drain
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import assemble, cell
+from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain
 
 COLUMNS = ("VM", "Memory", "Clustered", "Destination", "Blockers (destination: reason [finding that fixes it])")
 

@@ -8,14 +8,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable
 
-from services.diagnosis import bulk_fixable
-from services.models import Finding
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.widgets.badges import badge
-from tui.text import Part, assemble, join_lines
-from tui.widgets.filter_table import FilterTable
-from tui.widgets.plain import Plain
+from lmdoctor.services.domain.diagnosis import bulk_fixable
+from lmdoctor.services.domain.models import Finding
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import Part, assemble, join_lines
+from lmdoctor.tui.widgets.badges import badge
+from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain
 
 
 def finding_detail(f: Finding) -> Content:

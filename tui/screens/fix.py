@@ -10,31 +10,24 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input
 
-from services.cli import format_preview
-from services.models import ChangePreview, Finding
-from services.remediation import RemediationError
-from tui.screens.confirm import checked_reason, reason_fields
-from tui.text import assemble, join_lines
-from tui.widgets.plain import Plain, PlainLabel, PlainLog
+from lmdoctor.services.domain.fixes import preview_lines
+from lmdoctor.services.domain.models import ChangePreview, Finding
+from lmdoctor.services.operations.remediation import RemediationError
+from lmdoctor.tui.screens.confirm import checked_reason, reason_fields
+from lmdoctor.tui.text import assemble, join_lines
+from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
+
+PREVIEW_STYLE = {"change": ("- ", "b"), "detail": ("    ", ""), "add": ("    + ", "green"),
+                 "remove": ("    - ", "red"), "command": ("    ", "dim")}
 
 
 def preview_text(previews: list[ChangePreview]) -> Content:
-    """The previews as text: additions green, removals red."""
+    """The previews as text: additions green, removals red, each line styled by its kind."""
     out: list[tuple[str, str]] = []
     for p in previews:
-        for line in format_preview(p).splitlines():
-            stripped = line.strip()
-            if stripped.startswith("+ "):
-                style = "green"
-            elif stripped.startswith("- ") and not line.startswith("- "):
-                style = "red"
-            elif line.startswith("- "):
-                style = "b"
-            elif "PowerShell:" in line or "ADUC:" in line:
-                style = "dim"
-            else:
-                style = ""
-            out.append((line, style))
+        for kind, text in preview_lines(p):
+            prefix, style = PREVIEW_STYLE[kind]
+            out.append((prefix + text, style))
     return join_lines(out)
 
 

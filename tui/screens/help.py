@@ -8,8 +8,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label
 
-from tui.text import Part, assemble, join_lines
-from tui.widgets.plain import Plain
+from lmdoctor.tui.text import Part, assemble, join_lines
+from lmdoctor.tui.widgets.plain import Plain
 
 GLOBAL_KEYS = [
     ("? / F1", "this help"),

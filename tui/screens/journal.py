@@ -10,14 +10,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable
 
-from services.models import JournalEntry
-from services.remediation import RemediationError
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.screens.confirm import ReasonDialog
-from tui.text import Part, assemble, join_lines
-from tui.widgets.filter_table import FilterTable
-from tui.widgets.plain import Plain, PlainLog
+from lmdoctor.services.domain.models import JournalEntry
+from lmdoctor.services.operations.remediation import RemediationError
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.screens.confirm import ReasonDialog
+from lmdoctor.tui.text import Part, assemble, join_lines
+from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain, PlainLog
 
 STATE_STYLE = {"applied": "green", "reconciled": "green", "failed": "bold red", "intent": "yellow",
                "rolled_back": "cyan", "in_doubt": "bold yellow"}

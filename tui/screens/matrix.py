@@ -6,19 +6,20 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input
 
-from services import fixes, matrix, moves
-from services.journal import JournalError
-from services.matrix import Pair, PairStatus
-from services.models import Snapshot
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.text import Part, assemble, cell, join_lines
-from tui.widgets.plain import Plain
+from lmdoctor.services.domain import fixes, matrix
+from lmdoctor.services.domain.matrix import Pair, PairStatus
+from lmdoctor.services.domain.models import Snapshot
+from lmdoctor.services.storage import move_log as moves
+from lmdoctor.services.storage.journal import JournalError
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import Part, assemble, cell, join_lines
+from lmdoctor.tui.widgets.plain import Plain
 
 TONE_STYLE = {"ok": "green", "warning": "dark_orange", "error": "bold red"}
 SELF_CELL = Text(" ─ ", style="dim")

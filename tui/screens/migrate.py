@@ -8,13 +8,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, ProgressBar, Select
 
-from services import moves, readonly
-from services.migration import MoveRequest, run_test_move
-from services.models import MoveProgress, MoveResult
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.text import assemble, cell, join_lines
-from tui.widgets.plain import Plain, PlainLog
+from lmdoctor.services.domain.models import MoveProgress, MoveResult
+from lmdoctor.services.operations import readonly
+from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.storage import move_log as moves
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import assemble, cell, join_lines
+from lmdoctor.tui.widgets.plain import Plain, PlainLog
 
 
 class MigrateScreen(BaseScreen):
@@ -170,7 +171,7 @@ class MigrateScreen(BaseScreen):
             if not result.what_if:
                 self.app.refresh_inventory()
         else:
-            from services import events
+            from lmdoctor.services.domain import events
 
             cause = events.describe(result.cause) if result.cause else "unknown"
             box.update(join_lines([("✖ Move failed", "b red"), result.error or "",

@@ -8,16 +8,16 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, TabbedContent, TabPane
 
-from services import events as event_rules
-from services.matrix import pair
-from services.models import NodeSnapshot
-from services.spn import required_host_spns, spn_key
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.widgets.badges import badge, yes_no
-from tui.text import assemble, cell, join_lines, shown
-from tui.widgets.filter_table import FilterTable
-from tui.widgets.plain import Plain
+from lmdoctor.services.domain import events as event_rules
+from lmdoctor.services.domain.matrix import pair
+from lmdoctor.services.domain.models import NodeSnapshot
+from lmdoctor.services.domain.spn import required_host_spns, spn_key
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import assemble, cell, join_lines, shown
+from lmdoctor.tui.widgets.badges import badge, yes_no
+from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain
 
 
 class NodeScreen(BaseScreen):

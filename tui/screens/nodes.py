@@ -7,14 +7,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from services import credssp
-from services.summary import node_row
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.widgets.badges import badge, yes_no
-from tui.text import cell, join_lines
-from tui.widgets.filter_table import FilterTable
-from tui.widgets.plain import Plain
+from lmdoctor.services.domain.summary import node_row
+from lmdoctor.services.operations import credssp
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.text import cell, join_lines
+from lmdoctor.tui.widgets.badges import badge, yes_no
+from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain
 
 COLUMNS = ("Node", "Cluster", "Migration", "Auth", "Performance", "Max", "Protocol transition", "VMs", "Health")
 

@@ -12,16 +12,24 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar
 
-from services import credssp, readonly
-from services.safetext import visible
-from services.models import MoveProgress, MoveResult
-from services.remediation import RemediationError
-from services.walkthrough import CREDSSP_MINUTES, PURPOSE, STEPS, TITLES, Step, StepResult, Walkthrough
-from tui.app import InventoryUpdated
-from tui.screens.base import BaseScreen
-from tui.screens.confirm import ReasonDialog
-from tui.text import assemble, join_lines
-from tui.widgets.plain import Plain, PlainLabel
+from lmdoctor.services.domain.models import MoveProgress, MoveResult
+from lmdoctor.services.domain.safetext import visible
+from lmdoctor.services.operations import credssp, readonly
+from lmdoctor.services.operations.remediation import RemediationError
+from lmdoctor.services.operations.walkthrough import (
+    CREDSSP_MINUTES,
+    PURPOSE,
+    STEPS,
+    TITLES,
+    Step,
+    StepResult,
+    Walkthrough,
+)
+from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.screens.confirm import ReasonDialog
+from lmdoctor.tui.text import assemble, join_lines
+from lmdoctor.tui.widgets.plain import Plain, PlainLabel
 
 STATUS_STYLE = {"ok": "b green", "problem": "b red", "manual": "b dark_orange", "optional": "b cyan",
                 "pending": "b yellow"}

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
-from tui.text import safe_cell
+from lmdoctor.tui.text import safe_cell
 
 Cell = str | Text  # a str is shown as text, never as markup
 
@@ -49,7 +49,7 @@ class FilterTable(Vertical):
         return self.query_one(Input).value.strip().lower()
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        """Rows of (key, cells); every cell is made text (tui.text.safe_cell) before the table sees it."""
+        """Rows of (key, cells); every cell is made text (lmdoctor.tui.text.safe_cell) before the table sees it."""
         self._rows = [(key, tuple(safe_cell(c) for c in cells)) for key, cells in rows]
         self._render_rows()
 

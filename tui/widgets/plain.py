@@ -1,4 +1,4 @@
-"""Widgets that show text, never markup: a str or Text given to them is rendered safe (tui.text.safe)."""
+"""Widgets that show text, never markup: a str or Text given to them is rendered safe (lmdoctor.tui.text.safe)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.content import Content
 from textual.widgets import Label, Log, Static
 
-from services.safetext import visible
-from tui.text import safe
+from lmdoctor.services.domain.safetext import visible
+from lmdoctor.tui.text import safe
 
 
 class Plain(Static):

@@ -1,0 +1,402 @@
+"""The headless command line: check, fix, migrate, rollback, credssp, report, lab.
+
+Exit 0 ok, 1 problem found, 2 could not run (bad input, unreachable, read-only refusal)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.hosts.base import HostError
+from lmdoctor.services.backends.lab.scenarios import SCENARIOS
+from lmdoctor.services.backends.lab.state import LabError
+from lmdoctor.services.domain import drain, events, inputs
+from lmdoctor.services.domain.diagnosis import bulk_fixable, diagnose, has_errors
+from lmdoctor.services.domain.diagnosis.delegation import rbcd_alternative
+from lmdoctor.services.domain.fixes import preview_lines
+from lmdoctor.services.domain.models import ChangePreview, Finding, Snapshot
+from lmdoctor.services.domain.safetext import VisibleStream
+from lmdoctor.services.domain.summary import check_document
+from lmdoctor.services.operations import credssp, drain_preflight, readonly, report
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.inventory import InventoryError, take_snapshot
+from lmdoctor.services.operations.migration import MigrationError, MoveRequest, run_test_move
+from lmdoctor.services.operations.remediation import ReadOnlyError, RemediationError
+from lmdoctor.services.operations.session import Session, UsageError, open_settled_session
+from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage import move_log as moves
+from lmdoctor.services.storage.files import atomic_write
+from lmdoctor.services.storage.journal import JournalError
+from lmdoctor.services.storage.paths import default_lab_dir
+
+EXIT_OK, EXIT_FOUND, EXIT_CANNOT = 0, 1, 2
+
+
+def _target_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name.
+
+    The sub-commands' copies have no defaults (SUPPRESS): argparse would otherwise overwrite an option
+    given before the command (`lmdoctor --read-only fix …`) with the sub-command's default."""
+    p = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
+    p.add_argument("--demo", action="store_true", help="use the embedded lab (contoso.local)")
+    p.add_argument("--profile", metavar="NAME", help="connection profile (see the README)")
+    p.add_argument("--lab-dir", type=inputs.lab_dir, metavar="DIR", help=f"lab state directory (default {default_lab_dir()})")
+    p.add_argument("--read-only", action="store_true", help="refuse every write")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _target_options(defaults=False)
+    parser = argparse.ArgumentParser(prog="lmdoctor", parents=[_target_options(defaults=True)],
+                                     description="Diagnose and fix Hyper-V live migration authentication.")
+    sub = parser.add_subparsers(dest="command")
+    c = sub.add_parser("check", parents=[common], help="inventory + diagnosis; exit 1 on an error finding")
+    c.add_argument("--json", action="store_true")
+    f = sub.add_parser("fix", parents=[common], help="preview and apply fixes")
+    which = f.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true",
+                       help="every finding that has a fix, except optional cleanups (removing values: use --finding)")
+    which.add_argument("--finding", action="append", metavar="ID", type=inputs.finding_id,
+                       help="a finding id from check (repeatable)")
+    f.add_argument("--rbcd", action="store_true",
+                   help="fix the chosen delegation.missing findings with resource-based delegation on the destination "
+                        "(write access on the destination only) instead of values on the source")
+    f.add_argument("--dry-run", action="store_true", help="preview only; write nothing")
+    f.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    f.add_argument("--reason", type=inputs.reason, help="change ticket / reason, journaled with every write")
+    f.add_argument("--json", action="store_true")
+    m = sub.add_parser("migrate", parents=[common], help="test Move-VM: pre-flight, live, verify")
+    m.add_argument("--vm", required=True, type=inputs.vm_name)
+    m.add_argument("--to", required=True, metavar="HOST", type=inputs.host_name)
+    m.add_argument("--from", dest="source", metavar="HOST", type=inputs.host_name,
+                   help="source host (found automatically)")
+    m.add_argument("--what-if", action="store_true", help="pre-flight only")
+    m.add_argument("--json", action="store_true")
+    dr = sub.add_parser("drain", parents=[common], help="can a node's VMs be moved away now, and where to (read-only)")
+    dr.add_argument("--node", required=True, metavar="HOST", type=inputs.host_name)
+    dr.add_argument("--json", action="store_true")
+    r = sub.add_parser("rollback", parents=[common], help="undo changes recorded in the journal")
+    scope = r.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--last", action="store_true", help="the last fix run")
+    scope.add_argument("--all", action="store_true", help="every change not yet rolled back")
+    r.add_argument("--yes", action="store_true")
+    r.add_argument("--reason", default="rollback", type=inputs.reason)
+    cs = sub.add_parser("credssp", parents=[common], help="a time-boxed CredSSP window: status, open, revert")
+    act = cs.add_mutually_exclusive_group()
+    act.add_argument("--open", metavar="HOST", type=inputs.host_name, help="switch HOST to CredSSP for --minutes")
+    act.add_argument("--revert", action="store_true", help="return to Kerberos now (every window, or --host)")
+    cs.add_argument("--host", type=inputs.host_name, help="with --revert: only this host's window")
+    cs.add_argument("--minutes", type=inputs.minutes, default=60, help="window length (default 60, at most 480)")
+    cs.add_argument("--yes", action="store_true")
+    cs.add_argument("--reason", type=inputs.reason)
+    rp = sub.add_parser("report", parents=[common], help="export findings, changes and test moves for the change record")
+    rp.add_argument("--format", choices=("md", "json"), default="md")
+    rp.add_argument("--out", type=Path, metavar="FILE", help="write here (default: standard output)")
+    rp.add_argument("--no-check", action="store_true", help="journal and moves only; do not read the cluster")
+    j = sub.add_parser("journal", parents=[common], help="show the change journal")
+    j.add_argument("--json", action="store_true")
+    lab = sub.add_parser("lab", help="manage the embedded lab")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    reset = lab_sub.add_parser("reset", help="restore a scenario")
+    reset.add_argument("--scenario", default="seed", choices=sorted(SCENARIOS))
+    reset.add_argument("--lab-dir", type=inputs.lab_dir, metavar="DIR", default=argparse.SUPPRESS)
+    reset.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)  # accepted only to be refused clearly (cmd_lab)
+    lab_sub.add_parser("scenarios", help="list scenarios")
+    return parser
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to write without confirmation: no terminal to ask; pass --yes")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _findings(session: Session) -> tuple[dict, list[Finding]]:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes,
+                             operator=session.operator)
+    findings = diagnose(snapshot)
+    return check_document(snapshot, findings), findings
+
+
+def cmd_check(args, session: Session) -> int:
+    doc, findings = _findings(session)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        for node in doc["nodes"]:
+            print(f"{node['name']:<8} {node['state']:<7} migration={node['migration_enabled']} "
+                  f"auth={node['auth_type']} perf={node['performance_option']} health={node['health']}")
+        for f in findings:
+            print(f"[{f.severity.value.upper():7}] {f.id}  {f.message}")
+        print(f"{len(findings)} finding(s)")
+        _credssp_status(session, quiet_when_none=True)
+    return EXIT_FOUND if has_errors(findings) else EXIT_OK
+
+
+def _with_rbcd(snapshot: Snapshot, chosen: list[Finding], by_id: bool) -> list[Finding]:
+    """The chosen delegation.missing findings with their RBCD alternative as the fix."""
+    if not by_id:
+        raise UsageError("--rbcd needs --finding delegation.missing:SOURCE:DESTINATION (one pair at a time)")
+    if any(f.code != "delegation.missing" for f in chosen):
+        raise UsageError("--rbcd applies to delegation.missing findings only")
+    plans = {f.id: rbcd_alternative(snapshot, f.source or "", f.target or "") for f in chosen}
+    if missing := [i for i, plan in plans.items() if plan is None]:
+        raise UsageError(f"no RBCD alternative for {', '.join(missing)}: the source's SID was not read")
+    return [f.model_copy(update={"fix": plans[f.id]}) for f in chosen]
+
+
+def cmd_fix(args, session: Session) -> int:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
+    findings = diagnose(snapshot)
+    left_alone = [f for f in findings if f.fix and f.fix.cleanup]
+    if args.finding:
+        known = {f.id: f for f in findings}
+        unknown = [i for i in args.finding if i not in known]
+        if unknown:
+            raise UsageError(f"no current finding with id {', '.join(unknown)} (run check)")
+        chosen = [known[i] for i in args.finding if known[i].fix]
+    else:
+        chosen = bulk_fixable(findings)
+    if args.rbcd:
+        chosen = _with_rbcd(snapshot, chosen, bool(args.finding))
+    previews: list[ChangePreview] = []
+    purge: list[str] = []
+    for f in chosen:
+        previews += session.remediator.preview(f.fix)
+        purge += list(f.fix.purge_hosts)
+    writes = [p for p in previews if not p.no_op]
+    report = {"findings": [f.id for f in chosen], "changes": [p.model_dump(mode="json") for p in previews],
+              "purge_hosts": sorted(set(purge)), "dry_run": args.dry_run,
+              "left_alone": [f.id for f in left_alone if f not in chosen]}
+    if not args.json:
+        for f in chosen:
+            if f.fix.cleanup:
+                _say(f"optional cleanup, chosen by id: {f.fix.summary}")
+        for f in left_alone:
+            if f not in chosen:
+                _say(f"left alone: {f.fix.summary}; choose it with --finding {f.id}")
+        _say(f"{len(chosen)} finding(s) to fix, {len(writes)} write(s), then klist purge on {', '.join(sorted(set(purge))) or 'no host'}:")
+        for p in previews:
+            _say(format_preview(p))
+    if args.dry_run or not (writes or purge):
+        if args.json:
+            print(json.dumps(report, indent=2))
+        elif not chosen:
+            _say("nothing to fix")
+        return EXIT_OK
+    if session.read_only:
+        raise readonly.refusal("to write")
+    reason = args.reason
+    if not reason:
+        if not sys.stdin.isatty():
+            raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
+        reason = inputs.reason(input("Reason / change ticket: "))
+    if not _confirm(f"Apply {len(writes)} change(s)?", args.yes):
+        _say("cancelled; nothing written")
+        return EXIT_FOUND
+    outcome = session.remediator.apply(previews, reason, purge, notify=None if args.json else _say)
+    report.update(batch=outcome.batch, applied=len(outcome.applied), failed=[e.error for e in outcome.failed],
+                  in_doubt=[e.error for e in outcome.in_doubt], stopped=outcome.error,
+                  purged=outcome.purged, purge_unconfirmed=outcome.unconfirmed, messages=outcome.messages)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _say(f"applied {len(outcome.applied)} change(s) in batch {outcome.batch}; "
+             f"{'all read back OK' if outcome.ok else 'FAILED: ' + str(outcome.problem)}")
+    return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def cmd_migrate(args, session: Session) -> int:
+    request = MoveRequest(vm=args.vm, destination=args.to, source=args.source, what_if_only=args.what_if)
+    candidates = [n.name for n in session.hosts.cluster_nodes()] or list(session.configured_nodes)
+
+    def progress(p) -> None:
+        if not args.json:
+            _say(f"  {p.percent:3d}%  {p.status}")
+
+    if session.read_only and not args.what_if:
+        raise readonly.refusal(readonly.LIVE_MOVE)
+    result = run_test_move(session.hosts, request, candidates, progress=progress, step=None if args.json else _say)
+    moves.record(session.journal, result)
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+    elif result.ok:
+        print(f"OK: {result.vm} {'could move' if result.what_if else 'moved'} {result.source} → {result.destination}"
+              + ("" if result.what_if else f" and is verified there ({result.duration_s:.1f} s)"))
+    else:
+        _say(f"FAILED: {result.error}")
+        _say(f"Likely cause: {events.describe(result.cause)}")
+    return EXIT_OK if result.ok else EXIT_FOUND
+
+
+def cmd_drain(args, session: Session) -> int:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
+    plan = drain.plan(snapshot, args.node, drain_preflight.collect(session.hosts, snapshot, args.node))
+    print(json.dumps(plan.to_json(), indent=2) if args.json else drain.describe(plan))
+    return EXIT_CANNOT if not plan.checked else EXIT_OK if plan.drainable else EXIT_FOUND
+
+
+def cmd_rollback(args, session: Session) -> int:
+    remediator = session.remediator
+    if session.read_only:
+        raise readonly.refusal("to roll back")
+    entries = remediator.last_batch() if args.last else remediator.undoable()
+    if not entries:
+        _say("nothing to roll back")
+        return EXIT_OK
+    for e in sorted(entries, key=lambda e: e.seq, reverse=True):
+        _say(f"- undo #{e.seq} {e.action.description} (batch {e.batch}, reason: {e.reason})")
+    if not _confirm(f"Roll back {len(entries)} change(s)?", args.yes):
+        _say("cancelled; nothing written")
+        return EXIT_FOUND
+    outcome = remediator.rollback(entries, args.reason, notify=_say)
+    _say(f"rolled back {len(outcome.applied)} change(s)" + ("" if outcome.ok else f"; FAILED: {outcome.problem}"))
+    return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _credssp_status(session: Session, quiet_when_none: bool = False) -> list[credssp.Window]:
+    open_windows = credssp.windows(session.remediator)
+    for w in open_windows:
+        _say(w.describe(_now()))
+    if open_windows:
+        _say("warning: " + credssp.CREDENTIAL_GUARD_WARNING)
+    elif not quiet_when_none:
+        _say("no CredSSP window is open")
+    return open_windows
+
+
+def cmd_credssp(args, session: Session) -> int:
+    if not args.open and not args.revert:
+        _credssp_status(session)
+        return EXIT_OK
+    if session.read_only:
+        raise readonly.refusal("to change the migration authentication type")
+    if args.open:
+        _say(f"- Set {args.open}'s live-migration authentication to CredSSP for {args.minutes} min, then back to Kerberos")
+        _say("warning: " + credssp.CREDENTIAL_GUARD_WARNING)
+    else:
+        chosen = [w for w in credssp.windows(session.remediator) if args.host in (None, w.host)]
+        if not chosen:
+            _say("no CredSSP window to revert" + (f" on {args.host}" if args.host else ""))
+            return EXIT_OK
+        for w in chosen:
+            _say(f"- Return {w.host} to {w.entry.before[0]} ({w.describe(_now())})")
+    if not args.reason:
+        raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
+    if not _confirm("Apply?", args.yes):
+        _say("cancelled; nothing written")
+        return EXIT_FOUND
+    if args.open:
+        outcome = credssp.open_window(session.remediator, args.open, args.minutes, args.reason, _now(), notify=_say)
+    else:
+        outcome = credssp.revert(session.remediator, chosen, args.reason, notify=_say)
+    if outcome.ok:
+        _credssp_status(session)
+    else:
+        _say(f"FAILED: {outcome.problem}")
+    return EXIT_OK if outcome.ok else EXIT_FOUND
+
+
+def cmd_report(args, session: Session) -> int:
+    snapshot_doc = None if args.no_check else _findings(session)[0]
+    text = report.render(report.build(session.remediator, session.label, snapshot_doc, _now()), args.format)
+    if args.out:
+        atomic_write(args.out, text)
+        _say(f"report written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_journal(args, session: Session) -> int:
+    entries = session.journal.entries()
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+    else:
+        for e in entries:
+            print(f"#{e.seq:<4} {e.time:%Y-%m-%d %H:%M:%S} {e.state:<11} {e.batch} {e.action.description}"
+                  + (f" — {e.error}" if e.error else ""))
+    return EXIT_OK
+
+
+def cmd_lab(args) -> int:
+    if args.lab_command == "scenarios":
+        for name, (_, text) in SCENARIOS.items():
+            print(f"{name:<20} {text}")
+        return EXIT_OK
+    if args.read_only:
+        raise readonly.refusal("to reset the lab (a reset replaces it and deletes its journal)")
+    root = args.lab_dir or default_lab_dir()
+    manage.reset(root, args.scenario)
+    print(f"lab reset to scenario '{args.scenario}' in {root}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable] = {"check": cmd_check, "drain": cmd_drain, "fix": cmd_fix, "migrate": cmd_migrate,
+                                 "rollback": cmd_rollback, "journal": cmd_journal, "credssp": cmd_credssp,
+                                 "report": cmd_report}
+
+
+@contextmanager
+def visible_output() -> Iterator[None]:
+    """Everything a command prints — a VM name, an event message, a delegation value — reaches the terminal as
+    text: control characters are shown (lmdoctor.services.domain.safetext.visible), never acted on."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleStream(out), VisibleStream(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], int] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with visible_output() if args.command is not None else nullcontext():  # the console draws its own screen
+        try:
+            if args.command is None:
+                if tui is None:
+                    parser.print_help()
+                    return EXIT_CANNOT
+                return tui(args)
+            if args.command == "lab":
+                return cmd_lab(args)
+            session = open_settled_session(args, credentials.ask_on_terminal, _say)
+            try:
+                return COMMANDS[args.command](args, session)
+            finally:
+                session.close()
+        except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
+                MigrationError, profiles.ProfileError, inputs.InputError, credentials.CredentialsUnavailable,
+                LabError, OSError) as exc:
+            print(f"lmdoctor: {exc}", file=sys.stderr)
+            return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) \
+                else EXIT_CANNOT
+        except KeyboardInterrupt:
+            print("lmdoctor: interrupted", file=sys.stderr)
+            return EXIT_CANNOT
+
+
+PREVIEW_PREFIX = {"change": "- ", "detail": "    ", "add": "    + ", "remove": "    - ", "command": "    "}
+
+
+def format_preview(p: ChangePreview) -> str:
+    """A previewed change as the CLI prints it."""
+    return "\n".join(PREVIEW_PREFIX[kind] + text for kind, text in preview_lines(p))

@@ -1,0 +1,150 @@
+"""What one source may delegate to on one destination, and how bad a gap is.
+
+One pure model drives the findings, the matrix, the walkthrough, the report and the exit code:
+`coverage()` reads a pair from the snapshot, `verdict()` says whether a move works, by which forms of
+the destination's name it fails, and how severe that is.
+
+Windows' rules (the KDC's S4U2Proxy decision):
+- constrained delegation (KCD): the source's msDS-AllowedToDelegateTo must hold the exact SPN the move
+  asks for — `cifs/HV02` and `cifs/HV02.contoso.local` are different SPNs, so a move addressed by the
+  short name needs the short-name values and one addressed by the FQDN needs the FQDN values; a move
+  started remotely also needs protocol transition (TRUSTED_TO_AUTH_FOR_DELEGATION);
+- resource-based constrained delegation (RBCD): when the destination's
+  msDS-AllowedToActOnBehalfOfOtherIdentity grants the source (its SID or a group it belongs to), a
+  Windows Server 2012+ KDC grants every SPN of the destination's account, by either name, without
+  protocol transition (a non-forwardable S4U2Self ticket is accepted);
+- unconstrained delegation: works for every service (a risk, reported by its own rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Literal
+
+from lmdoctor.services.domain.models import VSMS, ComputerAccount, NodeSnapshot, Severity
+from lmdoctor.services.domain.spn import DELEGATION_SERVICES, delegation_targets, for_host
+from lmdoctor.services.domain.spn import spn_key as _spn_key
+
+Coverage = Literal["ok", "partial", "missing"]
+spn_key = lru_cache(maxsize=1 << 16)(_spn_key)  # a large grid compares the same few values thousands of times
+
+
+def rbcd_grant(destination: ComputerAccount | None, source: ComputerAccount | None) -> str | None:
+    """How the destination's RBCD descriptor grants the source ("its own SID" / "group <SID>"), or None.
+
+    The KDC checks the descriptor against the source's token: its SID and every group it belongs to
+    (nested, and its primary group). A deny ACE naming any of them wins over an allow ACE."""
+    if destination is None or source is None or source.sid is None or not destination.rbcd_principals:
+        return None
+    token = {source.sid, *source.group_sids}
+    if token & set(destination.rbcd_denied):
+        return None
+    granted = [sid for sid in destination.rbcd_principals if sid in token]
+    if not granted:
+        return None
+    return "its own SID" if source.sid in granted else f"group {granted[0]}"
+
+
+@dataclass(frozen=True)
+class PairCoverage:
+    """What the directory says about one ordered pair (source → destination)."""
+
+    source: str
+    destination: str
+    names: tuple[str, str]  # the destination's short name and FQDN
+    missing: tuple[str, ...]  # the KCD values the source lacks, in delegation_targets order
+    protocol_transition: bool
+    unconstrained: bool
+    rbcd: str | None = None  # how the destination's RBCD grants the source; None: it does not
+    vsms: Coverage = "missing"
+    cifs: Coverage = "missing"
+
+    @property
+    def coverage(self) -> Coverage:
+        """The four KCD values together: all there, some, or none."""
+        if not self.missing:
+            return "ok"
+        return "missing" if len(self.missing) == 2 * len(DELEGATION_SERVICES) else "partial"
+
+    @property
+    def failing_names(self) -> tuple[str, ...]:
+        """The forms of the destination's name by which a move lacks KCD values (RBCD/unconstrained aside)."""
+        if self.rbcd or self.unconstrained:
+            return ()
+        lacking = {spn_key(v) for v in self.missing}
+        return tuple(name for name in self.names
+                     if any(spn_key(f"{service}/{name}") in lacking for service in DELEGATION_SERVICES))
+
+    @property
+    def ok(self) -> bool:
+        """A remotely started move works by every name of the destination."""
+        return not verdict(self).failing_names
+
+    @property
+    def needs_fix(self) -> bool:
+        """Constrained delegation is incomplete and nothing else covers the pair (even an unconstrained source
+        gets the constrained values, to replace the risk)."""
+        if self.rbcd:
+            return False
+        return bool(self.missing) or not self.protocol_transition
+
+    @property
+    def summary(self) -> str:
+        return verdict(self).text
+
+
+@dataclass(frozen=True)
+class Verdict:
+    severity: Severity | None  # None: a move works by either name
+    failing_names: tuple[str, ...]  # the destination names a remotely started move fails by
+    text: str
+
+
+def verdict(c: PairCoverage) -> Verdict:
+    """Whether a remotely started Move-VM source → destination works, by which names it fails, how severe.
+
+    ERROR: it fails by every name (values missing for both, or Kerberos only). WARNING: it fails by one
+    form of the name only, or it works through unconstrained delegation (a risk). None: it works."""
+    if c.rbcd:
+        return Verdict(None, (), f"via RBCD: {c.destination} grants {c.source} ({c.rbcd}); every name works")
+    if c.unconstrained:
+        return Verdict(Severity.WARNING, (), "unconstrained delegation (works, but a risk)")
+    failing = c.failing_names
+    if not c.protocol_transition:
+        gap = f"{len(c.missing)} of 4 services missing; " if c.missing else ""
+        return Verdict(Severity.ERROR, c.names, gap + "Kerberos only: remote moves fail by every name")
+    if len(failing) == len(c.names):
+        return Verdict(Severity.ERROR, failing, f"{len(c.missing)} of 4 services missing: moves fail by every name")
+    if failing:
+        works = next(n for n in c.names if n not in failing)
+        return Verdict(Severity.WARNING, failing,
+                       f"a move addressed as {failing[0]} fails; addressed as {works} it works")
+    return Verdict(None, (), "cifs + VSMS, any protocol")
+
+
+def values_verdict(c: PairCoverage) -> Verdict:
+    """The verdict of the KCD values alone, as if protocol transition were set (that has its own finding)."""
+    return verdict(replace(c, protocol_transition=True))
+
+
+def _coverage(have: set[str], values: tuple[str, str]) -> Coverage:
+    found = sum(spn_key(v) in have for v in values)
+    return "ok" if found == len(values) else "partial" if found else "missing"
+
+
+def delegated(src: NodeSnapshot) -> set[str]:
+    """The comparison keys of the source's msDS-AllowedToDelegateTo values."""
+    return {spn_key(v) for v in src.account.allowed_to_delegate_to} if src.account else set()
+
+
+def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None) -> PairCoverage:
+    account = src.account
+    have = delegated(src) if have is None else have
+    missing = tuple(v for v in delegation_targets(dst.name, dst.fqdn) if spn_key(v) not in have)
+    return PairCoverage(source=src.name, destination=dst.name, names=(dst.name, dst.fqdn), missing=missing,
+                        protocol_transition=bool(account and account.protocol_transition),
+                        unconstrained=bool(account and account.unconstrained),
+                        rbcd=rbcd_grant(dst.account, account),
+                        vsms=_coverage(have, for_host(VSMS, dst.name, dst.fqdn)),
+                        cifs=_coverage(have, for_host("cifs", dst.name, dst.fqdn)))

@@ -1,0 +1,190 @@
+"""Constrained delegation rules: every source must delegate to every destination's services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+
+from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain.coverage import (
+    PairCoverage,
+    Verdict,
+    coverage,
+    delegated,
+    rbcd_grant,
+    values_verdict,
+)
+from lmdoctor.services.domain.diagnosis.common import finding
+from lmdoctor.services.domain.models import Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+from lmdoctor.services.domain.nearmiss import NearMiss, near_misses
+from lmdoctor.services.domain.spn import Spn, SpnError, delegation_targets, spn_key
+
+KERBEROS_ONLY_CAUSE = ("On Windows Server 2016 and later a live migration started remotely (WinRM, as from a "
+                       "jump host) needs protocol transition: 'Kerberos only' delegation fails with 0x8009030E.")
+
+
+def _accounted(snapshot: Snapshot) -> list[NodeSnapshot]:
+    return [n for n in snapshot.nodes if n.account is not None]
+
+
+def missing(snapshot: Snapshot) -> Iterator[Finding]:
+    """One finding per pair whose source lacks KCD values, unless RBCD covers it; its severity is the pair's
+    verdict on the values (lmdoctor.services.domain.coverage), which the matrix, walkthrough and exit code share."""
+    nodes = _accounted(snapshot)
+    for src in nodes:
+        have = delegated(src)
+        for dst in nodes:
+            if dst is src:
+                continue
+            pair = coverage(src, dst, have)
+            if not pair.missing or pair.rbcd:
+                continue
+            judged = values_verdict(pair)
+            close = [m for m in misses_of(snapshot, src) if m.meant in pair.missing]
+            yield finding(
+                "delegation.missing", judged.severity or Severity.INFO, _missing_message(pair, judged),
+                _missing_cause(pair, judged), source=src.name, target=dst.name,
+                evidence=[f"{src.name} msDS-AllowedToDelegateTo lacks: {v}" for v in pair.missing]
+                + [f"{src.name} msDS-AllowedToDelegateTo has a near miss: {m.describe()}" for m in close]
+                + [f"{src.name} holds {len(src.account.allowed_to_delegate_to)} delegation values in all"],
+                fix=FixPlan(summary=f"Add {len(pair.missing)} values to {src.name}'s msDS-AllowedToDelegateTo",
+                            actions=(fixes.add_delegation(src.account, pair.missing, dst.name),),
+                            purge_hosts=(src.name,)),
+            )
+
+
+def misses_of(snapshot: Snapshot, src: NodeSnapshot) -> list[NearMiss]:
+    """The source's delegation values that almost name a peer's cifs/VSMS SPN (and so cover nothing)."""
+    peers = [d for d in _accounted(snapshot) if d is not src]
+    wanted = [v for d in peers for v in delegation_targets(d.name, d.fqdn)]
+    have = delegated(src)
+    return near_misses(src.account.allowed_to_delegate_to, wanted, [v for v in wanted if spn_key(v) not in have])
+
+
+def near_miss(snapshot: Snapshot) -> Iterator[Finding]:
+    """Values that almost name a needed SPN: pointed out with the value they most likely meant."""
+    for src in _accounted(snapshot):
+        misses = misses_of(snapshot, src)
+        if not misses:
+            continue
+        yield finding(
+            "delegation.near_miss", Severity.WARNING,
+            f"{src.name} holds {len(misses)} delegation value(s) that almost name a peer's service and cover nothing",
+            "The KDC grants only the exact SPN asked for: a value with a trailing dot, no host, a port or a typo "
+            "matches no request, so it delegates nothing. Add the value it meant (delegation.missing does) and "
+            "remove the near miss.",
+            source=src.name,
+            evidence=[f"{src.name} msDS-AllowedToDelegateTo: {m.describe()}" for m in misses],
+            fix=FixPlan(summary=f"Optional cleanup: remove {len(misses)} near-miss value(s) from {src.name}",
+                        actions=(fixes.remove_delegation(src.account, [m.value for m in misses], "near misses"),),
+                        purge_hosts=(src.name,), cleanup=True),
+        )
+
+
+def rbcd_alternative(snapshot: Snapshot, source: str, destination: str) -> FixPlan | None:
+    """The alternative fix of a missing pair: RBCD on the destination naming the source (None when the
+    source's SID or either account is unknown). It covers every SPN of the destination, by either name."""
+    src, dst = snapshot.node(source), snapshot.node(destination)
+    if src is None or dst is None or src.account is None or dst.account is None or not src.account.sid:
+        return None
+    return FixPlan(summary=f"RBCD: let {src.name} delegate to {dst.name} (a write on {dst.name} only)",
+                   actions=(fixes.grant_rbcd(dst.account, src.account),), purge_hosts=(src.name,))
+
+
+def _missing_message(pair: PairCoverage, judged: Verdict) -> str:
+    src, dst, gap = pair.source, pair.destination, f"{len(pair.missing)} of 4 services missing"
+    if pair.unconstrained:
+        return f"{src} lacks constrained delegation to {dst} ({gap}); moves work only through unconstrained delegation"
+    if len(judged.failing_names) == len(pair.names):
+        return f"{src} may not delegate to {dst}: {gap}"
+    works = next(n for n in pair.names if n not in judged.failing_names)
+    return (f"{src} may delegate to {dst} only by the name {works}: a move addressed as "
+            f"{', '.join(judged.failing_names)} fails ({gap})")
+
+
+def _missing_cause(pair: PairCoverage, judged: Verdict) -> str:
+    src, dst = pair.source, pair.destination
+    need = (f"The source's computer object ({src}) must be trusted to delegate to the destination's cifs and "
+            "Microsoft Virtual System Migration Service, under each name a move may use, or the destination's "
+            f"resource-based delegation must grant it (alternative fix: lmdoctor fix --finding "
+            f"delegation.missing:{src}:{dst} --rbcd, a write on {dst} only, no Domain Admin). ")
+    if pair.unconstrained:
+        return need + "Unconstrained delegation covers it today, but it is a risk and Credential Guard blocks it."
+    if len(judged.failing_names) == len(pair.names):
+        return need + (f"Without them Move-VM {src}→{dst} fails with 0x8009030E whether addressed as "
+                       f"{pair.names[0]} or {pair.names[1]}.")
+    return need + ("The KDC grants only the exact SPN asked for: a move addressed as "
+                   f"{' or '.join(judged.failing_names)} asks for SPNs with that name and is refused (0x8009030E); "
+                   f"addressed as {next(n for n in pair.names if n not in judged.failing_names)} it works.")
+
+
+@lru_cache(maxsize=65536)  # a 64-node mesh holds ~16k values but only 4 per node are distinct
+def _host_of(value: str) -> str | None:
+    try:
+        return Spn.parse(value).host.split(".")[0].upper()
+    except SpnError:
+        return None
+
+
+def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
+    """Delegation values that name the holder's own services, or that sit on the cluster name object."""
+    node_names = {n.name for n in snapshot.nodes}
+    holders = [(n.account, n.name) for n in _accounted(snapshot)]
+    holders += [(a, a.name) for a in snapshot.other_delegators if a.name == snapshot.cluster]
+    for account, name in holders:
+        if name == snapshot.cluster:
+            stray = [v for v in account.allowed_to_delegate_to if _host_of(v) in node_names]
+            why = "the cluster name object does not run Move-VM; each source node's own object needs them"
+        else:
+            stray = [v for v in account.allowed_to_delegate_to if _host_of(v) == name]
+            why = f"delegation to {name}'s own services is useless; the other nodes' objects need them"
+        if not stray:
+            continue
+        sources = [n for n in sorted(node_names) if n != name]
+        yield finding(
+            "delegation.wrong_object", Severity.WARNING,
+            f"{name} holds {len(stray)} delegation values that belong on other objects",
+            f"Delegation set on the wrong computer object: {why}. Direction matters: the SOURCE of a move must be "
+            f"allowed to delegate to the DESTINATION's services (here: {', '.join(sources)} → {name}).",
+            source=name, target=name if name != snapshot.cluster else None,
+            evidence=[f"{name} msDS-AllowedToDelegateTo has: {v}" for v in stray],
+            fix=FixPlan(summary=f"Optional cleanup: remove the misplaced values from {name} (only when you ask)",
+                        actions=(fixes.remove_delegation(account, stray, "set on the wrong object"),),
+                        purge_hosts=(name,) if name in node_names else (), cleanup=True),
+        )
+
+
+def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
+    nodes = _accounted(snapshot)
+    for node in nodes:
+        a = node.account
+        relying = [d for d in nodes if d is not node and not rbcd_grant(d.account, a)]  # RBCD needs no transition
+        if (a.uac is not None and a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained
+                and relying):
+            yield finding(
+                "delegation.kerberos_only", Severity.ERROR,
+                f"{node.name} delegates with 'Kerberos only': remotely started moves from it fail",
+                KERBEROS_ONLY_CAUSE, source=node.name,
+                evidence=[f"{node.name} userAccountControl = {a.uac:#x} (0x1000000 TRUSTED_TO_AUTH_FOR_DELEGATION not set)",
+                          f"{node.name} has {len(a.allowed_to_delegate_to)} constrained delegation values"],
+                fix=FixPlan(summary=f"Set 'use any authentication protocol' on {node.name}",
+                            actions=(fixes.enable_protocol_transition(a),), purge_hosts=(node.name,)),
+            )
+
+
+def unconstrained(snapshot: Snapshot) -> Iterator[Finding]:
+    for node in _accounted(snapshot):
+        a = node.account
+        if a.unconstrained:
+            yield finding(
+                "delegation.unconstrained", Severity.WARNING,
+                f"{node.name} is trusted for unconstrained delegation",
+                "Unconstrained delegation (0x80000) lets the host impersonate users to any service: a security "
+                "risk, and blocked by Credential Guard. Constrained delegation to the peers' cifs and VSMS is enough.",
+                source=node.name,
+                evidence=[f"{node.name} userAccountControl = {a.uac:#x} (0x80000 TRUSTED_FOR_DELEGATION set)"],
+                fix=FixPlan(summary=f"Clear unconstrained delegation on {node.name}",
+                            actions=(fixes.clear_unconstrained(a),)
+                            + (() if a.protocol_transition else (fixes.enable_protocol_transition(a),)),
+                            purge_hosts=(node.name,)),
+            )

@@ -1,0 +1,152 @@
+"""Constructors for fix actions, each with the equivalent PowerShell / ADUC step an admin can read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from lmdoctor.services.domain import rbcd
+from lmdoctor.services.domain.models import (
+    ENCTYPES_AES,
+    UAC_TRUSTED_FOR_DELEGATION,
+    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+    AuthType,
+    ChangePreview,
+    ComputerAccount,
+    FixAction,
+)
+
+DELEGATE_TO = "msDS-AllowedToDelegateTo"
+SPN_ATTRIBUTE = "servicePrincipalName"
+RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
+
+
+def _ps_list(values: Iterable[str]) -> str:
+    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def add_delegation(account: ComputerAccount, values: Iterable[str], destination: str,
+                   services: str = "cifs and Microsoft Virtual System Migration Service") -> FixAction:
+    values = tuple(values)
+    return FixAction(
+        kind="directory.add_values", target=account.dn, attribute=DELEGATE_TO, values=values,
+        description=f"Allow {account.name} to delegate to {destination}'s services ({len(values)} SPNs)",
+        powershell=f"Set-ADComputer -Identity '{account.name}' -Add @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
+             f"services only' → 'Use any authentication protocol' → Add… → {destination} → {services}",
+    )
+
+
+def remove_delegation(account: ComputerAccount, values: Iterable[str], why: str) -> FixAction:
+    values = tuple(values)
+    return FixAction(
+        kind="directory.remove_values", target=account.dn, attribute=DELEGATE_TO, values=values,
+        description=f"Remove {len(values)} delegation values from {account.name} ({why})",
+        powershell=f"Set-ADComputer -Identity '{account.name}' -Remove @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → select the entries → Remove",
+    )
+
+
+def grant_rbcd(destination: ComputerAccount, source: ComputerAccount) -> FixAction:
+    """Resource-based constrained delegation: add the source's SID to the destination's descriptor. Needs
+    write access on the destination's object only (no SeEnableDelegationPrivilege, no Domain Admin)."""
+    return FixAction(
+        kind="directory.grant_rbcd", target=destination.dn, attribute=RBCD, values=(source.sid or "",),
+        description=f"Let {source.name} delegate to every service of {destination.name} (RBCD on "
+                    f"{destination.name}: add {source.name}'s SID {source.sid} to its descriptor)",
+        powershell=(f"$d = Get-ADComputer '{destination.name}' -Properties PrincipalsAllowedToDelegateToAccount; "
+                    f"Set-ADComputer '{destination.name}' -PrincipalsAllowedToDelegateToAccount "
+                    f"(@($d.PrincipalsAllowedToDelegateToAccount) + (Get-ADComputer '{source.name}'))"),
+    )
+
+
+def enable_protocol_transition(account: ComputerAccount) -> FixAction:
+    return FixAction(
+        kind="directory.set_uac_bits", target=account.dn, attribute="userAccountControl",
+        values=(hex(UAC_TRUSTED_TO_AUTH_FOR_DELEGATION),),
+        description=f"Let {account.name} use any authentication protocol (TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000)",
+        powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedToAuthForDelegation $true",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → 'Use any authentication protocol'",
+    )
+
+
+def clear_unconstrained(account: ComputerAccount) -> FixAction:
+    return FixAction(
+        kind="directory.clear_uac_bits", target=account.dn, attribute="userAccountControl",
+        values=(hex(UAC_TRUSTED_FOR_DELEGATION),),
+        description=f"Stop trusting {account.name} for unconstrained delegation (TRUSTED_FOR_DELEGATION 0x80000)",
+        powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedForDelegation $false",
+        aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
+             "services only'",
+    )
+
+
+ENCTYPES_ATTRIBUTE = "msDS-SupportedEncryptionTypes"
+
+
+def allow_aes(dn: str, name: str, computer: bool) -> FixAction:
+    """OR AES128 + AES256 (0x18) into msDS-SupportedEncryptionTypes; the other bits stay as they are."""
+    cmdlet, identity = ("ADComputer", f"'{name}'") if computer else ("ADUser", "'" + name.replace("'", "''") + "'")
+    return FixAction(
+        kind="directory.set_bits", target=dn, attribute=ENCTYPES_ATTRIBUTE, values=(hex(ENCTYPES_AES),),
+        description=f"Allow AES128 and AES256 Kerberos tickets for {name} (msDS-SupportedEncryptionTypes |= 0x18)",
+        powershell=f"$a = Get-{cmdlet} {identity} -Properties {ENCTYPES_ATTRIBUTE}; Set-{cmdlet} {identity} -Replace "
+                   f"@{{'{ENCTYPES_ATTRIBUTE}'=([int]$a.'{ENCTYPES_ATTRIBUTE}' -bor 0x18)}}",
+        aduc=(f"ADUC → {name} → Properties → Attribute Editor → {ENCTYPES_ATTRIBUTE}" if computer else
+              f"ADUC → {name} → Properties → Account → 'This account supports Kerberos AES 128/256 bit encryption'"),
+    )
+
+
+def add_spns(account: ComputerAccount, values: Iterable[str]) -> FixAction:
+    values = tuple(values)
+    commands = "; ".join(f"setspn -S '{v}' {account.name}" for v in values)
+    return FixAction(
+        kind="directory.add_values", target=account.dn, attribute=SPN_ATTRIBUTE, values=values,
+        description=f"Register {len(values)} missing SPNs on {account.name}", powershell=commands,
+    )
+
+
+def set_auth_type(host: str, auth_type: AuthType) -> FixAction:
+    return FixAction(
+        kind="host.set_auth_type", target=host, attribute="VirtualMachineMigrationAuthenticationType",
+        values=(auth_type.value,), description=f"Set {host}'s live-migration authentication to {auth_type.value}",
+        powershell=f"Set-VMHost -ComputerName {host} -VirtualMachineMigrationAuthenticationType {auth_type.value}",
+    )
+
+
+def enable_migration(host: str) -> FixAction:
+    return FixAction(
+        kind="host.enable_migration", target=host, attribute="VirtualMachineMigrationEnabled", values=("True",),
+        description=f"Enable live migration on {host}", powershell=f"Enable-VMMigration -ComputerName {host}",
+    )
+
+
+def purge_tickets_command(host: str) -> str:
+    return f"Invoke-Command -ComputerName {host} {{ klist.exe purge -li 0x3e7 }}"
+
+
+PreviewKind = Literal["change", "detail", "add", "remove", "command"]
+PreviewLine = tuple[PreviewKind, str]
+
+
+def preview_lines(p: ChangePreview) -> list[PreviewLine]:
+    """One previewed change as typed lines: what it does, details, each value added or removed, and the
+    equivalent PowerShell/ADUC steps. Front ends render them (the CLI as text, the console in colour)."""
+    a = p.action
+    lines: list[PreviewLine] = [("change", a.description), ("detail", f"{a.kind} on {a.target}"),
+                                ("detail", f"attribute: {a.attribute}")]
+    added = [v for v in p.after if v.lower() not in {b.lower() for b in p.before}]
+    removed = [v for v in p.before if v.lower() not in {x.lower() for x in p.after}]
+    if a.attribute == "userAccountControl":
+        lines.append(("detail", f"before → after: {int(p.before[0]):#x} → {int(p.after[0]):#x}"))
+    elif a.kind == "directory.grant_rbcd":
+        lines += [("detail", f"before → after: {rbcd.describe(p.before)} → {rbcd.describe(p.after)}"),
+                  ("detail", "(the prior descriptor is journaled whole and restored by rollback)")]
+    else:
+        lines += [("add", v) for v in added] + [("remove", v) for v in removed]
+        if not added and not removed:
+            lines.append(("detail", "(already in place)"))
+    lines.append(("command", f"PowerShell: {a.powershell}"))
+    if a.aduc:
+        lines.append(("command", f"ADUC: {a.aduc}"))
+    return lines

@@ -1,0 +1,168 @@
+"""Source × destination delegation status for every ordered pair of cluster nodes, and fixes for sets of pairs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain.coverage import PairCoverage, coverage, delegated, spn_key, verdict
+from lmdoctor.services.domain.models import Finding, FixPlan, MoveRecord, NodeSnapshot, Severity, Snapshot
+from lmdoctor.services.domain.spn import delegation_targets
+
+Pair = tuple[str, str]
+PairStatus = PairCoverage  # the matrix cell is the pair's coverage
+
+# Events naming the destination of a migration attempt on the source host, and whether it succeeded.
+MOVE_EVENTS = {20417: True, 21024: False, 21502: False, 21111: False}
+_DESTINATION = re.compile(r"(?:\bto|\bhost|destination host)\s+'([^']+)'", re.IGNORECASE)
+
+
+def pair(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None) -> PairStatus:
+    return coverage(src, dst, have)
+
+
+def matrix(snapshot: Snapshot) -> dict[Pair, PairStatus]:
+    return statuses(snapshot, ((s.name, d.name) for s in snapshot.nodes for d in snapshot.nodes if s is not d))
+
+
+def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus]:
+    """The status of just these pairs; each source's values are read once."""
+    nodes = {n.name: n for n in snapshot.nodes}
+    haves: dict[str, set[str]] = {}
+    found: dict[Pair, PairStatus] = {}
+    for s, d in pairs:
+        if s in nodes and d in nodes and s != d:
+            if s not in haves:
+                haves[s] = delegated(nodes[s])
+            found[(s, d)] = pair(nodes[s], nodes[d], haves[s])
+    return found
+
+
+def last_moves(snapshot: Snapshot, records: Iterable[MoveRecord] = ()) -> dict[Pair, bool]:
+    """The newest outcome per (source, destination): lmdoctor's own test moves (the verification log) and the
+    migrations the sources' VMMS/cluster events name, whichever is newer. Pre-flights (-WhatIf) do not count."""
+    names = {n.name for n in snapshot.nodes}
+    newest: dict[Pair, tuple[datetime, bool]] = {}
+
+    def seen(key: Pair, when: datetime, ok: bool) -> None:
+        if key[0] in names and key[1] in names and key[0] != key[1] and (key not in newest or when > newest[key][0]):
+            newest[key] = (when, ok)
+
+    for node in snapshot.nodes:
+        if node.host is None or not node.host.reachable:
+            continue
+        for event in node.host.events:
+            if event.event_id in MOVE_EVENTS:
+                match = next((m for m in _DESTINATION.finditer(event.message)
+                              if m.group(1).split(".")[0].upper() != node.name), None)
+                if match:
+                    seen((node.name, match.group(1).split(".")[0].upper()), event.time, MOVE_EVENTS[event.event_id])
+    for record in records:
+        r = record.result
+        if not r.what_if:
+            seen((r.source.upper(), r.destination.upper()), record.time, r.ok)
+    return {key: ok for key, (_, ok) in newest.items()}
+
+
+# --- the compact cell ---------------------------------------------------------------------------------
+COVERAGE_GLYPH = {"ok": "●", "partial": "◐", "missing": "○"}
+LEGEND = (
+    ("1st", "VSMS delegation (short + FQDN): ● both  ◐ one  ○ none"),
+    ("2nd", "cifs delegation (short + FQDN): ● both  ◐ one  ○ none"),
+    ("3rd", "P protocol transition (any protocol)  k Kerberos only  U unconstrained  R resource-based (RBCD)"),
+    ("4th", "last move (test moves and events): ✓ passed  ✗ failed  · unknown"),
+)
+LEGEND_SHORT = ("● both ◐ one ○ none (short+FQDN) · P any protocol k Kerberos only U unconstrained R RBCD · ✓ ✗ · "
+                "moved/failed/unknown")
+
+
+def glyph(status: PairStatus, last: bool | None) -> str:
+    """Four characters: VSMS, cifs, how the source may delegate, last test move. RBCD covers every SPN."""
+    move = "·" if last is None else "✓" if last else "✗"
+    if status.rbcd:
+        return COVERAGE_GLYPH["ok"] * 2 + "R" + move
+    transition = "U" if status.unconstrained else "P" if status.protocol_transition else "k"
+    return COVERAGE_GLYPH[status.vsms] + COVERAGE_GLYPH[status.cifs] + transition + move
+
+
+TONES: dict[Severity | None, Literal["ok", "warning", "error"]] = {
+    None: "ok", Severity.INFO: "ok", Severity.WARNING: "warning", Severity.ERROR: "error"}
+
+
+def tone(status: PairStatus) -> Literal["ok", "warning", "error"]:
+    """How the cell is coloured: the pair's verdict (the severity the findings and the exit code use)."""
+    return TONES[verdict(status).severity]
+
+
+# --- evidence and fixes -------------------------------------------------------------------------------
+def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -> list[str]:
+    """Plain-words evidence for one pair: what the source's object holds for the destination."""
+    src, dst = snapshot.node(status.source), snapshot.node(status.destination)
+    lines = [f"{status.source} → {status.destination}: {status.summary}"]
+    if src is None or dst is None or src.account is None:
+        return lines + [f"No computer object found for {status.source}"]
+    if status.rbcd:
+        lines.append(f"✔ via RBCD: {dst.name}'s msDS-AllowedToActOnBehalfOfOtherIdentity grants {src.name} "
+                     f"({status.rbcd}): every SPN of {dst.name}, by either name, without protocol transition")
+    have = {spn_key(v) for v in src.account.allowed_to_delegate_to}
+    for value in delegation_targets(dst.name, dst.fqdn):
+        lines.append(("✔ has " if spn_key(value) in have else "✖ lacks ") + value)
+    lines += [f"✖ a move addressed as {name} fails: {src.name} lacks the values that name it"
+              for name in status.failing_names if 0 < len(status.failing_names) < len(status.names)]
+    lines.append(f"{src.name} userAccountControl = {src.account.uac_text}: "
+                 + ("protocol transition (0x1000000) set" if status.protocol_transition
+                    else "Kerberos only (0x1000000 not set)" + (": not needed with RBCD" if status.rbcd else ""))
+                 + ("; UNCONSTRAINED (0x80000)" if status.unconstrained else ""))
+    reversed_values = [v for v in (dst.account.allowed_to_delegate_to if dst.account else ())
+                       if spn_key(v) in {spn_key(t) for t in delegation_targets(dst.name, dst.fqdn)}]
+    if reversed_values:
+        lines.append(f"{dst.name}'s own object holds {len(reversed_values)} of these values (wrong object: "
+                     "the SOURCE must hold them)")
+    if last is not None:
+        lines.append("last move in the events: " + ("passed" if last else "FAILED"))
+    return lines
+
+
+def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
+    """One fix per source for the chosen pairs: the missing values (one write) and protocol transition."""
+    by_source: dict[str, list[PairStatus]] = {}
+    for status in statuses(snapshot, pairs).values():
+        if status.needs_fix:
+            by_source.setdefault(status.source, []).append(status)
+    found = []
+    for source, chosen in by_source.items():
+        account = snapshot.node(source).account
+        if account is None:
+            continue
+        values = tuple(dict.fromkeys(v for s in chosen for v in s.missing))
+        destinations = ", ".join(s.destination for s in chosen if s.missing)
+        actions = (fixes.add_delegation(account, values, destinations),) if values else ()
+        if not account.protocol_transition:
+            actions += (fixes.enable_protocol_transition(account),)
+        found.append(Finding(
+            id=f"matrix:{source}:{','.join(s.destination for s in chosen)}", code="delegation.missing",
+            severity=Severity.ERROR if any(verdict(s).severity == Severity.ERROR for s in chosen) else Severity.WARNING,
+            source=source, target=chosen[0].destination if len(chosen) == 1 else None,
+            message=f"{source} → {', '.join(s.destination for s in chosen)}: complete constrained delegation",
+            cause="The source's computer object must be trusted to delegate, with any authentication protocol, "
+                  "to each destination's cifs and Microsoft Virtual System Migration Service.",
+            evidence=tuple(f"{s.source} → {s.destination}: {s.summary}" for s in chosen),
+            fix=FixPlan(summary=f"Complete {source}'s delegation to {len(chosen)} destination(s)", actions=actions,
+                        purge_hosts=(source,)),
+        ))
+    return found
+
+
+def row(snapshot: Snapshot, source: str) -> list[Pair]:
+    return [(source, n.name) for n in snapshot.nodes if n.name != source]
+
+
+def column(snapshot: Snapshot, destination: str) -> list[Pair]:
+    return [(n.name, destination) for n in snapshot.nodes if n.name != destination]
+
+
+def every_pair(snapshot: Snapshot) -> list[Pair]:
+    return list(matrix(snapshot))
