@@ -25,7 +25,7 @@ from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
 from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.remediation import Outcome, Remediator
-from tests.psrp_endpoint.lab_cluster import LabCluster
+from tests.psrp.endpoint.lab_cluster import LabCluster
 
 ENGLISH_LIST = """Current LogonId is 0:0xaa60e
 

@@ -2,7 +2,7 @@
 
     python tests/perf/bench_triage.py [--quick]
 
-Starts its own DC (tests/samba_dc.py; needs root and `ip netns`), creates three healthy clusters of
+Starts its own DC (tests/samba/harness.py; needs root and `ip netns`), creates three healthy clusters of
 N = 4, 16 and 64 nodes (full-mesh delegation, DNS records), then M = 0, 5000 and 20000 unrelated
 computer objects with SPNs (bulk-loaded offline, tests/perf/bulk_load.py). For every (N, M) it times,
 on one ldap3 connection:
@@ -49,8 +49,8 @@ from lmdoctor.services.domain.spn import spn_key  # noqa: E402
 from lmdoctor.services.operations.inventory import take_snapshot  # noqa: E402
 from lmdoctor.services.storage.journal import Journal  # noqa: E402
 from lmdoctor.services.storage.profiles import Profile  # noqa: E402
-from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, provision_template  # noqa: E402
-from tests.samba_scenarios import COMPUTER_CLASSES, node_attributes  # noqa: E402
+from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, provision_template  # noqa: E402
+from tests.samba.scenarios import COMPUTER_CLASSES, node_attributes  # noqa: E402
 
 DOMAIN = "contoso.local"
 SIZES = (4, 16, 64)

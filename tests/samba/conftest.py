@@ -22,8 +22,8 @@ if REPO not in sys.path:  # plain `pytest` (not `python -m pytest`) does not put
     sys.path.insert(0, REPO)
 
 from lmdoctor.services.storage.profiles import Profile  # noqa: E402
-from tests.samba_dc import SambaDC, Template, environment_problem, log, provision_template  # noqa: E402
-from tests.samba_scenarios import forget_profile, save_profile  # noqa: E402
+from tests.samba.harness import SambaDC, Template, environment_problem, log, provision_template  # noqa: E402
+from tests.samba.scenarios import forget_profile, save_profile  # noqa: E402
 
 _modules = count(1)
 

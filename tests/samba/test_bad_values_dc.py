@@ -25,8 +25,8 @@ from ldap3.core.exceptions import (
 
 from lmdoctor.cli import commands as cli
 from lmdoctor.services.backends.lab.scenarios import ZONE_DN
-from tests.samba_dc import SambaDC
-from tests.samba_scenarios import build_on_dc, finding_keys, use_lab_hosts
+from tests.samba.harness import SambaDC
+from tests.samba.scenarios import build_on_dc, finding_keys, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 

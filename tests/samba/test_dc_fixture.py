@@ -16,7 +16,7 @@ from ldap3.core.exceptions import (
     LDAPStrongerAuthRequiredResult,
 )
 
-from tests.samba_dc import (
+from tests.samba.harness import (
     ADMIN_PASSWORD,
     COMPUTERS_DN,
     UF_TRUSTED_TO_AUTH_FOR_DELEGATION,

@@ -18,7 +18,7 @@ from lmdoctor.services.backends.directory.ldap import LdapDirectory
 from lmdoctor.services.operations.session import password_for
 from lmdoctor.services.storage import credentials
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba_dc import ADMIN_PASSWORD, SambaDC
+from tests.samba.harness import ADMIN_PASSWORD, SambaDC
 
 pytestmark = pytest.mark.samba
 

@@ -22,8 +22,8 @@ from lmdoctor.services.domain.models import VSMS
 from lmdoctor.services.domain.spn import delegation_targets
 from lmdoctor.services.operations.inventory import cluster_spns
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, modify_offline
-from tests.samba_scenarios import add_cluster
+from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, modify_offline
+from tests.samba.scenarios import add_cluster
 
 pytestmark = pytest.mark.samba
 

@@ -22,8 +22,8 @@ from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.remediation import Remediator
 from lmdoctor.services.storage.journal import Journal
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba_dc import ADMIN_PASSWORD, SambaDC
-from tests.samba_scenarios import DcScenario, build_on_dc
+from tests.samba.harness import ADMIN_PASSWORD, SambaDC
+from tests.samba.scenarios import DcScenario, build_on_dc
 
 pytestmark = pytest.mark.samba
 

@@ -8,7 +8,7 @@ the tickets are requested for cifs/<destination> (short name and FQDN), which th
 the destination's HOST/ SPN.
 
 The CLI runs in-process with a saved profile and the password in the OS keyring; the host side is the
-lab's simulated hosts (see tests/samba_scenarios.use_lab_hosts).
+lab's simulated hosts (see tests/samba/scenarios.use_lab_hosts).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from lmdoctor.cli import commands as cli
 from lmdoctor.services.backends.lab.hosts import TicketViewAuthority
 from lmdoctor.services.backends.lab.state import LabStore, TicketView
 from lmdoctor.services.domain.models import VSMS, PerformanceOption
-from tests.samba_dc import SambaDC
-from tests.samba_scenarios import build_on_dc, use_lab_hosts
+from tests.samba.harness import SambaDC
+from tests.samba.scenarios import build_on_dc, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 

@@ -25,8 +25,8 @@ from lmdoctor.services.backends.lab.scenarios import PROTECTED_USERS_DN, T0_ADMI
 from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.domain.models import UAC_NOT_DELEGATED
 from lmdoctor.services.storage import credentials, profiles
-from tests.samba_dc import ADMIN_PASSWORD, BASE_DN, SambaDC
-from tests.samba_scenarios import build_on_dc, use_lab_hosts
+from tests.samba.harness import ADMIN_PASSWORD, BASE_DN, SambaDC
+from tests.samba.scenarios import build_on_dc, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 

@@ -26,8 +26,8 @@ from lmdoctor.services.operations.remediation import Remediator, RollbackConflic
 from lmdoctor.services.storage import profiles
 from lmdoctor.services.storage.journal import Journal
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba_dc import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC
-from tests.samba_scenarios import use_lab_hosts
+from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC
+from tests.samba.scenarios import use_lab_hosts
 
 pytestmark = pytest.mark.samba
 

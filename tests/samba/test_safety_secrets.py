@@ -20,8 +20,8 @@ from lmdoctor.services.domain.spn import delegation_targets, required_host_spns
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba_dc import BASE_DN, SambaDC
-from tests.samba_scenarios import use_lab_hosts
+from tests.samba.harness import BASE_DN, SambaDC
+from tests.samba.scenarios import use_lab_hosts
 from tests.test_safety_secrets import files_under, secret_service  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.samba, pytest.mark.keyring]

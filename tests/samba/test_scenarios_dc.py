@@ -14,7 +14,7 @@ import pytest
 
 from lmdoctor.cli import commands as cli
 from lmdoctor.services.storage import credentials, profiles
-from tests.samba_scenarios import build_on_dc, finding_keys, machine_password, use_lab_hosts
+from tests.samba.scenarios import build_on_dc, finding_keys, machine_password, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 

@@ -18,7 +18,7 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE
 from lmdoctor.cli import commands as cli
 from lmdoctor.services.backends.lab.scenarios import BASE_DN
 from lmdoctor.services.domain import replmeta
-from tests.samba_scenarios import _wait_past_second, build_on_dc, machine_password, use_lab_hosts
+from tests.samba.scenarios import _wait_past_second, build_on_dc, machine_password, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 

@@ -1,7 +1,7 @@
 """WinRM with the authentication admins use — Kerberos from a ticket cache and Negotiate (NTLM) with a
 keyring password, over HTTP with message encryption and over HTTPS — against a real Samba KDC.
 
-The hosts are Windows-style listeners (tests/psrp_endpoint, ``WindowsAuth``) holding their computer
+The hosts are Windows-style listeners (tests/psrp/endpoint, ``WindowsAuth``) holding their computer
 accounts' keys exported from the DC; lmdoctor's CLI runs in-process, unchanged, inside the DC's network
 namespace. The directory side is the lab directory (as in tests/test_psrp_cli.py): the DC here is the
 KDC that WinRM authentication depends on. Every request the listeners saw is checked on the wire.
@@ -24,9 +24,9 @@ from lmdoctor.services.backends.lab.directory import LabDirectory
 from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-from tests.psrp_endpoint.lab_cluster import LabCluster
-from tests.psrp_endpoint.transport import RequestRecord
-from tests.psrp_endpoint.winauth import WindowsAuth
+from tests.psrp.endpoint.lab_cluster import LabCluster
+from tests.psrp.endpoint.transport import RequestRecord
+from tests.psrp.endpoint.winauth import WindowsAuth
 from tests.samba.winrm_kdc import (
     LOCAL_PASSWORD,
     LOCAL_USER,
@@ -36,7 +36,7 @@ from tests.samba.winrm_kdc import (
     skew_ticket_cache,
     start_cluster,
 )
-from tests.samba_dc import ADMIN_PASSWORD, DNS_DOMAIN
+from tests.samba.harness import ADMIN_PASSWORD, DNS_DOMAIN
 
 pytestmark = [pytest.mark.samba, pytest.mark.winrm_kerberos, pytest.mark.psrp, pytest.mark.keyring]
 

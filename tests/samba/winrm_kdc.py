@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.psrp_endpoint.lab_cluster import LabCluster
-from tests.psrp_endpoint.winauth import WindowsAuth
-from tests.samba_dc import ADMIN_PASSWORD, ADMIN_PRINCIPAL, DNS_DOMAIN, SambaDC
+from tests.psrp.endpoint.lab_cluster import LabCluster
+from tests.psrp.endpoint.winauth import WindowsAuth
+from tests.samba.harness import ADMIN_PASSWORD, ADMIN_PRINCIPAL, DNS_DOMAIN, SambaDC
 
 HOSTS = ("HV01", "HV02", "HV03", "HV04", "HVCLUSTER")
 LOCAL_USER, LOCAL_PASSWORD = "hvadmin", "Local-Hv-Pa55!"  # a local account on every host (NTLM only)

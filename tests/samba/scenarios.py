@@ -37,7 +37,7 @@ from lmdoctor.services.domain.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, 
 from lmdoctor.services.domain.spn import delegation_targets, required_host_spns, spn_key
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba_dc import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline, modify_offline
+from tests.samba.harness import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline, modify_offline
 
 DELEGATE = "msDS-AllowedToDelegateTo"
 COMPUTER_CLASSES = ["top", "person", "organizationalPerson", "user", "computer"]

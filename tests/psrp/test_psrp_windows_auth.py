@@ -14,8 +14,8 @@ from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 
 from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
-from tests.psrp_endpoint import Output, PsrpEndpoint
-from tests.psrp_endpoint.winauth import WindowsAuth
+from tests.psrp.endpoint import Output, PsrpEndpoint
+from tests.psrp.endpoint.winauth import WindowsAuth
 
 pytestmark = pytest.mark.psrp
 

@@ -25,7 +25,7 @@ from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.remediation import Remediator
 from lmdoctor.services.storage.journal import Journal
-from tests.psrp_endpoint.lab_cluster import LabCluster
+from tests.psrp.endpoint.lab_cluster import LabCluster
 
 NO_CREDENTIALS = "No credentials are available in the security package (0x8009030E)."
 

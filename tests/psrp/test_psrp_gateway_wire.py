@@ -18,8 +18,8 @@ from lmdoctor.services.domain.models import AuthType
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.storage.profiles import Profile
-from tests.psrp_endpoint import Error, make_pki
-from tests.psrp_endpoint.lab_cluster import LabCluster
+from tests.psrp.endpoint import Error, make_pki
+from tests.psrp.endpoint.lab_cluster import LabCluster
 
 pytestmark = pytest.mark.psrp
 

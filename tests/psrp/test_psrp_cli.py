@@ -22,7 +22,7 @@ from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-from tests.psrp_endpoint.lab_cluster import PASSWORD, USERNAME, LabCluster
+from tests.psrp.endpoint.lab_cluster import PASSWORD, USERNAME, LabCluster
 
 pytestmark = [pytest.mark.psrp, pytest.mark.keyring]
 

@@ -22,7 +22,7 @@ from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.migration import MoveRequest, run_test_move
 from lmdoctor.services.operations.session import Session
 from lmdoctor.services.storage.journal import Journal
-from tests.psrp_endpoint.lab_cluster import LabCluster
+from tests.psrp.endpoint.lab_cluster import LabCluster
 
 pytestmark = pytest.mark.psrp
 

@@ -13,7 +13,7 @@ from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFau
 from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.wsman import WSMan
 
-from tests.psrp_endpoint import (
+from tests.psrp.endpoint import (
     Error,
     Event,
     Invocation,
