@@ -27,6 +27,7 @@ from lmdoctor.services.storage.profiles import Profile
 from tests.psrp.endpoint.lab_cluster import LabCluster
 from tests.psrp.endpoint.transport import RequestRecord
 from tests.psrp.endpoint.winauth import WindowsAuth
+from tests.samba.harness import ADMIN_PASSWORD, DNS_DOMAIN
 from tests.samba.winrm_kdc import (
     LOCAL_PASSWORD,
     LOCAL_USER,
@@ -36,7 +37,6 @@ from tests.samba.winrm_kdc import (
     skew_ticket_cache,
     start_cluster,
 )
-from tests.samba.harness import ADMIN_PASSWORD, DNS_DOMAIN
 
 pytestmark = [pytest.mark.samba, pytest.mark.winrm_kerberos, pytest.mark.psrp, pytest.mark.keyring]
 
