@@ -22,6 +22,7 @@ from lmdoctor.services.backends.lab.scenarios import (
     UNBALANCED,
 )
 from lmdoctor.services.domain.safetext import visible
+from lmdoctor.services.operations import report
 from lmdoctor.services.operations.session import open_demo
 from tests.hostile import REASON, plant_history
 from tests.test_cli import Lab
@@ -76,8 +77,8 @@ def test_markdown_report_shows_values_without_raw_controls(hostile, tmp_path: Pa
     text = path.read_text(encoding="utf-8") if out else r.stdout
     assert_no_raw_control(text, r.stdout, r.stderr)
     assert HOLDER in text and "\\x9b2J" in text
-    assert visible(REASON).replace("|", "\\|") in text
-    assert visible(CLICK) in text  # the planted VM of the failed test move
+    assert visible(report._cell(REASON)) in text  # Markdown-escaped, so a viewer shows the text, not markup
+    assert visible(report._cell(CLICK)) in text  # the planted VM of the failed test move
 
 
 @pytest.mark.parametrize("out", [False, True], ids=["stdout", "file"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from lmdoctor.services.domain import events
@@ -62,9 +63,33 @@ def build(remediator: Remediator, label: str, snapshot_doc: dict | None, now: da
     }
 
 
-def _cell(value: object) -> str:
+# Markdown reads these characters as emphasis, links, images, inline HTML, entities or table cells; a backslash
+# before an ASCII punctuation character makes it literal (CommonMark 0.31 §2.4 Backslash escapes,
+# https://spec.commonmark.org/0.31.2/#backslash-escapes). "www." and "://" are broken up so GitHub's extended
+# autolinks (https://github.github.com/gfm/#autolinks-extension-) do not turn a value into a link.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~!{}])")
+_AUTOLINK = re.compile(r"(?i)(www)\.|:(//)")
+
+
+def _one_line(value: object) -> str:
     text = ", ".join(value) if isinstance(value, list) else "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ") or "—"
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+def _cell(value: object) -> str:
+    """An outside value as literal Markdown text on one line (safe in a table cell); "—" when empty."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", _one_line(value))
+    return _AUTOLINK.sub(lambda m: f"{m[1]}\\." if m[1] else "\\:" + m[2], text) or "—"
+
+
+def _code(value: object) -> str:
+    """An outside value as a code span whose fence is longer than any run of backticks inside it."""
+    text = _one_line(value).replace("|", "\\|")  # GFM splits table cells before code spans
+    if not text:
+        return "—"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" or text.strip() == "" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def to_json(doc: dict) -> str:
@@ -82,7 +107,7 @@ def to_markdown(doc: dict) -> str:
            "## Findings", ""]
     if doc["findings"]:
         out += ["| Severity | Id | Message | Evidence |", "|---|---|---|---|"]
-        out += [f"| {f['severity']} | `{_cell(f['id'])}` | {_cell(f['message'])} | {_cell(list(f['evidence']))} |"
+        out += [f"| {f['severity']} | {_code(f['id'])} | {_cell(f['message'])} | {_cell(list(f['evidence']))} |"
                 for f in doc["findings"]]
     else:
         out.append("No findings." if doc["domain"] else "Not checked.")
@@ -98,13 +123,13 @@ def to_markdown(doc: dict) -> str:
     else:
         out.append("No changes.")
     out += ["", "## CredSSP windows", ""]
-    out += [f"- {w['host']}: until {w['expires']}{' (EXPIRED)' if w['expired'] else ''} — {_cell(w['reason'])}"
+    out += [f"- {_cell(w['host'])}: until {w['expires']}{' (EXPIRED)' if w['expired'] else ''} — {_cell(w['reason'])}"
             for w in doc["credssp_windows"]] or ["None open."]
     out += ["", "## Verification (test Move-VM)", ""]
     if doc["verification"]:
         out += ["| Time | VM | From | To | Pre-flight only | Result | Verified on destination | Error | Likely cause |",
                 "|---|---|---|---|---|---|---|---|---|"]
-        out += [f"| {t['time']} | {_cell(t['vm'])} | {t['source']} | {t['destination']} | {t['what_if']} | "
+        out += [f"| {t['time']} | {_cell(t['vm'])} | {_cell(t['source'])} | {_cell(t['destination'])} | {t['what_if']} | "
                 f"{'OK' if t['ok'] else 'FAILED'} | {t['verified']} | {_cell(t['error'])} | "
                 f"{_cell(events.describe(t['cause'])) if t['cause'] else ''} |" for t in doc["verification"]]
     else:
