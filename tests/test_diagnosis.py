@@ -537,6 +537,27 @@ def test_a_destinations_rbcd_change_after_the_tgt_makes_the_sources_tickets_stal
     assert any("HV02$ msDS-AllowedToActOnBehalfOfOtherIdentity changed" in e for f in stale for e in f.evidence)
 
 
+def _with_sids(snap: Snapshot) -> Snapshot:
+    """Every node's objectSid read, HV03 also a member of a hosts group."""
+    for i, name in enumerate(NAMES):
+        groups = ("S-1-5-21-1-2-3-1201",) if name == "HV03" else ()
+        snap = with_account(snap, name, sid=f"S-1-5-21-1-2-3-{1101 + i}", group_sids=groups)
+    return snap
+
+
+@pytest.mark.parametrize("allowed,denied,stale", [
+    (("S-1-5-21-1-2-3-1101",), (), {"HV01"}),  # the descriptor names HV01's own SID
+    (("S-1-5-21-1-2-3-1201",), (), {"HV03"}),  # a group HV03 belongs to
+    ((), ("S-1-5-21-1-2-3-1101",), {"HV01"}),  # a deny entry matters as much as a grant
+    ((), (), set()),  # cleared, or naming no node: nobody's tickets depend on it
+    (("S-1-5-21-1-2-3-9999",), (), set()),
+])
+def test_an_rbcd_change_counts_only_against_the_sources_its_descriptor_names(allowed, denied, stale):
+    snap = with_account(_with_sids(snapshot()), "HV02", rbcd_principals=allowed, rbcd_denied=denied,
+                        attribute_changes=changes(NOW, replmeta.ALLOWED_TO_ACT))
+    assert {f.source for f in only(diagnose(snap), "tickets.stale")} == stale
+
+
 def test_logon_bookkeeping_or_a_password_change_alone_does_not_make_tickets_stale():
     """whenChanged moves on every write (lastLogonTimestamp, the machine password): it is no delegation change."""
     snap = with_account(snapshot(), "HV01", when_changed=NOW - timedelta(minutes=5))

@@ -30,6 +30,19 @@ Coverage = Literal["ok", "partial", "missing"]
 spn_key = lru_cache(maxsize=1 << 16)(_spn_key)  # a large grid compares the same few values thousands of times
 
 
+def _token(account: ComputerAccount) -> set[str]:
+    """The SIDs the KDC checks an RBCD descriptor against: the account's own and every group it belongs to."""
+    return {sid for sid in (account.sid, *account.group_sids) if sid}
+
+
+def rbcd_names(destination: ComputerAccount, source: ComputerAccount) -> bool:
+    """Whether the destination's RBCD descriptor names the source (its SID or a group of it, allowed or denied);
+    True when the source's SID is unknown, since then it cannot be ruled out."""
+    if source.sid is None:
+        return True
+    return bool(_token(source) & {*destination.rbcd_principals, *destination.rbcd_denied})
+
+
 def rbcd_grant(destination: ComputerAccount | None, source: ComputerAccount | None) -> str | None:
     """How the destination's RBCD descriptor grants the source ("its own SID" / "group <SID>"), or None.
 
@@ -37,7 +50,7 @@ def rbcd_grant(destination: ComputerAccount | None, source: ComputerAccount | No
     (nested, and its primary group). A deny ACE naming any of them wins over an allow ACE."""
     if destination is None or source is None or source.sid is None or not destination.rbcd_principals:
         return None
-    token = {source.sid, *source.group_sids}
+    token = _token(source)
     if token & set(destination.rbcd_denied):
         return None
     granted = [sid for sid in destination.rbcd_principals if sid in token]

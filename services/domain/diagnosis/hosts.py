@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from lmdoctor.services.domain import fixes, replmeta
+from lmdoctor.services.domain.coverage import rbcd_names
 from lmdoctor.services.domain.diagnosis.common import finding
 from lmdoctor.services.domain.models import (
     AttributeChange,
@@ -73,13 +74,14 @@ def auth_types(snapshot: Snapshot) -> Iterator[Finding]:
 
 def ticket_relevant_change(snapshot: Snapshot, node: NodeSnapshot) -> tuple[str, AttributeChange] | None:
     """The latest change to an attribute `node`'s delegation depends on, made after its SYSTEM TGT was
-    issued, as (account name, change); None when there is none or the times are unknown."""
+    issued, as (account name, change); None when there is none or the times are unknown. A peer's RBCD
+    descriptor counts only when it names the node (its SID or one of its groups)."""
     issued = node.host.tickets_issued if node.host else None
     if issued is None or node.account is None:
         return None
     candidates = [(node.name, node.account.last_change(OWN_ATTRIBUTES))]
-    candidates += [(peer.name, peer.account.last_change(PEER_ATTRIBUTES))
-                   for peer in snapshot.nodes if peer.name != node.name and peer.account]
+    candidates += [(peer.name, peer.account.last_change(PEER_ATTRIBUTES)) for peer in snapshot.nodes
+                   if peer.name != node.name and peer.account and rbcd_names(peer.account, node.account)]
     later = [(name, c) for name, c in candidates if c is not None and c.changed > issued]
     return max(later, key=lambda pair: pair[1].changed, default=None)
 
