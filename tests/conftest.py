@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import Session, open_demo
+from tests.support.cli_lab import Lab
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,14 @@ def lab_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
     yield make
     for session in opened:
         session.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    """A seed lab in a fresh folder, driven through the CLI."""
+    lab = Lab(tmp_path / "lab")
+    lab.reset("seed")
+    return lab
 
 
 # --- the real-server suites' runtime, printed at the end of every run ----------------------------------------

@@ -34,7 +34,7 @@ from lmdoctor.services.domain.models import ClusterNode, FixAction
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.remediation import RemediationError, Remediator
-from tests.test_cli import SEED_IDS, Lab
+from tests.support.cli_lab import SEED_IDS, Lab
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 ESC_CLEAR = "\x1b[2J"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,9 +11,7 @@ import pytest
 
 from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.operations import lab_admin as manage
-
-REPO = Path(__file__).resolve().parent.parent
-SEED_IDS = {"delegation.missing:HV01:HV02", "delegation.wrong_object:HV02:HV02"}
+from tests.support.cli_lab import SEED_IDS, Lab, ids, lmdoctor, vms
 
 # scenario -> (finding ids of `check`, exit code of `check`, has an automatic fix that makes the move work)
 SCENARIOS = {
@@ -47,52 +43,6 @@ CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"d
 # scenario without an automatic fix -> the HRESULT its test move fails with
 MANUAL_ERRORS = {"duplicate-spn": "0x80090322", "stale-dns": "0x80090322", "protected-operator": "0x8009030E",
                  "clock-skew": "0x80090324"}
-
-
-def lmdoctor(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the CLI with no terminal on stdin; LMDOCTOR_* dirs come from the autouse fixture's environment."""
-    env = env or os.environ.copy()
-    assert env.get("LMDOCTOR_DATA_DIR") and env.get("LMDOCTOR_CONFIG_DIR"), "never run against the real home"
-    return subprocess.run([sys.executable, "-m", "lmdoctor.cli.main", *args], cwd=REPO, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-
-
-class Lab:
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
-        self.root = root
-        self.env = env
-
-    def run(self, command: str, *args: str) -> subprocess.CompletedProcess:
-        return lmdoctor(command, "--demo", "--lab-dir", str(self.root), *args, env=self.env)
-
-    def reset(self, scenario: str = "seed") -> None:
-        r = lmdoctor("lab", "reset", "--scenario", scenario, "--lab-dir", str(self.root), env=self.env)
-        assert r.returncode == 0, r.stderr
-        assert scenario in r.stdout
-
-    def check(self) -> tuple[int, dict]:
-        r = self.run("check", "--json")
-        assert r.returncode in (0, 1), r.stderr
-        return r.returncode, json.loads(r.stdout)
-
-    def files(self) -> dict[str, bytes | None]:
-        return {n: (self.root / n).read_bytes() if (self.root / n).exists() else None
-                for n in ("directory.json", "hosts.json", "journal.jsonl")}
-
-
-def ids(doc: dict) -> set[str]:
-    return {f["id"] for f in doc["findings"]}
-
-
-def vms(doc: dict) -> dict[str, list[str]]:
-    return {n["name"]: n["vms"] for n in doc["nodes"]}
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    lab = Lab(tmp_path / "lab")
-    lab.reset("seed")
-    return lab
 
 
 def test_seed_fix_migrate_rollback_round_trip(lab):

@@ -176,7 +176,7 @@ def test_lab_migration_disabled(lab_session):
 def test_cli_exit_codes(tmp_path):
     import json
 
-    from tests.test_cli import lmdoctor
+    from tests.support.cli_lab import lmdoctor
 
     root = str(tmp_path / "lab")
     for scenario, code in (("healthy", 0), ("drain-no-headroom", 1)):

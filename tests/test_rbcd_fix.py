@@ -11,7 +11,7 @@ import json
 from lmdoctor.services.backends.lab.scenarios import sid_of
 from lmdoctor.services.domain import rbcd
 from lmdoctor.services.operations import lab_admin as manage
-from tests.test_cli import Lab
+from tests.support.cli_lab import Lab
 
 HV02 = "CN=HV02,CN=Computers,DC=contoso,DC=local"
 PAIR = "delegation.missing:HV01:HV02"

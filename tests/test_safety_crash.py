@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -18,19 +17,12 @@ from lmdoctor.services.backends.directory.base import DirectoryError
 from lmdoctor.services.backends.lab.directory import LabDirectory
 from lmdoctor.services.operations.remediation import Remediator
 from lmdoctor.services.storage.journal import Journal
-from tests.test_cli import REPO, Lab
+from tests.support.cli_lab import REPO, Lab
 
 DELEGATE = "msDS-AllowedToDelegateTo"
 HV01 = "CN=HV01,CN=Computers,DC=contoso,DC=local"
 HV02_VALUES = {"cifs/HV02", "cifs/HV02.contoso.local", "Microsoft Virtual System Migration Service/HV02",
                "Microsoft Virtual System Migration Service/HV02.contoso.local"}
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    lab = Lab(tmp_path / "lab")
-    lab.reset("seed")
-    return lab
 
 
 def journal_lines(lab: Lab) -> list[dict]:

@@ -14,7 +14,7 @@ from lmdoctor.services.operations import credssp, reconcile
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.remediation import ReadOnlyError
 from lmdoctor.services.operations.session import open_demo
-from tests.test_cli import Lab
+from tests.support.cli_lab import Lab
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 

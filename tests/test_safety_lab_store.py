@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import SEED_IDS, Lab, ids
+from tests.support.cli_lab import SEED_IDS, Lab, ids
 
 HV01 = "CN=HV01,CN=Computers,DC=contoso,DC=local"
 DELEGATE = "msDS-AllowedToDelegateTo"

@@ -12,7 +12,7 @@ from lmdoctor.services.domain import fixes
 from lmdoctor.services.domain.models import ComputerAccount, FixPlan
 from lmdoctor.services.operations.readonly import ReadOnlyDirectory, ReadOnlyHosts
 from lmdoctor.services.operations.session import open_demo
-from tests.test_cli import Lab
+from tests.support.cli_lab import Lab
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from lmdoctor.services.operations.session import open_demo
 from lmdoctor.services.operations.walkthrough import TestMove as ChosenMove
 from lmdoctor.services.operations.walkthrough import Walkthrough
 from lmdoctor.services.storage import config, files, profiles
-from tests.test_cli import REPO, Lab, lmdoctor
+from tests.support.cli_lab import REPO, Lab, lmdoctor
 
 GOOD_PROFILE = ('domain = "contoso.local"\ndc = "dc01.contoso.local"\nbind_user = "admin@contoso.local"\n'
                 'cluster = "HVCLUSTER"\n')

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import Lab
+from tests.support.cli_lab import Lab
 
 HV02_VALUES = ["Microsoft Virtual System Migration Service/HV02",
                "Microsoft Virtual System Migration Service/HV02.contoso.local", "cifs/HV02", "cifs/HV02.contoso.local"]
