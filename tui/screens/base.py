@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
@@ -11,8 +13,14 @@ from textual.widgets import Footer, Header
 from lmdoctor.tui.text import Part, assemble
 from lmdoctor.tui.widgets.plain import Plain
 
+if TYPE_CHECKING:
+    from lmdoctor.tui.app import LmDoctorApp
 
-class BaseScreen(Screen):
+
+class BaseScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app: LmDoctorApp  # the running lmdoctor console, typed for the checker; Textual supplies it
+
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
 
     def compose_top(self) -> ComposeResult:

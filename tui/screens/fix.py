@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +18,9 @@ from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.tui.screens.confirm import checked_reason, reason_fields
 from lmdoctor.tui.text import assemble, join_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
+
+if TYPE_CHECKING:
+    from lmdoctor.tui.app import LmDoctorApp
 
 PREVIEW_STYLE = {"change": ("- ", "b"), "detail": ("    ", ""), "add": ("    + ", "green"),
                  "remove": ("    - ", "red"), "command": ("    ", "dim")}
@@ -38,6 +43,9 @@ def blast_radius(previews: list[ChangePreview]) -> int:
 
 class FixScreen(ModalScreen[bool]):
     """Returns True when something was written (the caller refreshes the inventory)."""
+
+    if TYPE_CHECKING:
+        app: LmDoctorApp  # the running lmdoctor console, typed for the checker
 
     BINDINGS = [
         Binding("escape", "close", "Cancel", id="fix.close"),

@@ -83,9 +83,10 @@ class WalkthroughScreen(BaseScreen):
     STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK,
                     "close_credssp": Step.ROLLBACK}
 
+    walkthrough: Walkthrough  # the session's runbook state, made when the screen mounts
+
     def __init__(self) -> None:
         super().__init__()
-        self.walkthrough: Walkthrough | None = None
         self.result: StepResult | None = None
         self.moving = False
 

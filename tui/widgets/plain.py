@@ -18,7 +18,8 @@ class Plain(Static):
     def __init__(self, content: str | Content | Text = "", **kwargs) -> None:
         super().__init__(safe(content), markup=False, **kwargs)
 
-    def update(self, content: str | Content | Text = "", *, layout: bool = True) -> None:
+    def update(  # type: ignore[override]  # text only, narrower than Static.update on purpose
+            self, content: str | Content | Text = "", *, layout: bool = True) -> None:
         super().update(safe(content), layout=layout)
 
 
@@ -28,7 +29,8 @@ class PlainLabel(Label):
     def __init__(self, content: str | Content | Text = "", **kwargs) -> None:
         super().__init__(safe(content), markup=False, **kwargs)
 
-    def update(self, content: str | Content | Text = "", *, layout: bool = True) -> None:
+    def update(  # type: ignore[override]  # text only, narrower than Static.update on purpose
+            self, content: str | Content | Text = "", *, layout: bool = True) -> None:
         super().update(safe(content), layout=layout)
 
 
