@@ -15,7 +15,7 @@ from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble
-from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.filter_table import FilterTable, Row
 from lmdoctor.tui.widgets.plain import Plain
 
 TEXT_FIELDS: list[tuple[str, str, str]] = [  # field, label, placeholder
@@ -106,7 +106,7 @@ class ConnectScreen(BaseScreen):
         self.query_one(FilterTable).table.focus()
 
     def render_profiles(self, select: str | None = None) -> None:
-        rows = []
+        rows: list[Row] = []
         for name in profiles.list_names():
             try:
                 p = profiles.load(name)

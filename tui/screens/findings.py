@@ -22,7 +22,7 @@ def finding_detail(f: Finding) -> Content:
     """The detail pane's text for one finding: every value shown as text."""
     rows: list[Part] = [(f.message, "b"), (f"{f.code} · {f.id}", "dim"), "", ("Cause", "b u"), f.cause]
     if f.evidence:
-        rows += ["", ("Evidence", "b u")] + [f"• {e}" for e in f.evidence]
+        rows += ["", ("Evidence", "b u"), *(f"• {e}" for e in f.evidence)]
     if f.fix:
         rows += ["", assemble(("Fix", "b u"), f" {f.fix.summary}  ", (" Enter ", "reverse"), " preview and apply")]
         for a in f.fix.actions:

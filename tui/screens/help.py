@@ -29,7 +29,7 @@ def key_lines(screen: Screen) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
     for binding in screen.BINDINGS:
         if isinstance(binding, Binding) and binding.description:
-            key = remapped.get(binding.id) if binding.id in remapped else binding.key_display or binding.key
+            key = remapped[binding.id] if binding.id in remapped else binding.key_display or binding.key
             keys.append((key, binding.description))
     return keys
 
@@ -45,7 +45,7 @@ class HelpScreen(ModalScreen[None]):
         about = getattr(self.for_screen, "HELP", None) or (self.for_screen.__doc__ or "").strip()
         lines: list[Part] = [about, "", ("Keys on this screen", "b u")]
         lines += [assemble("  ", (f"{k:<10}", "b cyan"), f" {d}") for k, d in key_lines(self.for_screen)]
-        lines += ["", ("Everywhere", "b u")] + [assemble("  ", (f"{k:<10}", "b cyan"), f" {d}") for k, d in GLOBAL_KEYS]
+        lines += ["", ("Everywhere", "b u"), *(assemble("  ", (f"{k:<10}", "b cyan"), f" {d}") for k, d in GLOBAL_KEYS)]
         with Vertical(classes="dialog", id="help"):
             yield Label(f"Help · {type(self.for_screen).__name__.removesuffix('Screen')}", classes="dialog-title")
             with VerticalScroll():

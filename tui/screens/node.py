@@ -14,9 +14,9 @@ from lmdoctor.services.domain.models import NodeSnapshot
 from lmdoctor.services.domain.spn import required_host_spns, spn_key
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
-from lmdoctor.tui.text import assemble, cell, join_lines, shown
+from lmdoctor.tui.text import Part, assemble, cell, join_lines, shown
 from lmdoctor.tui.widgets.badges import badge, yes_no
-from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.filter_table import FilterTable, Row
 from lmdoctor.tui.widgets.plain import Plain
 
 
@@ -88,7 +88,7 @@ class NodeScreen(BaseScreen):
     def _render_spns(self, node: NodeSnapshot) -> None:
         have = {spn_key(s) for s in node.account.spns} if node.account else set()
         owners = self.app.snapshot.spn_owners
-        rows = []
+        rows: list[Row] = []
         for spn in required_host_spns(node.name, node.fqdn):
             held = owners.get(spn_key(spn), ())
             held_text = cell(", ".join(held) or "—", "bold red" if len(held) > 1 else "")
@@ -112,7 +112,7 @@ class NodeScreen(BaseScreen):
             f"Resource-based delegation (msDS-AllowedToActOnBehalfOfOtherIdentity): {rbcd}",
             "",
         ]))
-        rows = []
+        rows: list[Row] = []
         for peer in self.app.snapshot.nodes:
             if peer.name == node.name:
                 continue
@@ -121,7 +121,7 @@ class NodeScreen(BaseScreen):
                                                      style="green" if status.ok else "bold red"),
                                      ", ".join(status.missing) or "—")))
         self.query_one("#peer-table", FilterTable).set_rows(rows)
-        values = [shown(f"  {v}") for v in a.allowed_to_delegate_to] or ["  (none)"]
+        values: list[Part] = [shown(f"  {v}") for v in a.allowed_to_delegate_to] or ["  (none)"]
         self.query_one("#delegation-values", Plain).update(
             join_lines([f"msDS-AllowedToDelegateTo ({len(a.allowed_to_delegate_to)} values):", *values]))
 
@@ -132,7 +132,7 @@ class NodeScreen(BaseScreen):
                 assemble(("Host unreachable:", "b red"), " ", shown(host.error if host else "", multiline=True)))
             self.query_one("#event-table", FilterTable).set_rows([])
             return
-        rows = []
+        rows: list[Row] = []
         for i, e in enumerate(host.events):
             rows.append((str(i), (f"{e.time:%Y-%m-%d %H:%M}", str(e.event_id), e.level,
                                   event_rules.describe(e.cause) if e.cause else "—", e.message.splitlines()[0][:90])))

@@ -8,11 +8,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input
 
 from lmdoctor.tui.text import safe_cell
 
 Cell = str | Text  # a str is shown as text, never as markup
+Row = tuple[str, Sequence[Cell]]  # the row's key and its cells
 
 
 class FilterTable(Vertical):
@@ -32,11 +34,11 @@ class FilterTable(Vertical):
     def __init__(self, columns: Sequence[str], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = list(columns)
-        self._rows: list[tuple[str, Sequence[Cell]]] = []
+        self._rows: list[tuple[str, Sequence[Text]]] = []
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter… (Esc to clear)")
-        table = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*self.columns)
         yield table
 
@@ -48,7 +50,7 @@ class FilterTable(Vertical):
     def filter_text(self) -> str:
         return self.query_one(Input).value.strip().lower()
 
-    def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
+    def set_rows(self, rows: Sequence[Row]) -> None:
         """Rows of (key, cells); every cell is made text (lmdoctor.tui.text.safe_cell) before the table sees it."""
         self._rows = [(key, tuple(safe_cell(c) for c in cells)) for key, cells in rows]
         self._render_rows()
@@ -72,7 +74,7 @@ class FilterTable(Vertical):
         if table.row_count == 0 or table.cursor_row < 0:
             return None
         try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         except Exception:
             return None
 
