@@ -69,12 +69,6 @@ def last_moves(snapshot: Snapshot, records: Iterable[MoveRecord] = ()) -> dict[P
 
 # --- the compact cell ---------------------------------------------------------------------------------
 COVERAGE_GLYPH = {"ok": "●", "partial": "◐", "missing": "○"}
-LEGEND = (
-    ("1st", "VSMS delegation (short + FQDN): ● both  ◐ one  ○ none"),
-    ("2nd", "cifs delegation (short + FQDN): ● both  ◐ one  ○ none"),
-    ("3rd", "P protocol transition (any protocol)  k Kerberos only  U unconstrained  R resource-based (RBCD)"),
-    ("4th", "last move (test moves and events): ✓ passed  ✗ failed  · unknown"),
-)
 LEGEND_SHORT = ("● both ◐ one ○ none (short+FQDN) · P any protocol k Kerberos only U unconstrained R RBCD · ✓ ✗ · "
                 "moved/failed/unknown")
 

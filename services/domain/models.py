@@ -79,10 +79,6 @@ class ComputerAccount(Model):
         return bool((self.uac or 0) & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
 
     @property
-    def is_domain_controller(self) -> bool:
-        return bool((self.uac or 0) & UAC_SERVER_TRUST_ACCOUNT)
-
-    @property
     def uac_text(self) -> str:
         return "not readable" if self.uac is None else f"{self.uac:#x}"
 
@@ -177,7 +173,6 @@ class HostReport(Model):
     addresses: tuple[str, ...] = ()
     tickets_issued: datetime | None = None  # start time of the SYSTEM session's TGT (klist)
     clock_offset_s: float | None = None  # host clock minus this machine's clock when the host answered
-    credssp_expires: datetime | None = None  # set by lmdoctor's CredSSP window, if any
     memory_free: int | None = None  # bytes available for new VMs; None when not reported
     processor: str | None = None  # the host's processor model (compared when a VM lacks compatibility mode)
     supported_versions: tuple[str, ...] = ()  # Get-VMHostSupportedVersion; empty when not reported

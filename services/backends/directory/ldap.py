@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,6 @@ from lmdoctor.services.domain.models import (
     OperatorAccount,
 )
 from lmdoctor.services.domain.spn import registered_form, spn_key
-
-log = logging.getLogger(__name__)
 
 COMPUTER_ATTRIBUTES = [
     "sAMAccountName",

@@ -49,7 +49,3 @@ def has_errors(findings: list[Finding]) -> bool:
 def bulk_fixable(findings: list[Finding]) -> list[Finding]:
     """What "fix all" applies: every fix except cleanups (removing values), which are chosen one by one."""
     return [f for f in findings if f.fix and not f.fix.cleanup]
-
-
-def finding_id(code: str, source: str | None, target: str | None) -> str:
-    return f"{code}:{source or '-'}:{target or '-'}"
