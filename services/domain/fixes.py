@@ -21,7 +21,8 @@ SPN_ATTRIBUTE = "servicePrincipalName"
 RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 
 
-def _ps_list(values: Iterable[str]) -> str:
+def ps_list(values: Iterable[str]) -> str:
+    """PowerShell single-quoted string literals, comma-separated (a quote inside a value is doubled)."""
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
@@ -31,7 +32,7 @@ def add_delegation(account: ComputerAccount, values: Iterable[str], destination:
     return FixAction(
         kind="directory.add_values", target=account.dn, attribute=DELEGATE_TO, values=values,
         description=f"Allow {account.name} to delegate to {destination}'s services ({len(values)} SPNs)",
-        powershell=f"Set-ADComputer -Identity '{account.name}' -Add @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
+        powershell=f"Set-ADComputer -Identity '{account.name}' -Add @{{'{DELEGATE_TO}'=@({ps_list(values)})}}",
         aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
              f"services only' → 'Use any authentication protocol' → Add… → {destination} → {services}",
     )
@@ -42,7 +43,7 @@ def remove_delegation(account: ComputerAccount, values: Iterable[str], why: str)
     return FixAction(
         kind="directory.remove_values", target=account.dn, attribute=DELEGATE_TO, values=values,
         description=f"Remove {len(values)} delegation values from {account.name} ({why})",
-        powershell=f"Set-ADComputer -Identity '{account.name}' -Remove @{{'{DELEGATE_TO}'=@({_ps_list(values)})}}",
+        powershell=f"Set-ADComputer -Identity '{account.name}' -Remove @{{'{DELEGATE_TO}'=@({ps_list(values)})}}",
         aduc=f"ADUC → {account.name} → Properties → Delegation → select the entries → Remove",
     )
 

@@ -152,10 +152,6 @@ def _node_list(snapshot: Snapshot) -> str:
     return ",".join(n.name for n in snapshot.nodes)
 
 
-def _quoted(values: list[str]) -> str:
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
 def undo_command(entry: JournalEntry) -> str:
     """What an admin would type to undo one journaled change by hand."""
     a = entry.action
@@ -169,8 +165,8 @@ def undo_command(entry: JournalEntry) -> str:
     if a.kind.startswith("directory."):
         added = [v for v in entry.after if v.lower() not in {b.lower() for b in entry.before}]
         removed = [v for v in entry.before if v.lower() not in {x.lower() for x in entry.after}]
-        ops = ([f"-Remove @{{'{a.attribute}'=@({_quoted(added)})}}"] if added else []) + \
-              ([f"-Add @{{'{a.attribute}'=@({_quoted(removed)})}}"] if removed else [])
+        ops = ([f"-Remove @{{'{a.attribute}'=@({fixes.ps_list(added)})}}"] if added else []) + \
+              ([f"-Add @{{'{a.attribute}'=@({fixes.ps_list(removed)})}}"] if removed else [])
         return f"Set-ADComputer -Identity '{name}' " + " ".join(ops)
     if a.kind == "host.set_auth_type":
         return f"Set-VMHost -ComputerName {name} -VirtualMachineMigrationAuthenticationType {entry.before[0]}"
