@@ -12,10 +12,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lmdoctor.services.backends.directory.base import DirectoryError
-from lmdoctor.services.backends.hosts.base import HostError
 from lmdoctor.services.backends.lab.scenarios import SCENARIOS
-from lmdoctor.services.backends.lab.state import LabError
 from lmdoctor.services.domain import drain, events, inputs
 from lmdoctor.services.domain.diagnosis import bulk_fixable, diagnose, has_errors
 from lmdoctor.services.domain.diagnosis.delegation import rbcd_alternative
@@ -25,14 +22,12 @@ from lmdoctor.services.domain.safetext import VisibleStream
 from lmdoctor.services.domain.summary import check_document
 from lmdoctor.services.operations import credssp, drain_preflight, readonly, report
 from lmdoctor.services.operations import lab_admin as manage
-from lmdoctor.services.operations.inventory import InventoryError, take_snapshot
-from lmdoctor.services.operations.migration import MigrationError, MoveRequest, run_test_move
-from lmdoctor.services.operations.remediation import ReadOnlyError, RemediationError
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.migration import MoveRequest, run_test_move
 from lmdoctor.services.operations.session import Session, UsageError, open_settled_session
-from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage import credentials, error_log
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.files import atomic_write
-from lmdoctor.services.storage.journal import JournalError
 from lmdoctor.services.storage.paths import default_lab_dir
 
 EXIT_OK, EXIT_FOUND, EXIT_CANNOT = 0, 1, 2
@@ -383,12 +378,9 @@ def main(argv: Sequence[str] | None = None, tui: Callable[[argparse.Namespace], 
                 return COMMANDS[args.command](args, session)
             finally:
                 session.close()
-        except (UsageError, DirectoryError, HostError, InventoryError, JournalError, RemediationError,
-                MigrationError, profiles.ProfileError, inputs.InputError, credentials.CredentialsUnavailable,
-                LabError, OSError) as exc:
-            print(f"lmdoctor: {exc}", file=sys.stderr)
-            return EXIT_FOUND if isinstance(exc, RemediationError) and not isinstance(exc, ReadOnlyError) \
-                else EXIT_CANNOT
+        except Exception as exc:  # an expected error in its own words; a defect logged with its traceback
+            print(f"lmdoctor: {error_log.describe(exc)}", file=sys.stderr)
+            return error_log.exit_code(exc)
         except KeyboardInterrupt:
             print("lmdoctor: interrupted", file=sys.stderr)
             return EXIT_CANNOT

@@ -21,6 +21,7 @@ from lmdoctor.services.domain.models import Finding, Snapshot
 from lmdoctor.services.domain.safetext import visible
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.session import Session
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.text import markup_literal
 
 Clock = Callable[[], datetime]
@@ -119,7 +120,7 @@ class LmDoctorApp(App[int]):
             findings = diagnose(snapshot)
         except Exception as exc:  # shown to the user; the console stays up
             if session is self.session:
-                self.call_from_thread(self._inventory_failed, f"{type(exc).__name__}: {exc}")
+                self.call_from_thread(self._inventory_failed, describe(exc))
             return
         if session is self.session:  # not a cluster the user has switched away from
             self.call_from_thread(self._inventory_done, snapshot, findings)
@@ -240,7 +241,7 @@ def run_app(args: argparse.Namespace) -> int:
         print(visible(f"lmdoctor: {exc}"))
         return 2
     except Exception as exc:  # a DC or host down, a bad profile: one clear line, no traceback
-        print(visible(f"lmdoctor: cannot open the session: {type(exc).__name__}: {exc}"))
+        print(visible(f"lmdoctor: cannot open the session: {describe(exc)}"))
         return 2
     return LmDoctorApp(session).run() or 0
 

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from lmdoctor.services.domain.errors import LmdoctorError
+
 HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 CREDSSP_MAX_MINUTES = 8 * 60  # a maintenance window, not a standing configuration
 VM_NAME_MAX = 100  # Hyper-V's limit
@@ -15,7 +17,7 @@ FINDING_ID = re.compile(r"[a-z_.]{1,40}:[A-Za-z0-9-]{1,64}:[A-Za-z0-9-]{1,64}") 
 WILDCARDS = set("*?[]")  # Get-VM / Move-VM -Name treat these as wildcards
 
 
-class InputError(argparse.ArgumentTypeError):
+class InputError(LmdoctorError, argparse.ArgumentTypeError):
     """A value typed by the operator is not acceptable; the message names the field."""
 
 

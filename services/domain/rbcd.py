@@ -8,13 +8,15 @@ import struct
 from winacl.dtyp.ace import ACE
 from winacl.dtyp.security_descriptor import SECURITY_DESCRIPTOR
 
+from lmdoctor.services.domain.errors import LmdoctorError
+
 ATTRIBUTE = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 SE_SELF_RELATIVE = 0x8000
 _SD_HEADER = struct.Struct("<BBHIIII")  # Revision, Sbz1, Control, OffsetOwner, OffsetGroup, OffsetSacl, OffsetDacl
 _ACL_HEADER = struct.Struct("<BBHHH")  # AclRevision, Sbz1, AclSize, AceCount, Sbz2
 
 
-class SecurityDescriptorError(ValueError):
+class SecurityDescriptorError(LmdoctorError, ValueError):
     """Not a self-relative security descriptor."""
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import VSMS
 
 # SPNs a Hyper-V cluster node registers (short and FQDN each); cifs/ is served by HOST/.
@@ -26,7 +27,7 @@ HOST_ALIASES = frozenset({"cifs"})
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
-class SpnError(ValueError):
+class SpnError(LmdoctorError, ValueError):
     """Not a well-formed service principal name."""
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from lmdoctor.services.backends.directory.base import ClusterView, Directory
 from lmdoctor.services.backends.hosts.base import HostGateway, HostUnreachable
 from lmdoctor.services.domain.badvalues import usable_nodes
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import ClusterNode, HostReport, NodeSnapshot, OperatorAccount, Snapshot
 from lmdoctor.services.domain.spn import delegation_targets, required_host_spns
 
@@ -16,7 +17,7 @@ ProgressFn = Callable[[str, int, int], None]  # (message, done, total)
 Operator = tuple[str, str]  # (account name, where the name comes from)
 
 
-class InventoryError(Exception):
+class InventoryError(LmdoctorError):
     """The inventory could not start (no node list, directory unreachable)."""
 
 

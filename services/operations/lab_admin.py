@@ -16,6 +16,7 @@ from lmdoctor.services.backends.lab.state import (
     LabStore,
     way_out,
 )
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.storage.journal import Journal
 
 JOURNAL_FILE = "journal.jsonl"
@@ -24,7 +25,7 @@ WALKTHROUGH_FILE = "walkthrough.json"
 LAB_FILES = {DIRECTORY_FILE, HOSTS_FILE, SCENARIO_FILE}  # any of them marks a lab (a damaged one may be reset)
 
 
-class NotALab(OSError):
+class NotALab(LmdoctorError, OSError):
     """The lab directory holds other things and no lab: lmdoctor writes no lab file into it."""
 
 

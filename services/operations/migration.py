@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lmdoctor.services.backends.hosts.base import HostError, HostGateway, ProgressCallback
 from lmdoctor.services.domain import events
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import MoveResult
 
 Step = Callable[[str], None]
@@ -20,7 +21,7 @@ class MoveRequest:
     what_if_only: bool = False
 
 
-class MigrationError(Exception):
+class MigrationError(LmdoctorError):
     """The test move could not be attempted (VM not found, host unreachable)."""
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from lmdoctor.services.backends.directory.base import Directory, DirectoryError
 from lmdoctor.services.backends.hosts.base import HostError, HostGateway, Unconfirmed
 from lmdoctor.services.domain import rbcd
+from lmdoctor.services.domain.errors import EXIT_CANNOT_RUN, EXIT_WRITE_FAILED, LmdoctorError
 from lmdoctor.services.domain.models import AuthType, ChangePreview, FixAction, FixPlan, JournalEntry
 from lmdoctor.services.domain.safetext import visible
 from lmdoctor.services.storage.journal import Journal, new_id
@@ -17,12 +18,18 @@ from lmdoctor.services.storage.journal import Journal, new_id
 Notify = Callable[[str], None]
 
 
-class RemediationError(Exception):
+class RemediationError(LmdoctorError):
     """A change could not be previewed, applied or rolled back; nothing further was written."""
+
+    title = "The change failed"
+    exit_code = EXIT_WRITE_FAILED
 
 
 class ReadOnlyError(RemediationError):
     """Writes are disabled for this profile or session."""
+
+    title = "Writes are disabled"
+    exit_code = EXIT_CANNOT_RUN
 
 
 class RollbackConflict(RemediationError):

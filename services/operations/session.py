@@ -11,6 +11,7 @@ from typing import Protocol
 from lmdoctor.services.backends.directory.base import Directory
 from lmdoctor.services.backends.hosts.base import HostGateway
 from lmdoctor.services.backends.lab.scenarios import ADMIN_USER, CLUSTER
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations import readonly, reconcile
 from lmdoctor.services.operations.remediation import RemediationError, Remediator
@@ -95,7 +96,7 @@ def ticket_user() -> str | None:
         return None
 
 
-class UsageError(Exception):
+class UsageError(LmdoctorError):
     """Bad usage or configuration: exit 2 with this one line."""
 
 

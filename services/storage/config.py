@@ -11,6 +11,7 @@ from pathlib import Path
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.storage.files import atomic_write, read_small_file
 from lmdoctor.services.storage.paths import config_dir
 
@@ -18,7 +19,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 KEY = re.compile(r"[A-Za-z0-9_+?/:.,;=\-]{1,40}")  # always fullmatch
 
 
-class ConfigError(Exception):
+class ConfigError(LmdoctorError):
     """The console config is unreadable or invalid; the message names the file and the field."""
 
 

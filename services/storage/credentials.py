@@ -8,10 +8,12 @@ from collections.abc import Callable
 import keyring
 from keyring.errors import KeyringError
 
+from lmdoctor.services.domain.errors import LmdoctorError
+
 SERVICE = "lmdoctor"
 
 
-class CredentialsUnavailable(Exception):
+class CredentialsUnavailable(LmdoctorError):
     """No usable OS keyring (the message says which backend and why)."""
 
 

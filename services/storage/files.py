@@ -7,8 +7,10 @@ import stat
 import tempfile
 from pathlib import Path
 
+from lmdoctor.services.domain.errors import LmdoctorError
 
-class RefusedFile(OSError):
+
+class RefusedFile(LmdoctorError, OSError):
     """Not a regular file (a symbolic link, device, FIFO, socket, directory), or too large to read:
     lmdoctor will not replace it or read it."""
 

@@ -13,11 +13,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import ChangePreview, JournalEntry, JournalState
 from lmdoctor.services.storage.locks import file_lock
 
 
-class JournalError(Exception):
+class JournalError(LmdoctorError):
     """The journal file is unreadable (truncated or edited); names the line."""
 
 

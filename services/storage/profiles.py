@@ -10,6 +10,7 @@ from typing import Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.inputs import HOSTNAME
 from lmdoctor.services.storage.files import atomic_write, read_small_file
 from lmdoctor.services.storage.paths import config_dir
@@ -20,7 +21,7 @@ MAX_PROFILE_BYTES = 64 * 1024  # a profile is a few lines; never read a device o
 SECRET_KEYS = {"password", "passwd", "secret", "token", "adminpass"}
 
 
-class ProfileError(Exception):
+class ProfileError(LmdoctorError):
     """A profile is missing or invalid; the message names the field."""
 
 

@@ -12,6 +12,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select
 
 from lmdoctor.services.operations.session import Session, open_profile
 from lmdoctor.services.storage import credentials, profiles
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.services.storage.profiles import Profile
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble
@@ -231,7 +232,7 @@ class ConnectScreen(BaseScreen):
         try:
             session = open_profile(profile)
         except Exception as exc:  # DC or hosts unreachable, no password, bad certificate: shown, console stays
-            self.app.call_from_thread(self._connect_failed, profile, f"{type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._connect_failed, profile, describe(exc))
             return
         self.app.call_from_thread(self._connected, session)
 

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input
 from lmdoctor.services.domain.fixes import preview_lines
 from lmdoctor.services.domain.models import ChangePreview, Finding
 from lmdoctor.services.operations.remediation import RemediationError
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.screens.confirm import checked_reason, reason_fields
 from lmdoctor.tui.text import assemble, join_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
@@ -86,7 +87,7 @@ class FixScreen(ModalScreen[bool]):
         try:
             previews = [p for f in self.findings for p in remediator.preview(f.fix)]
         except Exception as exc:  # shown in the dialog; nothing was written
-            self.app.call_from_thread(self._preview_failed, f"{type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._preview_failed, describe(exc))
             return
         self.app.call_from_thread(self._show_preview, previews)
 
@@ -155,7 +156,7 @@ class FixScreen(ModalScreen[bool]):
             self.app.call_from_thread(self._finished, False)
             return
         except Exception as exc:  # a dead DC or host: the journal holds what landed
-            note(f"FAILED: {type(exc).__name__}: {exc} — see the journal (j) for what landed")
+            note(f"FAILED: {describe(exc)} — see the journal (j) for what landed")
             self.app.call_from_thread(self._finished, True)
             return
         note(f"Done: {len(outcome.applied)} change(s) applied and read back" if outcome.ok

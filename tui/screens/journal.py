@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from lmdoctor.services.domain.models import JournalEntry
 from lmdoctor.services.operations.remediation import RemediationError
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
@@ -131,5 +132,5 @@ class JournalScreen(BaseScreen):
         except RemediationError as exc:
             note(f"NOT ROLLED BACK: {exc}")
         except Exception as exc:  # the journal holds what landed
-            note(f"FAILED: {type(exc).__name__}: {exc}")
+            note(f"FAILED: {describe(exc)}")
         self.app.call_from_thread(self.app.refresh_inventory)

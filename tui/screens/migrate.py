@@ -12,6 +12,7 @@ from lmdoctor.services.domain.models import MoveProgress, MoveResult
 from lmdoctor.services.operations import readonly
 from lmdoctor.services.operations.migration import MoveRequest, run_test_move
 from lmdoctor.services.storage import move_log as moves
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble, cell, join_lines
@@ -148,7 +149,7 @@ class MigrateScreen(BaseScreen):
             result = run_test_move(self.app.session.hosts, request, candidates, progress=progress, step=step)
             moves.record(self.app.session.journal, result)  # for the change-record report
         except Exception as exc:  # shown on screen; the console stays up
-            step(f"FAILED: {type(exc).__name__}: {exc}")
+            step(f"FAILED: {describe(exc)}")
             result = None
         self.app.call_from_thread(self._done, result)
 

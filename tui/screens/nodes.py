@@ -9,6 +9,7 @@ from textual.widgets import DataTable
 
 from lmdoctor.services.domain.summary import node_row
 from lmdoctor.services.operations import credssp
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import cell, join_lines
@@ -66,7 +67,7 @@ class NodesScreen(BaseScreen):
             self.windows = credssp.windows(self.app.session.remediator)
         except Exception as exc:  # a damaged journal: say so, keep the screen
             self.windows = []
-            self.app.notify(str(exc), title="Journal unreadable", severity="error")
+            self.app.notify(describe(exc), title="Journal unreadable", severity="error")
         self.render_countdown()
         snapshot = self.app.snapshot
         if snapshot is None:

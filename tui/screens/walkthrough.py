@@ -25,6 +25,7 @@ from lmdoctor.services.operations.walkthrough import (
     StepResult,
     Walkthrough,
 )
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
@@ -119,7 +120,7 @@ class WalkthroughScreen(BaseScreen):
         try:
             result = self.walkthrough.check(app.snapshot, app.findings)
         except Exception as exc:  # shown on screen; the console stays up
-            result = StepResult(step, False, "problem", f"The check could not run: {type(exc).__name__}: {exc}")
+            result = StepResult(step, False, "problem", f"The check could not run: {describe(exc)}")
         app.call_from_thread(self._checked, result)
 
     def _checked(self, result: StepResult) -> None:
@@ -333,7 +334,7 @@ class WalkthroughScreen(BaseScreen):
         try:
             result: MoveResult | None = self.walkthrough.run_verify(self.app.snapshot, progress=progress, step=step)
         except Exception as exc:  # shown; the console stays up
-            step(f"The test move could not be attempted: {type(exc).__name__}: {exc}")
+            step(f"The test move could not be attempted: {describe(exc)}")
             result = None
         self.app.call_from_thread(self._verified, result)
 

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import BadValue, ComputerAccount, DnsRecord, OperatorAccount
 
 
-class DirectoryError(Exception):
+class DirectoryError(LmdoctorError):
     """A directory operation failed; the message is safe to show (no secrets)."""
 
 

@@ -6,6 +6,7 @@ import ipaddress
 import struct
 from datetime import datetime, timedelta, timezone
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import DnsRecord
 
 TYPE_A = 1
@@ -13,7 +14,7 @@ _HEADER = struct.Struct("<HHBBHI")  # DataLength, Type, Version, Rank, Flags, Se
 _EPOCH_1601 = datetime(1601, 1, 1, tzinfo=timezone.utc)
 
 
-class DnsRecordError(ValueError):
+class DnsRecordError(LmdoctorError, ValueError):
     """A dnsRecord blob that does not follow MS-DNSP."""
 
 

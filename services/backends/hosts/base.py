@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import (
     AuthType,
     ClusterNode,
@@ -17,7 +18,7 @@ from lmdoctor.services.domain.models import (
 ProgressCallback = Callable[[MoveProgress], None]
 
 
-class HostError(Exception):
+class HostError(LmdoctorError):
     """A host operation failed; the message is the host's own text where there is one."""
 
 
@@ -25,7 +26,7 @@ class HostUnreachable(HostError):
     """The host did not answer (timeout, refused, TLS or auth failure)."""
 
 
-class Unconfirmed(Exception):
+class Unconfirmed(LmdoctorError):
     """A step was sent and raised no error, but its effect could not be confirmed. Not a failure:
     `host_text` is what the host said, to be shown (safely) to the operator."""
 

@@ -15,11 +15,13 @@ from pypsrp.exceptions import AuthenticationError, WinRMError
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
+from lmdoctor.services.domain.errors import LmdoctorError
+
 SPN_SERVICE = "HTTP"
 AUTH_ERRORS = (SpnegoError, ImportError)  # ImportError: gssapi/krb5 missing for Kerberos
 
 
-class PlaintextReply(WinRMError):
+class PlaintextReply(LmdoctorError, WinRMError):
     """The host answered in clear over HTTP although the request was sealed."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import HostEvent, VirtualMachine, VMHostSettings
 from lmdoctor.services.storage.files import atomic_write
 from lmdoctor.services.storage.journal import first_problem
@@ -24,7 +25,7 @@ SCENARIO_FILE = "scenario.txt"
 LOCK_FILE = "lab.lock"  # held while a lab file is read, changed and saved
 
 
-class LabError(Exception):
+class LabError(LmdoctorError):
     """The lab directory is incomplete or one of its files is damaged; names the file and the way out."""
 
 
