@@ -259,7 +259,8 @@ def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch,
     class LabAsPsrp:
         @staticmethod
         def from_profile(profile: Profile, password: str | None) -> LabHostGateway:
-            directory = connect(profile, credentials.get_password(profile.name, profile.bind_user))  # the DC again
+            bind = credentials.get_password(profile.name, profile.bind_user) or password  # the DC again
+            directory = connect(profile, bind)
             return LabHostGateway(LabStore(lab_dir), directory, authority, step_delay=0, operator=profile.winrm_username)
 
     module = types.ModuleType("lmdoctor.services.backends.hosts.psrp")

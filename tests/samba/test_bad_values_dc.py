@@ -75,7 +75,7 @@ def test_check_reports_values_planted_on_the_dc_and_goes_on(fresh_dc, samba_prof
         fresh_dc.restart()
 
     use_lab_hosts(built.lab_dir, monkeypatch)
-    monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
+    monkeypatch.setattr(cli.credentials, "ask_on_terminal", lambda _label: pytest.fail("asked for a password"))
     with fresh_dc.inside():
         code = cli.main(["check", "--profile", "samba", "--json"])
     document = json.loads(capsys.readouterr().out)

@@ -19,7 +19,7 @@ from lmdoctor.services.backends.directory.base import DirectoryError
 from lmdoctor.services.backends.directory.connect import connect
 from lmdoctor.services.backends.directory.ldap import LdapDirectory
 from lmdoctor.services.domain import fixes
-from lmdoctor.services.domain.models import ComputerAccount, FixPlan
+from lmdoctor.services.domain.models import ClusterNode, ComputerAccount, FixPlan
 from lmdoctor.services.domain.spn import SpnError, delegation_targets
 from lmdoctor.services.operations import reconcile
 from lmdoctor.services.operations.remediation import Remediator, RollbackConflict
@@ -40,6 +40,11 @@ class RecordingHosts:
 
     def __init__(self) -> None:
         self.purged: list[str] = []
+        self.nodes: list[str] = ["HV01", "HV02", "HV03", "HV04"]  # a test adds the hosts it made
+
+    def cluster_nodes(self) -> list[ClusterNode]:
+        """Rollback purges tickets only on cluster nodes."""
+        return [ClusterNode(name=name, state="Up") for name in self.nodes]
 
     def purge_tickets(self, host: str) -> None:
         self.purged.append(host)
@@ -97,6 +102,7 @@ def test_rollback_restores_exact_prior_values_and_keeps_values_lmdoctor_did_not_
     dc = samba_dc_up
     unrelated = {"cifs/FS01.contoso.local", "HOST/FS01"}
     src, dst = computers(dc, *unrelated)
+    remediator.hosts.nodes += [src.name, dst.name]  # the two hosts are cluster nodes
     prior_uac = uac(dc, src)
     previews = remediator.preview(kcd_plan(src, dst))
     assert set(previews[0].before) == unrelated
@@ -197,7 +203,7 @@ def test_dc_stopped_after_the_first_of_several_writes_loses_nothing_and_a_rerun_
 def test_dc_unreachable_at_start_is_exit_2_with_one_clear_line(samba_dc_up, isolated_dirs, capsys, monkeypatch):
     dc = samba_dc_up
     profiles.save(profile_for(dc))
-    monkeypatch.setattr(cli, "_prompt_password", lambda _label: ADMIN_PASSWORD)
+    monkeypatch.setattr(cli.credentials, "ask_on_terminal", lambda _label: ADMIN_PASSWORD)
     dc.stop()
     try:
         with dc.inside():
@@ -368,7 +374,7 @@ def test_profile_read_only_refuses_every_write_and_changes_nothing(samba_dc_up, 
     populate(dc, "Ro-" + secrets.token_urlsafe(10) + "-7q!")  # HV01..HV04, HV01 → HV02 delegation missing
     manage.reset(tmp_path / "hosts", "seed")
     use_lab_hosts(tmp_path / "hosts", monkeypatch)
-    monkeypatch.setattr(cli, "_prompt_password", lambda _label: ADMIN_PASSWORD)
+    monkeypatch.setattr(cli.credentials, "ask_on_terminal", lambda _label: ADMIN_PASSWORD)
     profiles.save(profile_for(dc, nodes=NODES, read_only=True))
     hv01 = ComputerAccount(name="HV01", dn=f"CN=HV01,{COMPUTERS_DN}")
     before = delegation(dc, hv01)

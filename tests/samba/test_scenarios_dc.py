@@ -48,7 +48,7 @@ def test_check_on_the_dc_reports_exactly_the_scenarios_findings(
     if built.lab.hosts.operator:  # the scenario starts moves as its own account: the profile's WinRM user
         profiles.save(samba_profile.model_copy(update={"winrm_user": built.lab.hosts.operator}))
         credentials.set_password(samba_profile.name, built.lab.hosts.operator, machine_password("t0.admin"))
-    monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
+    monkeypatch.setattr(cli.credentials, "ask_on_terminal", lambda _label: pytest.fail("asked for a password"))
     with fresh_dc.inside():  # the DC listens in its own network namespace
         code = cli.main(["check", "--profile", "samba", "--json"])
     out = capsys.readouterr().out

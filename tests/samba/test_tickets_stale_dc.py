@@ -73,7 +73,7 @@ def test_logon_bookkeeping_and_a_password_change_do_not_raise_it_a_delegation_ch
         fresh_dc, samba_profile, tmp_path, monkeypatch, capsys):
     built = build_on_dc(fresh_dc, "healthy", tmp_path / "lab")
     use_lab_hosts(built.lab_dir, monkeypatch)
-    monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
+    monkeypatch.setattr(cli.credentials, "ask_on_terminal", lambda _label: pytest.fail("asked for a password"))
     issued = built.store.load_hosts().hosts["HV01"].tickets.issued
     hv01 = built.computers["HV01"]
     assert _check(fresh_dc, capsys) == (0, set())

@@ -80,7 +80,7 @@ def wired(request, kerberos_env: KerberosLab, lab_dir: Path, monkeypatch: pytest
     if auth == "negotiate":
         credentials.set_password(PROFILE, LOCAL_USER, LOCAL_PASSWORD)
     monkeypatch.setattr("lmdoctor.services.backends.directory.connect.connect", lambda profile, password: LabDirectory(LabStore(lab_dir)))
-    monkeypatch.setattr(cli, "_prompt_password", lambda _label: pytest.fail("asked for a password"))
+    monkeypatch.setattr(cli.credentials, "ask_on_terminal", lambda _label: pytest.fail("asked for a password"))
     try:
         yield cluster
     finally:
