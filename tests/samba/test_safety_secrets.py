@@ -18,6 +18,7 @@ from lmdoctor.services.backends.directory.base import DirectoryError
 from lmdoctor.services.backends.directory.connect import connect
 from lmdoctor.services.domain.spn import delegation_targets, required_host_spns
 from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.session import open_session
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
 from tests.samba.harness import BASE_DN, SambaDC
@@ -88,7 +89,7 @@ async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_ser
                 connect(profile, "Wrong-" + secrets.token_hex(6))
             except DirectoryError as exc:
                 errors.append(str(exc))
-            session = cli.open_session(cli.build_parser().parse_args(["--profile", "samba"]))
+            session = open_session(cli.build_parser().parse_args(["--profile", "samba"]), None)
             from lmdoctor.tui.app import LmDoctorApp
 
             app = LmDoctorApp(session)
