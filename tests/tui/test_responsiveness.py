@@ -47,6 +47,10 @@ async def test_keys_are_handled_while_a_host_hangs(tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, NodesScreen)
+        for _ in range(100):  # the status line repaints on the next refresh; a loaded machine may need a moment
+            if "Read host" in str(app.screen.query_one(".status-line").render()):
+                break
+            await pilot.pause(0.05)
         assert "Read host" in str(app.screen.query_one(".status-line").render())
         hanging.release.set()
         await settle(pilot, lambda: app.snapshot is not None)
