@@ -245,6 +245,18 @@ def test_scenario_check_codes(scenario_runs, scenario):
     assert code == expected_exit
     assert doc["domain"] == "contoso.local" and doc["cluster"] == "HVCLUSTER"
     assert [n["name"] for n in doc["nodes"]] == ["HV01", "HV02", "HV03", "HV04"]
+    # one severity model: a failing pair in the matrix JSON means exit 1, and points at findings of check
+    assert code == 1 or not any(row["severity"] == "error" for row in doc["matrix"])
+    assert {g["finding"] for row in doc["matrix"] for g in row["storage"]} <= ids(doc)
+    if scenario == "smb-storage":  # every node lacks cifs/FS01: every pair fails, for both of its ends
+        assert len(doc["matrix"]) == 12 and {row["severity"] for row in doc["matrix"]} == {"error"}
+        row = next(r for r in doc["matrix"] if (r["source"], r["destination"]) == ("HV01", "HV02"))
+        assert [g["finding"] for g in row["storage"]] == ["storage.smb_delegation:HV01:FS01",
+                                                          "storage.smb_delegation:HV02:FS01"]
+        assert row["storage"][0]["lacking"] == ["cifs/FS01", "cifs/fs01.contoso.local"]
+        assert row["failing_names"] == [] and row["missing"] == []
+    if scenario == "healthy":
+        assert doc["matrix"] == []
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))

@@ -159,9 +159,12 @@ def test_matrix_tone_equals_the_worst_finding_on_the_pair_in_every_scenario(lab_
     snap = take_snapshot(s.directory, s.hosts, s.cluster)
     findings = diagnose(snap)
     for (src, dst), status in matrix.matrix(snap).items():
-        on_pair = [f.severity for f in findings if f.source == src and (
+        on_pair = [f.severity for f in findings if (f.source == src and (
             (f.code == "delegation.missing" and f.target == dst)
-            or (f.code in ("delegation.kerberos_only", "delegation.unconstrained") and not status.rbcd))]
+            or (f.code in ("delegation.kerberos_only", "delegation.unconstrained") and not status.rbcd)))
+            or (f.code == "storage.smb_delegation" and f.source in (src, dst))]  # VMs on SMB: both ends
         worst = max(on_pair, key=RANK.__getitem__, default=None)
         assert matrix.tone(status) == matrix.TONES[worst], (scenario, src, dst, on_pair, status)
-        assert coverage(snap.node(src), snap.node(dst)) == status
+        assert {g.finding for g in status.shares} == {f.id for f in findings if f.code == "storage.smb_delegation"
+                                                     and f.source in (src, dst)}
+        assert coverage(snap.node(src), snap.node(dst), shares=status.shares) == status

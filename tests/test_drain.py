@@ -110,6 +110,51 @@ def test_missing_delegation_names_the_fix_and_the_plan_goes_elsewhere():
         ("delegation", "N002", "delegation.missing:N001:N002")
 
 
+def on_share(snap: Snapshot, vm: str, path: str = "\\\\FS01\\VMs\\A\\A.vhdx",
+             cifs: dict[str, tuple[str, ...]] | None = None) -> Snapshot:
+    """`vm` of N001 has its disk on `path`; `cifs`: the cifs values each node holds (default: none)."""
+    nodes = []
+    for node in snap.nodes:
+        account = node.account.model_copy(update={"allowed_to_delegate_to": node.account.allowed_to_delegate_to
+                                                  + (cifs or {}).get(node.name, ())})
+        vms = tuple(v.model_copy(update={"paths": (path,)}) if v.name == vm else v for v in node.host.vms)
+        nodes.append(node.model_copy(update={"account": account, "host": node.host.model_copy(update={"vms": vms})}))
+    return snap.model_copy(update={"nodes": tuple(nodes)})
+
+
+FS01 = ("cifs/FS01", "cifs/fs01.example.test")
+
+
+def test_a_vm_on_smb_goes_only_to_a_destination_that_may_delegate_to_the_file_server():
+    """Microsoft's "Set up hosts for live migration without Failover Clustering": each host delegates to cifs
+    to move storage; the destination runs the VM and opens its files too (lmdoctor.services.domain.vm_storage)."""
+    snap = on_share(cluster(3, vms={"A": 2, "B": 2}), "A", cifs={"N001": FS01, "N003": FS01})
+    plan = drain.plan(snap, "N001")
+    assert {p.vm: p.destination for p in plan.placements} == {"A": "N003", "B": "N002"}
+    (blocker,) = next(p for p in plan.placements if p.vm == "A").blockers
+    assert (blocker.code, blocker.destination, blocker.finding) == \
+        ("storage.smb", "N002", "storage.smb_delegation:N002:FS01")
+    assert blocker.text == "A's files are on FS01's shares and N002 (the destination) lacks cifs/FS01"
+
+
+def test_a_source_lacking_the_file_servers_cifs_keeps_the_vm_where_it_is():
+    snap = on_share(cluster(3, vms={"A": 2, "B": 2}), "A", cifs={"N002": FS01, "N003": FS01})
+    plan = drain.plan(snap, "N001")
+    a = next(p for p in plan.placements if p.vm == "A")
+    assert a.destination is None and not plan.drainable
+    assert [(b.destination, b.code, b.finding) for b in a.blockers] == \
+        [(None, "storage.smb", "storage.smb_delegation:N001:FS01")]
+    assert next(p for p in plan.placements if p.vm == "B").destination == "N002"  # local storage: unaffected
+    assert [b["finding"] for b in plan.to_json()["vms"][0]["blockers"]] == ["storage.smb_delegation:N001:FS01"]
+
+
+def test_only_the_file_server_name_the_paths_use_blocks():
+    short_only = {n: ("cifs/FS01",) for n in ("N001", "N002")}
+    assert drain.plan(on_share(cluster(2, vms={"A": 2}), "A", cifs=short_only), "N001").drainable
+    by_fqdn = on_share(cluster(2, vms={"A": 2}), "A", path="\\\\fs01.example.test\\VMs\\A.vhdx", cifs=short_only)
+    assert codes(drain.plan(by_fqdn, "N001"), "A") == {"storage.smb"}
+
+
 def test_preflight_words_are_shown_safely():
     plan = drain.plan(cluster(2, vms={"A": 2}), "N001",
                       preflight={("A", "N002"): ("Virtual switch 'LAN\x1b[31m' not found.",)})
@@ -172,6 +217,13 @@ def test_lab_migration_disabled(lab_session):
         {f"migration.disabled:HV0{i}:-" for i in (2, 3, 4)}
 
 
+def test_lab_smb_storage(lab_session):
+    plan = lab_plan(lab_session, "smb-storage")
+    assert not plan.drainable and {p.vm: p.destination for p in plan.placements} == {"APP01": None, "APP02": "HV02"}
+    assert [(b.code, b.finding) for p in plan.placements for b in p.blockers] == \
+        [("storage.smb", "storage.smb_delegation:HV01:FS01")]
+
+
 # --- the CLI ---------------------------------------------------------------------------------------------
 def test_cli_exit_codes(tmp_path):
     import json
@@ -179,11 +231,13 @@ def test_cli_exit_codes(tmp_path):
     from tests.support.cli_lab import lmdoctor
 
     root = str(tmp_path / "lab")
-    for scenario, code in (("healthy", 0), ("drain-no-headroom", 1)):
+    for scenario, code in (("healthy", 0), ("drain-no-headroom", 1), ("smb-storage", 1)):
         assert lmdoctor("lab", "reset", "--scenario", scenario, "--lab-dir", root).returncode == 0
         r = lmdoctor("drain", "--node", "HV01", "--json", "--lab-dir", root)
         assert r.returncode == code, r.stderr
         assert json.loads(r.stdout)["drainable"] is (code == 0)
+    apps = {v["vm"]: v for v in json.loads(r.stdout)["vms"]}  # smb-storage
+    assert [b["finding"] for b in apps["APP01"]["blockers"]] == ["storage.smb_delegation:HV01:FS01"]
     r = lmdoctor("drain", "--node", "HV09", "--lab-dir", root)
     assert r.returncode == 2 and "HV09 is not a node of cluster HVCLUSTER" in r.stdout
     r = lmdoctor("drain", "--node", "HV01;rm", "--lab-dir", root)

@@ -160,3 +160,35 @@ def test_a_64_node_grid():
     assert broken == {("N001", "N064"), ("N011", "N021")} | {("N006", f"N{j:03d}") for j in range(1, 65) if j != 6}
     assert matrix.statuses(snap, [("N001", "N064")]) == {("N001", "N064"): grid[("N001", "N064")]}
     assert sorted(f.source for f in matrix.fix_findings(snap, matrix.every_pair(snap))) == ["N001", "N006", "N011"]
+
+
+def test_smb_storage_counts_in_every_cell_and_its_fix(lab_session):
+    """APP01 lives on \\\\FS01\\VMs and no node may delegate to cifs/FS01: every pair is red (both ends must
+    open the VM's files), the evidence names the storage finding, and a cell's fix adds the file server's
+    cifs to both ends (Microsoft, "Set up hosts for live migration without Failover Clustering": cifs is
+    the service delegated for moving storage)."""
+    snapshot = snapshot_of(lab_session("smb-storage"))
+    grid = matrix.matrix(snapshot)
+    assert {matrix.tone(s) for s in grid.values()} == {"error"} and not any(s.ok for s in grid.values())
+    cell = grid[("HV01", "HV02")]
+    assert not cell.missing and [g.finding for g in cell.shares] == [
+        "storage.smb_delegation:HV01:FS01", "storage.smb_delegation:HV02:FS01"]
+    lines = matrix.evidence(snapshot, cell)
+    assert "✖ VMs on SMB shares (APP01 on FS01): HV01 lacks cifs/FS01, cifs/fs01.contoso.local  " \
+           "[fix: storage.smb_delegation:HV01:FS01]" in lines
+    fixes = {f.source: f for f in matrix.fix_findings(snapshot, [("HV01", "HV02")])}
+    assert set(fixes) == {"HV01", "HV02"}
+    assert all(f.fix.actions[0].values == ("cifs/FS01", "cifs/fs01.contoso.local") for f in fixes.values())
+    assert all(f.severity.value == "error" and len(f.fix.actions) == 1 for f in fixes.values())
+
+
+def test_smb_storage_gap_of_one_node_reds_only_its_pairs(lab_session):
+    session = lab_session("smb-storage")
+    for node in ("HV01", "HV02", "HV03"):  # everyone but HV04 may now delegate to FS01
+        apply(session, [f for f in diagnose(snapshot_of(session)) if f.id == f"storage.smb_delegation:{node}:FS01"])
+    grid = matrix.matrix(snapshot_of(session))
+    red = {k for k, s in grid.items() if matrix.tone(s) == "error"}
+    assert red == {k for k in grid if "HV04" in k}
+    ok = grid[("HV01", "HV02")]
+    assert ok.ok and ok.shares == () and "✔ VMs on SMB shares: HV01 and HV02 may delegate to the cifs of FS01" \
+        in matrix.evidence(snapshot_of(session), ok)

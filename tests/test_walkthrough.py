@@ -191,3 +191,20 @@ def test_a_real_cluster_keeps_its_progress_in_the_data_dir(lab_session, isolated
     assert Walkthrough(real).current == Step.ENVIRONMENT
     (isolated_dirs["data"] / "walkthrough" / "HVCLUSTER.json").write_text("{not json", encoding="utf-8")
     assert Walkthrough(real).current == Step.SYMPTOM  # a damaged file starts over instead of failing
+
+
+def test_triage_of_a_pair_counts_the_vms_on_smb_shares(lab_session):
+    """smb-storage: HV01 → HV02 has every VSMS/cifs value, but neither end may delegate to cifs/FS01 where
+    APP01 lives, so the pair view reports a problem and points at the storage findings."""
+    session = lab_session("smb-storage")
+    wt = Walkthrough(session)
+    for _ in range(2):  # Symptom, Environment
+        assert wt.advance(check(session, wt))
+    triage = check(session, wt)
+    assert wt.current == Step.TRIAGE and triage.status == "problem"
+    pair = f"{wt.state.test_move.source} → {wt.state.test_move.destination}"
+    assert triage.found[0].startswith(f"{pair}: cifs + VSMS, any protocol; VMs on SMB shares (APP01 on FS01)")
+    for node in (wt.state.test_move.source, wt.state.test_move.destination):
+        assert any(line.startswith(f"✖ VMs on SMB shares (APP01 on FS01): {node} lacks cifs/FS01, "
+                                   "cifs/fs01.contoso.local") and f"storage.smb_delegation:{node}:FS01" in line
+                   for line in triage.found), triage.found

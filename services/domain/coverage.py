@@ -13,7 +13,11 @@ Windows' rules (the KDC's S4U2Proxy decision):
   msDS-AllowedToActOnBehalfOfOtherIdentity grants the source (its SID or a group it belongs to), a
   Windows Server 2012+ KDC grants every SPN of the destination's account, by either name, without
   protocol transition (a non-forwardable S4U2Self ticket is accepted);
-- unconstrained delegation: works for every service (a risk, reported by its own rule).
+- unconstrained delegation: works for every service (a risk, reported by its own rule);
+- VMs on SMB shares: the hosts open the VM's files on \\\\server\\share for the operator, so the source
+  (and the destination, which runs the VM and starts its next move) must delegate to cifs/<file server> by
+  the name the paths use (lmdoctor.services.domain.vm_storage); a pair is judged with the gaps of both ends
+  for every file server the cluster's VMs use.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Literal
 from lmdoctor.services.domain.models import VSMS, ComputerAccount, NodeSnapshot, Severity
 from lmdoctor.services.domain.spn import DELEGATION_SERVICES, delegation_targets, for_host
 from lmdoctor.services.domain.spn import spn_key as _spn_key
+from lmdoctor.services.domain.vm_storage import ShareGap
 
 Coverage = Literal["ok", "partial", "missing"]
 spn_key = lru_cache(maxsize=1 << 16)(_spn_key)  # a large grid compares the same few values thousands of times
@@ -72,6 +77,7 @@ class PairCoverage:
     rbcd: str | None = None  # how the destination's RBCD grants the source; None: it does not
     vsms: Coverage = "missing"
     cifs: Coverage = "missing"
+    shares: tuple[ShareGap, ...] = ()  # what either end lacks for the file servers the cluster's VMs use
 
     @property
     def coverage(self) -> Coverage:
@@ -91,16 +97,21 @@ class PairCoverage:
 
     @property
     def ok(self) -> bool:
-        """A remotely started move works by every name of the destination."""
-        return not verdict(self).failing_names
+        """A remotely started move works by every name of the destination, for VMs on SMB shares too."""
+        return not verdict(self).failing_names and not any(g.blocking for g in self.shares)
 
     @property
-    def needs_fix(self) -> bool:
+    def needs_values(self) -> bool:
         """Constrained delegation is incomplete and nothing else covers the pair (even an unconstrained source
         gets the constrained values, to replace the risk)."""
         if self.rbcd:
             return False
         return bool(self.missing) or not self.protocol_transition
+
+    @property
+    def needs_fix(self) -> bool:
+        """The source's delegation to the destination is incomplete, or an end lacks a file server's cifs."""
+        return self.needs_values or bool(self.shares)
 
     @property
     def summary(self) -> str:
@@ -117,8 +128,20 @@ class Verdict:
 def verdict(c: PairCoverage) -> Verdict:
     """Whether a remotely started Move-VM source → destination works, by which names it fails, how severe.
 
-    ERROR: it fails by every name (values missing for both, or Kerberos only). WARNING: it fails by one
-    form of the name only, or it works through unconstrained delegation (a risk). None: it works."""
+    ERROR: it fails by every name (values missing for both, or Kerberos only), or an end lacks cifs/<file
+    server> as a VM's paths name it. WARNING: it fails by one form of the name only, it works through
+    unconstrained delegation (a risk), or an end lacks only a form of a file server's name no path uses.
+    None: it works."""
+    base = _names_verdict(c)
+    if not c.shares:
+        return base
+    storage = Severity.ERROR if any(g.blocking for g in c.shares) else Severity.WARNING
+    severity = Severity.ERROR if Severity.ERROR in (base.severity, storage) else storage
+    return Verdict(severity, base.failing_names, "; ".join([base.text, *(g.text() for g in c.shares)]))
+
+
+def _names_verdict(c: PairCoverage) -> Verdict:
+    """The verdict on the destination's own services (VSMS and cifs of the destination)."""
     if c.rbcd:
         return Verdict(None, (), f"via RBCD: {c.destination} grants {c.source} ({c.rbcd}); every name works")
     if c.unconstrained:
@@ -151,7 +174,9 @@ def delegated(src: NodeSnapshot) -> set[str]:
     return {spn_key(v) for v in src.account.allowed_to_delegate_to} if src.account else set()
 
 
-def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None) -> PairCoverage:
+def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None,
+             shares: tuple[ShareGap, ...] = ()) -> PairCoverage:
+    """The pair's coverage; `shares`: the SMB storage gaps of its two ends (vm_storage.gaps), if counted."""
     account = src.account
     have = delegated(src) if have is None else have
     missing = tuple(v for v in delegation_targets(dst.name, dst.fqdn) if spn_key(v) not in have)
@@ -160,4 +185,4 @@ def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None)
                         unconstrained=bool(account and account.unconstrained),
                         rbcd=rbcd_grant(dst.account, account),
                         vsms=_coverage(have, for_host(VSMS, dst.name, dst.fqdn)),
-                        cifs=_coverage(have, for_host("cifs", dst.name, dst.fqdn)))
+                        cifs=_coverage(have, for_host("cifs", dst.name, dst.fqdn)), shares=shares)

@@ -5,8 +5,10 @@ A destination is a candidate for a VM when every check passes: the destination a
 migration is enabled on both ends with the same authentication type (Kerberos: a remote Move-VM under CredSSP
 fails), the source may delegate to the destination (the matrix's pair status), the simultaneous-migration limit
 is at least one on both ends, the VM's configuration version is among the destination's supported versions,
-the processors match or the VM runs in processor compatibility mode, and the host's pre-flight reported no
-incompatibility. Placement is first-fit-decreasing by memory: the largest VM first, each to the first candidate
+the processors match or the VM runs in processor compatibility mode, a VM on SMB shares may be opened by
+both ends (each delegates to cifs/<file server> by the name the VM's paths use: lmdoctor.services.domain.
+vm_storage), and the host's pre-flight reported no incompatibility. A source lacking a file server's cifs
+blocks its VMs on that server from going anywhere. Placement is first-fit-decreasing by memory: the largest VM first, each to the first candidate
 (by name) whose remaining free memory holds it; a running VM needs its assigned memory (its startup memory
 when none is reported), a VM that is off needs none.
 """
@@ -17,6 +19,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lmdoctor.services.domain import vm_storage
 from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.matrix import pair
 from lmdoctor.services.domain.models import AuthType, Finding, NodeSnapshot, Snapshot, VirtualMachine
@@ -121,9 +124,17 @@ def _destination_blockers(snapshot: Snapshot, findings: list[Finding], src: Node
     return found
 
 
-def _vm_blockers(src: NodeSnapshot, dst: NodeSnapshot, vm: VirtualMachine,
-                 preflight: Preflight) -> list[tuple[str, str, str | None]]:
-    found: list[tuple[str, str, str | None]] = []
+def _share_blockers(vm: VirtualMachine, gaps: tuple[vm_storage.ShareGap, ...],
+                    end: str) -> list[tuple[str, str, str | None]]:
+    """(code, text, finding id) for each file server of the VM this end of a move may not delegate to."""
+    return [("storage.smb", f"{visible(vm.name)}'s files are on {gap.server}'s shares and {gap.node} ({end}) lacks "
+                            f"{', '.join(gap.blocking)}", gap.finding)
+            for gap in vm_storage.blocking_for(vm, gaps)]
+
+
+def _vm_blockers(src: NodeSnapshot, dst: NodeSnapshot, vm: VirtualMachine, preflight: Preflight,
+                 gaps: dict[str, tuple[vm_storage.ShareGap, ...]]) -> list[tuple[str, str, str | None]]:
+    found = _share_blockers(vm, gaps.get(dst.name, ()), "the destination")
     supported = dst.host.supported_versions
     if vm.version and supported and vm.version not in supported:
         found.append(("version", f"configuration version {visible(vm.version)} is not supported on {dst.name} "
@@ -150,13 +161,15 @@ def plan(snapshot: Snapshot, node: str, preflight: Preflight | None = None,
                                               f"{visible(src.host.error) if src.host and src.host.error else 'no host report'}")
     others = sorted((n for n in snapshot.nodes if n.name != src.name), key=lambda n: n.name)
     common = {d.name: _destination_blockers(snapshot, findings, src, d) for d in others}
+    gaps = vm_storage.gaps(snapshot)
     free = {d.name: d.host.memory_free if d.host and d.host.memory_free is not None else None for d in others}
     placements = []
     for vm in sorted(src.host.vms, key=lambda v: (-need(v), v.name)):
-        blockers: list[Blocker] = []
+        blockers = [Blocker(vm.name, None, code, text, fid)
+                    for code, text, fid in _share_blockers(vm, gaps.get(src.name, ()), "the source")]
         chosen = None
-        for d in others:
-            reasons = common[d.name] + ([] if common[d.name] else _vm_blockers(src, d, vm, preflight))
+        for d in others if not blockers else ():
+            reasons = common[d.name] + ([] if common[d.name] else _vm_blockers(src, d, vm, preflight, gaps))
             if not reasons and free[d.name] is not None and free[d.name] < need(vm):
                 reasons = [("memory", f"{d.name} has {_gib(free[d.name])} free (after the VMs placed before), "
                                       f"{vm.name} needs {_gib(need(vm))}", None)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
-from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain import fixes, vm_storage
 from lmdoctor.services.domain.coverage import PairCoverage, coverage, delegated, spn_key, verdict
 from lmdoctor.services.domain.models import Finding, FixPlan, MoveRecord, NodeSnapshot, Severity, Snapshot
 from lmdoctor.services.domain.spn import delegation_targets
@@ -20,8 +21,11 @@ MOVE_EVENTS = {20417: True, 21024: False, 21502: False, 21111: False}
 _DESTINATION = re.compile(r"(?:\bto|\bhost|destination host)\s+'([^']+)'", re.IGNORECASE)
 
 
-def pair(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None) -> PairStatus:
-    return coverage(src, dst, have)
+def pair(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None,
+         gaps: dict[str, tuple[vm_storage.ShareGap, ...]] | None = None) -> PairStatus:
+    """One cell; `gaps` (vm_storage.gaps of the snapshot) adds the SMB storage needs of both ends."""
+    shares = (*gaps.get(src.name, ()), *gaps.get(dst.name, ())) if gaps else ()
+    return coverage(src, dst, have, shares)
 
 
 def matrix(snapshot: Snapshot) -> dict[Pair, PairStatus]:
@@ -29,15 +33,16 @@ def matrix(snapshot: Snapshot) -> dict[Pair, PairStatus]:
 
 
 def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus]:
-    """The status of just these pairs; each source's values are read once."""
+    """The status of just these pairs; each source's values are read once, the SMB storage gaps once per grid."""
     nodes = {n.name: n for n in snapshot.nodes}
+    gaps = vm_storage.gaps(snapshot)
     haves: dict[str, set[str]] = {}
     found: dict[Pair, PairStatus] = {}
     for s, d in pairs:
         if s in nodes and d in nodes and s != d:
             if s not in haves:
                 haves[s] = delegated(nodes[s])
-            found[(s, d)] = pair(nodes[s], nodes[d], haves[s])
+            found[(s, d)] = pair(nodes[s], nodes[d], haves[s], gaps)
     return found
 
 
@@ -93,7 +98,8 @@ def tone(status: PairStatus) -> Literal["ok", "warning", "error"]:
 
 # --- evidence and fixes -------------------------------------------------------------------------------
 def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -> list[str]:
-    """Plain-words evidence for one pair: what the source's object holds for the destination."""
+    """Plain-words evidence for one pair: what the source's object holds for the destination, and what either
+    end lacks for the file servers the cluster's VMs use."""
     src, dst = snapshot.node(status.source), snapshot.node(status.destination)
     lines = [f"{status.source} → {status.destination}: {status.summary}"]
     if src is None or dst is None or src.account is None:
@@ -115,39 +121,63 @@ def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -
     if reversed_values:
         lines.append(f"{dst.name}'s own object holds {len(reversed_values)} of these values (wrong object: "
                      "the SOURCE must hold them)")
+    lines += [("✖ " if g.blocking else "⚠ ") + f"{g.text()}  [fix: {g.finding}]" for g in status.shares]
+    servers = sorted({s.split(".")[0].upper() for s in vm_storage.cluster_servers(snapshot)}
+                     - {g.server for g in status.shares})
+    if servers:
+        lines.append(f"✔ VMs on SMB shares: {src.name} and {dst.name} may delegate to the cifs of "
+                     f"{', '.join(servers)}")
     if last is not None:
         lines.append("last move in the events: " + ("passed" if last else "FAILED"))
     return lines
 
 
 def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
-    """One fix per source for the chosen pairs: the missing values (one write) and protocol transition."""
+    """One fix per node for the chosen pairs: the missing values (one write, with the file servers' cifs either
+    end lacks) and protocol transition."""
     by_source: dict[str, list[PairStatus]] = {}
+    shares: dict[str, dict[str, list[str]]] = {}  # node -> file server -> the cifs values it lacks
+    blocking: set[str] = set()  # nodes whose lacking cifs values stop moves
     for status in statuses(snapshot, pairs).values():
-        if status.needs_fix:
+        if status.needs_values:
             by_source.setdefault(status.source, []).append(status)
+        for gap in status.shares:
+            shares.setdefault(gap.node, {})[gap.server] = list(gap.lacking)
+            if gap.blocking:
+                blocking.add(gap.node)
     found = []
-    for source, chosen in by_source.items():
-        account = snapshot.node(source).account
+    for node in dict.fromkeys([*by_source, *shares]):
+        account = snapshot.node(node).account
         if account is None:
             continue
-        values = tuple(dict.fromkeys(v for s in chosen for v in s.missing))
-        destinations = ", ".join(s.destination for s in chosen if s.missing)
+        chosen = by_source.get(node, [])
+        cifs = shares.get(node, {})
+        values = tuple(dict.fromkeys([*(v for s in chosen for v in s.missing), *(v for vs in cifs.values() for v in vs)]))
+        destinations = ", ".join([*(s.destination for s in chosen if s.missing), *cifs])
         actions = (fixes.add_delegation(account, values, destinations),) if values else ()
-        if not account.protocol_transition:
+        if chosen and not account.protocol_transition:
             actions += (fixes.enable_protocol_transition(account),)
+        targets = [*(s.destination for s in chosen), *cifs]
+        failing = node in blocking or any(_names_severity(s) == Severity.ERROR for s in chosen)
         found.append(Finding(
-            id=f"matrix:{source}:{','.join(s.destination for s in chosen)}", code="delegation.missing",
-            severity=Severity.ERROR if any(verdict(s).severity == Severity.ERROR for s in chosen) else Severity.WARNING,
-            source=source, target=chosen[0].destination if len(chosen) == 1 else None,
-            message=f"{source} → {', '.join(s.destination for s in chosen)}: complete constrained delegation",
+            id=f"matrix:{node}:{','.join(targets)}", code="delegation.missing",
+            severity=Severity.ERROR if failing else Severity.WARNING,
+            source=node, target=targets[0] if len(targets) == 1 else None,
+            message=f"{node} → {', '.join(targets)}: complete constrained delegation",
             cause="The source's computer object must be trusted to delegate, with any authentication protocol, "
-                  "to each destination's cifs and Microsoft Virtual System Migration Service.",
-            evidence=tuple(f"{s.source} → {s.destination}: {s.summary}" for s in chosen),
-            fix=FixPlan(summary=f"Complete {source}'s delegation to {len(chosen)} destination(s)", actions=actions,
-                        purge_hosts=(source,)),
+                  "to each destination's cifs and Microsoft Virtual System Migration Service"
+                  + (", and every node to the cifs of the file servers holding VMs." if cifs else "."),
+            evidence=tuple(f"{s.source} → {s.destination}: {s.summary}" for s in chosen)
+            + tuple(f"{node} lacks {', '.join(vs)} (VMs on {server}'s shares)" for server, vs in cifs.items()),
+            fix=FixPlan(summary=f"Complete {node}'s delegation to {len(targets)} destination(s)", actions=actions,
+                        purge_hosts=(node,)),
         ))
     return found
+
+
+def _names_severity(status: PairStatus) -> Severity | None:
+    """The verdict on the source's values for the destination, without the file servers (fixed per node)."""
+    return verdict(replace(status, shares=())).severity
 
 
 def row(snapshot: Snapshot, source: str) -> list[Pair]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lmdoctor.services.domain import events
+from lmdoctor.services.domain import events, matrix
+from lmdoctor.services.domain.coverage import verdict
 from lmdoctor.services.domain.models import Finding, HostEvent, NodeSnapshot, Severity, Snapshot
 
 _RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -44,6 +45,22 @@ def event_rows(node: NodeSnapshot) -> list[dict]:
             for e in reported if e.level.lower() in events.FAILURE_LEVELS]
 
 
+def matrix_rows(snapshot: Snapshot) -> list[dict]:
+    """The delegation matrix's pairs on which a move fails or carries a risk, with the pair's verdict (the
+    severity the findings and the exit code use); a pair not listed works by either name."""
+    rows = []
+    for (source, destination), status in matrix.matrix(snapshot).items():
+        judged = verdict(status)
+        if judged.severity is None:
+            continue
+        rows.append({"source": source, "destination": destination, "severity": judged.severity.value,
+                     "verdict": judged.text, "failing_names": list(judged.failing_names),
+                     "missing": list(status.missing), "via_rbcd": status.rbcd is not None,
+                     "storage": [{"node": g.node, "file_server": g.server, "lacking": list(g.lacking),
+                                  "blocking": bool(g.blocking), "finding": g.finding} for g in status.shares]})
+    return rows
+
+
 def check_document(snapshot: Snapshot, findings: list[Finding]) -> dict:
     """The `lmdoctor check --json` document (a stable contract)."""
     return {
@@ -59,4 +76,5 @@ def check_document(snapshot: Snapshot, findings: list[Finding]) -> dict:
              "fix": f.fix.model_dump(mode="json") if f.fix else None}
             for f in findings
         ],
+        "matrix": matrix_rows(snapshot),
     }

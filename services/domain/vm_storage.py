@@ -1,15 +1,23 @@
-"""VM files on SMB shares: which file servers a VM's configuration and disks live on.
+"""VM files on SMB shares: which file servers a VM's configuration and disks live on, and which nodes lack
+the delegation to reach them.
 
 A VM stored on \\\\server\\share is reached over SMB by the hosts that run and move it, acting for the
 operator; a remotely started move therefore needs cifs/<file server> (short name and FQDN) in the
-delegation of the source node as well as of the destination."""
+delegation of the source node as well as of the destination (which runs the VM afterwards and is the source
+of its next move). Microsoft's "Set up hosts for live migration without Failover Clustering"
+(https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/set-up-hosts-for-live-migration-without-failover-clustering)
+has each host's computer account trusted for constrained delegation, with "Use any authentication protocol"
+for moves started remotely, to cifs for moving storage; "Enable-SmbDelegation"
+(https://learn.microsoft.com/powershell/module/smbshare/enable-smbdelegation) is the file server side of the
+same grant, for a user remoting into a Hyper-V host that opens a share."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from lmdoctor.services.domain.models import VirtualMachine
-from lmdoctor.services.domain.spn import for_host
+from lmdoctor.services.domain.models import NodeSnapshot, Snapshot, VirtualMachine
+from lmdoctor.services.domain.spn import for_host, spn_key
 
 _LONG_UNC = "\\\\?\\UNC\\"
 
@@ -44,4 +52,70 @@ def file_servers(vms: Iterable[VirtualMachine]) -> dict[str, list[VirtualMachine
     for vm in vms:
         for server in servers_of(vm):
             found.setdefault(server, []).append(vm)
+    return found
+
+
+@dataclass(frozen=True)
+class ShareGap:
+    """One node's missing delegation to one file server the cluster's VMs use."""
+
+    node: str
+    server: str  # the file server's short name, upper case
+    lacking: tuple[str, ...]  # cifs/<server> values not in the node's msDS-AllowedToDelegateTo
+    blocking: tuple[str, ...]  # the lacking values that name the server as the VMs' paths do (moves fail)
+    vms: tuple[str, ...]  # the VMs with files on the server
+
+    @property
+    def finding(self) -> str:
+        """The id of the storage.smb_delegation finding that fixes it."""
+        return f"storage.smb_delegation:{self.node}:{self.server}"
+
+    def text(self) -> str:
+        return (f"VMs on SMB shares ({', '.join(self.vms)} on {self.server}): {self.node} lacks "
+                f"{', '.join(self.lacking)}" + ("" if self.blocking else " (only a name their paths do not use)"))
+
+
+def _used(vms: Iterable[VirtualMachine], server: str) -> set[str]:
+    """The comparison keys of cifs/<server> in the forms the VMs' paths name it."""
+    return {spn_key(f"cifs/{s}") for vm in vms for s in map(file_server, vm.paths) if s and s.lower() == server}
+
+
+def node_gaps(node: NodeSnapshot, servers: dict[str, list[VirtualMachine]], domain: str) -> tuple[ShareGap, ...]:
+    """What this node lacks for each file server (none when it is unconstrained or has no computer object)."""
+    a = node.account
+    if a is None or a.unconstrained:
+        return ()
+    have = {spn_key(v) for v in a.allowed_to_delegate_to}
+    gaps = []
+    for server, on in sorted(servers.items()):
+        lacking = tuple(v for v in cifs_targets(server, domain) if spn_key(v) not in have)
+        if lacking:
+            used = _used(on, server)
+            gaps.append(ShareGap(node=node.name, server=server.split(".")[0].upper(), lacking=lacking,
+                                 blocking=tuple(v for v in lacking if spn_key(v) in used),
+                                 vms=tuple(vm.name for vm in on)))
+    return tuple(gaps)
+
+
+def cluster_servers(snapshot: Snapshot) -> dict[str, list[VirtualMachine]]:
+    """File server -> the VMs of the answering nodes with files on it."""
+    return file_servers(vm for n in snapshot.nodes if n.host and n.host.reachable for vm in n.host.vms)
+
+
+def gaps(snapshot: Snapshot) -> dict[str, tuple[ShareGap, ...]]:
+    """Node -> its gaps, for every node lacking something; one pass over the cluster (empty without SMB storage)."""
+    servers = cluster_servers(snapshot)
+    if not servers:
+        return {}
+    found = {n.name: node_gaps(n, servers, snapshot.domain) for n in snapshot.nodes}
+    return {name: g for name, g in found.items() if g}
+
+
+def blocking_for(vm: VirtualMachine, node_gaps: Iterable[ShareGap]) -> list[ShareGap]:
+    """The gaps that stop moves of this VM: a lacking value names a file server the way its paths do."""
+    found = []
+    for gap in node_gaps:
+        used = {spn_key(f"cifs/{s}") for s in map(file_server, vm.paths) if s and s.split(".")[0].upper() == gap.server}
+        if any(spn_key(v) in used for v in gap.lacking):
+            found.append(gap)
     return found

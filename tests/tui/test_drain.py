@@ -39,3 +39,16 @@ async def test_no_headroom_is_shown_as_blocked(demo_app):
             app.screen.query_one("#drain-verdict", Static).render())
         assert table.get_cell("APP01", table.ordered_columns[3].key).plain == "nowhere"
         assert "HV02 has 6.0 GiB free" in table.get_cell("APP01", table.ordered_columns[4].key).plain
+
+
+async def test_smb_storage_blocks_the_vm_on_the_share_with_its_finding(demo_app):
+    app = demo_app("smb-storage")
+    async with app.run_test(size=(160, 36)) as pilot:
+        table = await open_drain(pilot)
+        assert "HV01 cannot be drained: 1 of 2 VM(s) placed" in str(
+            app.screen.query_one("#drain-verdict", Static).render())
+        assert table.get_cell("APP01", table.ordered_columns[3].key).plain == "nowhere"
+        blockers = table.get_cell("APP01", table.ordered_columns[4].key).plain
+        assert "APP01's files are on FS01's shares and HV01 (the source) lacks cifs/FS01" in blockers
+        assert blockers.endswith(" [storage.smb_delegation:HV01:FS01]")
+        assert table.get_cell("APP02", table.ordered_columns[3].key).plain == "HV02"

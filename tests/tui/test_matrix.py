@@ -131,3 +131,13 @@ async def test_a_64_node_grid_renders_and_the_cursor_moves(demo_app):
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, MatrixScreen) and table.row_count == 64
+
+
+async def test_smb_storage_reds_every_cell_and_names_the_storage_finding(demo_app):
+    app = demo_app("smb-storage")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_matrix(pilot)
+        assert "0 of 12 pairs may migrate" in str(app.screen.query_one(".status-line").render())
+        text = detail(app)
+        assert "VMs on SMB shares (APP01 on FS01): HV01 lacks cifs/FS01" in text
+        assert "storage.smb_delegation:HV02:FS01" in text
