@@ -391,4 +391,4 @@ PREVIEW_PREFIX = {"change": "- ", "detail": "    ", "add": "    + ", "remove": "
 
 def format_preview(p: ChangePreview) -> str:
     """A previewed change as the CLI prints it."""
-    return "\n".join(PREVIEW_PREFIX[kind] + text for kind, text in preview_lines(p))
+    return "\n".join(PREVIEW_PREFIX[line.kind] + line.text for line in preview_lines(p))

@@ -29,6 +29,7 @@ from lmdoctor.services.backends.lab.scenarios import BASE_DN, CLUSTER, COMPUTERS
 from lmdoctor.services.backends.lab.state import Entries, LabHosts, LabStore
 from lmdoctor.services.domain.badvalues import ValueCheck, node_name_problem, shown, usable_nodes
 from lmdoctor.services.domain.diagnosis import diagnose, has_errors
+from lmdoctor.services.domain.lines import Line
 from lmdoctor.services.domain.matrix import evidence, matrix
 from lmdoctor.services.domain.models import ClusterNode, FixAction
 from lmdoctor.services.operations import lab_admin as manage
@@ -177,7 +178,7 @@ def test_findings_name_the_holder_and_every_other_rule_still_runs(tmp_path):
     assert "delegation.kerberos_only:HV03:-" not in findings  # an unreadable userAccountControl is not judged
     assert has_errors(list(findings.values()))
     lines = evidence(snapshot, matrix(snapshot)[("HV03", "HV01")])
-    assert "HV03 userAccountControl = not readable: Kerberos only (0x1000000 not set)" in lines
+    assert Line("info", "HV03 userAccountControl = not readable: Kerberos only (0x1000000 not set)") in lines
 
 
 def test_a_bad_value_on_another_object_is_a_warning(tmp_path):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from lmdoctor.services.backends.lab.scenarios import NODES, build, fqdn
 from lmdoctor.services.domain import matrix
 from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.lines import Line
 from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
@@ -108,7 +109,7 @@ def test_partial_kerberos_only_and_unconstrained_cells():
     assert matrix.glyph(partial, None) == "◐○P·"
     kerberos = grid[("N002", "N001")]
     assert matrix.glyph(kerberos, None) == "●●k·" and not kerberos.ok and matrix.tone(kerberos) == "error"
-    assert "Kerberos only (0x1000000 not set)" in "\n".join(matrix.evidence(snap, kerberos))
+    assert "Kerberos only (0x1000000 not set)" in "\n".join(line.text for line in matrix.evidence(snap, kerberos))
     n003 = snap.nodes[2].account
     risky = snap.model_copy(update={"nodes": snap.nodes[:2] + (snap.nodes[2].model_copy(update={
         "account": n003.model_copy(update={"uac": n003.uac | UAC_TRUSTED_FOR_DELEGATION})}),)})
@@ -174,8 +175,8 @@ def test_smb_storage_counts_in_every_cell_and_its_fix(lab_session):
     assert not cell.missing and [g.finding for g in cell.shares] == [
         "storage.smb_delegation:HV01:FS01", "storage.smb_delegation:HV02:FS01"]
     lines = matrix.evidence(snapshot, cell)
-    assert "✖ VMs on SMB shares (APP01 on FS01): HV01 lacks cifs/FS01, cifs/fs01.contoso.local  " \
-           "[fix: storage.smb_delegation:HV01:FS01]" in lines
+    assert Line("fail", "VMs on SMB shares (APP01 on FS01): HV01 lacks cifs/FS01, cifs/fs01.contoso.local  "
+                "[fix: storage.smb_delegation:HV01:FS01]") in lines
     fixes = {f.source: f for f in matrix.fix_findings(snapshot, [("HV01", "HV02")])}
     assert set(fixes) == {"HV01", "HV02"}
     assert all(f.fix.actions[0].values == ("cifs/FS01", "cifs/fs01.contoso.local") for f in fixes.values())
@@ -190,5 +191,5 @@ def test_smb_storage_gap_of_one_node_reds_only_its_pairs(lab_session):
     red = {k for k, s in grid.items() if matrix.tone(s) == "error"}
     assert red == {k for k in grid if "HV04" in k}
     ok = grid[("HV01", "HV02")]
-    assert ok.ok and ok.shares == () and "✔ VMs on SMB shares: HV01 and HV02 may delegate to the cifs of FS01" \
-        in matrix.evidence(snapshot_of(session), ok)
+    assert ok.ok and ok.shares == () and Line("ok", "VMs on SMB shares: HV01 and HV02 may delegate to the cifs of "
+                                              "FS01") in matrix.evidence(snapshot_of(session), ok)

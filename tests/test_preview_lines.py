@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lmdoctor.services.domain.fixes import preview_lines
+from lmdoctor.services.domain.lines import Line
 from lmdoctor.services.domain.models import ChangePreview, FixAction
 
 
@@ -15,12 +16,12 @@ def preview(before: tuple[str, ...], after: tuple[str, ...]) -> ChangePreview:
 
 def test_values_are_typed_by_what_happens_to_them_not_by_their_text() -> None:
     lines = preview_lines(preview(("- looks removed", "CIFS/HV02"), ("- looks removed", "CIFS/HV02", "+ looks added", "cifs/HV03")))
-    assert ("add", "+ looks added") in lines and ("add", "cifs/HV03") in lines
-    assert not [text for kind, text in lines if kind == "remove"]
-    assert lines[0] == ("change", "Allow HV01 to delegate")
-    assert [kind for kind, _ in lines][-2:] == ["command", "command"]
+    assert Line("add", "+ looks added") in lines and Line("add", "cifs/HV03") in lines
+    assert not [line for line in lines if line.kind == "remove"]
+    assert lines[0] == Line("change", "Allow HV01 to delegate")
+    assert [line.kind for line in lines][-2:] == ["command", "command"]
 
 
 def test_a_removal_and_an_unchanged_list_are_said_so() -> None:
-    assert ("remove", "cifs/HV02") in preview_lines(preview(("cifs/HV02", "cifs/HV03"), ("cifs/HV03",)))
-    assert ("detail", "(already in place)") in preview_lines(preview(("cifs/HV03",), ("CIFS/HV03",)))
+    assert Line("remove", "cifs/HV02") in preview_lines(preview(("cifs/HV02", "cifs/HV03"), ("cifs/HV03",)))
+    assert Line("detail", "(already in place)") in preview_lines(preview(("cifs/HV03",), ("CIFS/HV03",)))

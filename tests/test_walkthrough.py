@@ -10,6 +10,7 @@ import pytest
 
 from lmdoctor.services.backends.lab.scenarios import SCENARIOS
 from lmdoctor.services.domain.diagnosis import bulk_fixable, diagnose
+from lmdoctor.services.domain.lines import Line
 from lmdoctor.services.domain.models import AuthType, Finding, Severity, Snapshot
 from lmdoctor.services.operations import credssp
 from lmdoctor.services.operations import lab_admin as manage
@@ -88,10 +89,10 @@ def test_every_scenario_runs_to_the_end(lab_session, scenario):
         # lmdoctor has no automatic fix: the Fix step says what to do by hand; the move still fails, with why.
         fix = seen[Step.FIX]
         assert fix.status == "manual" and wt.state.outcomes[Step.FIX] == "skipped"
-        assert all(f.remedy in "\n".join(fix.found) for f in manual)
+        assert all(f.remedy in "\n".join(line.text for line in fix.found) for f in manual)
         assert not wt.state.verify.ok and wt.state.outcomes[Step.VERIFY] == "skipped"
         assert wt.state.verify.cause == wt.state.symptom.cause
-        assert any(line.startswith("Still wrong:") for line in seen[Step.VERIFY].found)
+        assert any(line.text.startswith("Still wrong:") for line in seen[Step.VERIFY].found)
     else:
         assert wt.state.outcomes[Step.FIX] == "done"
         assert wt.state.verify.ok and wt.state.verify.verified and not wt.state.verify.what_if
@@ -144,7 +145,7 @@ def test_credssp_window_is_time_boxed_and_rollback_waits_for_it(lab_session):
             apply_fixes(session, result.fixable)
             result = check(session, wt)
         assert wt.advance(result)
-    assert "Credential Guard" in "\n".join(check(session, wt).found)
+    assert "Credential Guard" in "\n".join(line.text for line in check(session, wt).found)
     now = datetime.now(timezone.utc)
     assert wt.credssp_hosts(look(session)[0]) == ["HV01", "HV02"]
     outcomes = wt.open_credssp(look(session)[0], "CHG-2002 CredSSP window", now)
@@ -154,12 +155,12 @@ def test_credssp_window_is_time_boxed_and_rollback_waits_for_it(lab_session):
     assert {w.expires for w in windows} == {now + timedelta(minutes=CREDSSP_MINUTES)}
     snapshot, _ = look(session)
     assert {snapshot.node(h).host.settings.auth_type for h in ("HV01", "HV02")} == {AuthType.CREDSSP}
-    assert "A CredSSP window is open on HV01, HV02" in "\n".join(check(session, wt).found)
+    assert Line("warn", "A CredSSP window is open on HV01, HV02.") in check(session, wt).found
     assert wt.advance(check(session, wt))  # optional either way
 
     wt.run_verify(look(session)[0])  # a remotely started move cannot use CredSSP
     verify = check(session, wt)
-    assert not verify.met and any("run Move-VM in a session on HV01" in line for line in verify.found)
+    assert not verify.met and any("run Move-VM in a session on HV01" in line.text for line in verify.found)
     assert moves.history(session.journal)[-1].result == wt.state.verify  # the verification log has it
     wt.skip()
     rollback = check(session, wt)
@@ -203,8 +204,8 @@ def test_triage_of_a_pair_counts_the_vms_on_smb_shares(lab_session):
     triage = check(session, wt)
     assert wt.current == Step.TRIAGE and triage.status == "problem"
     pair = f"{wt.state.test_move.source} → {wt.state.test_move.destination}"
-    assert triage.found[0].startswith(f"{pair}: cifs + VSMS, any protocol; VMs on SMB shares (APP01 on FS01)")
+    assert triage.found[0].text.startswith(f"{pair}: cifs + VSMS, any protocol; VMs on SMB shares (APP01 on FS01)")
     for node in (wt.state.test_move.source, wt.state.test_move.destination):
-        assert any(line.startswith(f"✖ VMs on SMB shares (APP01 on FS01): {node} lacks cifs/FS01, "
-                                   "cifs/fs01.contoso.local") and f"storage.smb_delegation:{node}:FS01" in line
-                   for line in triage.found), triage.found
+        assert any(line.kind == "fail" and line.text.startswith(f"VMs on SMB shares (APP01 on FS01): {node} lacks "
+                                                                 "cifs/FS01, cifs/fs01.contoso.local")
+                   and f"storage.smb_delegation:{node}:FS01" in line.text for line in triage.found), triage.found

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.content import Content
 
+from lmdoctor.services.domain.lines import Line, LineKind
 from lmdoctor.services.domain.safetext import visible
 
 Part = str | Content | Text | tuple[object, str]  # plain text · ready content · (value, style)
@@ -47,6 +48,25 @@ def assemble(*parts: Part, style: str = "") -> Content:
 def join_lines(rows: Iterable[Part]) -> Content:
     """Rows (each a Part) joined by line feeds."""
     return Content("\n").join(assemble(row) for row in rows)
+
+
+# How a typed line looks in the console, by its kind: what leads it (a mark or an indent) and its style.
+LINE_LOOK: dict[LineKind, tuple[str, str]] = {
+    "ok": ("✔ ", "green"), "fail": ("✖ ", "red"), "warn": ("▲ ", "dark_orange"), "info": ("", ""),
+    "change": ("- ", "b"), "detail": ("    ", ""), "add": ("    + ", "green"), "remove": ("    - ", "red"),
+    "command": ("    ", "dim"),
+}
+
+
+def typed_line(line: Line) -> tuple[str, str]:
+    """One typed line (lmdoctor.services.domain.lines) as a row: led and styled by its kind, its text plain."""
+    lead, style = LINE_LOOK[line.kind]
+    return lead + line.text, style
+
+
+def typed_lines(lines: Iterable[Line]) -> Content:
+    """Typed lines, one per row."""
+    return join_lines(typed_line(line) for line in lines)
 
 
 def safe(content: str | Content | Text) -> Content:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 from lmdoctor.services.domain import rbcd
+from lmdoctor.services.domain.lines import Line
 from lmdoctor.services.domain.models import (
     ENCTYPES_AES,
     UAC_TRUSTED_FOR_DELEGATION,
@@ -15,6 +15,7 @@ from lmdoctor.services.domain.models import (
     ComputerAccount,
     FixAction,
 )
+from lmdoctor.services.domain.value_diff import diff
 
 DELEGATE_TO = "msDS-AllowedToDelegateTo"
 SPN_ATTRIBUTE = "servicePrincipalName"
@@ -126,28 +127,24 @@ def purge_tickets_command(host: str) -> str:
     return f"Invoke-Command -ComputerName {host} {{ klist.exe purge -li 0x3e7 }}"
 
 
-PreviewKind = Literal["change", "detail", "add", "remove", "command"]
-PreviewLine = tuple[PreviewKind, str]
-
-
-def preview_lines(p: ChangePreview) -> list[PreviewLine]:
-    """One previewed change as typed lines: what it does, details, each value added or removed, and the
-    equivalent PowerShell/ADUC steps. Front ends render them (the CLI as text, the console in colour)."""
+def preview_lines(p: ChangePreview) -> list[Line]:
+    """One previewed change as typed lines: what it does (change), details (detail), each value added (add)
+    or removed (remove), and the equivalent PowerShell/ADUC steps (command). Front ends render them by kind
+    (the CLI as indented text, the console in colour)."""
     a = p.action
-    lines: list[PreviewLine] = [("change", a.description), ("detail", f"{a.kind} on {a.target}"),
-                                ("detail", f"attribute: {a.attribute}")]
-    added = [v for v in p.after if v.lower() not in {b.lower() for b in p.before}]
-    removed = [v for v in p.before if v.lower() not in {x.lower() for x in p.after}]
+    lines = [Line("change", a.description), Line("detail", f"{a.kind} on {a.target}"),
+             Line("detail", f"attribute: {a.attribute}")]
     if a.attribute == "userAccountControl":
-        lines.append(("detail", f"before → after: {int(p.before[0]):#x} → {int(p.after[0]):#x}"))
+        lines.append(Line("detail", f"before → after: {int(p.before[0]):#x} → {int(p.after[0]):#x}"))
     elif a.kind == "directory.grant_rbcd":
-        lines += [("detail", f"before → after: {rbcd.describe(p.before)} → {rbcd.describe(p.after)}"),
-                  ("detail", "(the prior descriptor is journaled whole and restored by rollback)")]
+        lines += [Line("detail", f"before → after: {rbcd.describe(p.before)} → {rbcd.describe(p.after)}"),
+                  Line("detail", "(the prior descriptor is journaled whole and restored by rollback)")]
     else:
-        lines += [("add", v) for v in added] + [("remove", v) for v in removed]
-        if not added and not removed:
-            lines.append(("detail", "(already in place)"))
-    lines.append(("command", f"PowerShell: {a.powershell}"))
+        change = diff(p.before, p.after)
+        lines += [Line("add", v) for v in change.added] + [Line("remove", v) for v in change.removed]
+        if not change.added and not change.removed:
+            lines.append(Line("detail", "(already in place)"))
+    lines.append(Line("command", f"PowerShell: {a.powershell}"))
     if a.aduc:
-        lines.append(("command", f"ADUC: {a.aduc}"))
+        lines.append(Line("command", f"ADUC: {a.aduc}"))
     return lines

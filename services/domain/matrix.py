@@ -10,6 +10,7 @@ from typing import Literal
 
 from lmdoctor.services.domain import fixes, vm_storage
 from lmdoctor.services.domain.coverage import PairCoverage, coverage, delegated, spn_key, verdict
+from lmdoctor.services.domain.lines import Line, check, fail, info, ok
 from lmdoctor.services.domain.models import Finding, FixPlan, MoveRecord, NodeSnapshot, Severity, Snapshot
 from lmdoctor.services.domain.spn import delegation_targets
 
@@ -97,38 +98,40 @@ def tone(status: PairStatus) -> Literal["ok", "warning", "error"]:
 
 
 # --- evidence and fixes -------------------------------------------------------------------------------
-def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -> list[str]:
+def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -> list[Line]:
     """Plain-words evidence for one pair: what the source's object holds for the destination, and what either
-    end lacks for the file servers the cluster's VMs use."""
+    end lacks for the file servers the cluster's VMs use. The first line is the pair and its summary; each line
+    after it is a check that holds (ok), fails (fail) or warns (warn), or a statement (info)."""
     src, dst = snapshot.node(status.source), snapshot.node(status.destination)
-    lines = [f"{status.source} → {status.destination}: {status.summary}"]
+    lines = [info(f"{status.source} → {status.destination}: {status.summary}")]
     if src is None or dst is None or src.account is None:
-        return lines + [f"No computer object found for {status.source}"]
+        return lines + [info(f"No computer object found for {status.source}")]
     if status.rbcd:
-        lines.append(f"✔ via RBCD: {dst.name}'s msDS-AllowedToActOnBehalfOfOtherIdentity grants {src.name} "
-                     f"({status.rbcd}): every SPN of {dst.name}, by either name, without protocol transition")
+        lines.append(ok(f"via RBCD: {dst.name}'s msDS-AllowedToActOnBehalfOfOtherIdentity grants {src.name} "
+                        f"({status.rbcd}): every SPN of {dst.name}, by either name, without protocol transition"))
     have = {spn_key(v) for v in src.account.allowed_to_delegate_to}
     for value in delegation_targets(dst.name, dst.fqdn):
-        lines.append(("✔ has " if spn_key(value) in have else "✖ lacks ") + value)
-    lines += [f"✖ a move addressed as {name} fails: {src.name} lacks the values that name it"
+        held = spn_key(value) in have
+        lines.append(check(held, ("has " if held else "lacks ") + value))
+    lines += [fail(f"a move addressed as {name} fails: {src.name} lacks the values that name it")
               for name in status.failing_names if 0 < len(status.failing_names) < len(status.names)]
-    lines.append(f"{src.name} userAccountControl = {src.account.uac_text}: "
-                 + ("protocol transition (0x1000000) set" if status.protocol_transition
-                    else "Kerberos only (0x1000000 not set)" + (": not needed with RBCD" if status.rbcd else ""))
-                 + ("; UNCONSTRAINED (0x80000)" if status.unconstrained else ""))
+    lines.append(info(f"{src.name} userAccountControl = {src.account.uac_text}: "
+                      + ("protocol transition (0x1000000) set" if status.protocol_transition
+                         else "Kerberos only (0x1000000 not set)" + (": not needed with RBCD" if status.rbcd else ""))
+                      + ("; UNCONSTRAINED (0x80000)" if status.unconstrained else "")))
     reversed_values = [v for v in (dst.account.allowed_to_delegate_to if dst.account else ())
                        if spn_key(v) in {spn_key(t) for t in delegation_targets(dst.name, dst.fqdn)}]
     if reversed_values:
-        lines.append(f"{dst.name}'s own object holds {len(reversed_values)} of these values (wrong object: "
-                     "the SOURCE must hold them)")
-    lines += [("✖ " if g.blocking else "⚠ ") + f"{g.text()}  [fix: {g.finding}]" for g in status.shares]
+        lines.append(info(f"{dst.name}'s own object holds {len(reversed_values)} of these values (wrong object: "
+                          "the SOURCE must hold them)"))
+    lines += [Line("fail" if g.blocking else "warn", f"{g.text()}  [fix: {g.finding}]") for g in status.shares]
     servers = sorted({s.split(".")[0].upper() for s in vm_storage.cluster_servers(snapshot)}
                      - {g.server for g in status.shares})
     if servers:
-        lines.append(f"✔ VMs on SMB shares: {src.name} and {dst.name} may delegate to the cifs of "
-                     f"{', '.join(servers)}")
+        lines.append(ok(f"VMs on SMB shares: {src.name} and {dst.name} may delegate to the cifs of "
+                        f"{', '.join(servers)}"))
     if last is not None:
-        lines.append("last move in the events: " + ("passed" if last else "FAILED"))
+        lines.append(info("last move in the events: " + ("passed" if last else "FAILED")))
     return lines
 
 

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from lmdoctor.services.domain import fixes
 from lmdoctor.services.domain.inputs import CREDSSP_MAX_MINUTES as MAX_MINUTES
 from lmdoctor.services.domain.models import AuthType, ChangePreview, FixPlan, JournalEntry
-from lmdoctor.services.operations.remediation import Outcome, RemediationError, Remediator, same
+from lmdoctor.services.domain.value_diff import same
+from lmdoctor.services.operations.remediation import Outcome, RemediationError, Remediator
 from lmdoctor.services.storage.journal import new_id
 
 Notify = Callable[[str], None]

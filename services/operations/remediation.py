@@ -13,6 +13,7 @@ from lmdoctor.services.domain import rbcd
 from lmdoctor.services.domain.errors import EXIT_CANNOT_RUN, EXIT_WRITE_FAILED, LmdoctorError
 from lmdoctor.services.domain.models import AuthType, ChangePreview, FixAction, FixPlan, JournalEntry
 from lmdoctor.services.domain.safetext import visible
+from lmdoctor.services.domain.value_diff import diff, keys, same
 from lmdoctor.services.storage.journal import Journal, new_id
 
 Notify = Callable[[str], None]
@@ -60,14 +61,6 @@ class Outcome:
         return (bad[-1].error or bad[-1].state) if bad else None
 
 
-def _keys(values: Iterable[str]) -> set[str]:
-    return {v.lower() for v in values}
-
-
-def same(a: Iterable[str], b: Iterable[str]) -> bool:
-    return _keys(a) == _keys(b)
-
-
 class Remediator:
     def __init__(self, directory: Directory, hosts: HostGateway, journal: Journal, read_only: bool = False) -> None:
         self.directory = directory
@@ -95,10 +88,10 @@ class Remediator:
     def target_value(action: FixAction, before: tuple[str, ...]) -> tuple[str, ...]:
         kind = action.kind
         if kind == "directory.add_values":
-            have = _keys(before)
+            have = keys(before)
             return before + tuple(v for v in action.values if v.lower() not in have)
         if kind == "directory.remove_values":
-            drop = _keys(action.values)
+            drop = keys(action.values)
             return tuple(v for v in before if v.lower() not in drop)
         if kind == "directory.set_bits":
             old = int(before[0]) if before else 0
@@ -143,12 +136,11 @@ class Remediator:
                 self.directory.replace_binary(action.target, action.attribute,
                                               *(v[0].encode() if v else None for v in (before, after)))
                 return
-            add = [v for v in after if v.lower() not in _keys(before)]
-            remove = [v for v in before if v.lower() not in _keys(after)]
-            if remove:
-                self.directory.remove_values(action.target, action.attribute, remove)
-            if add:
-                self.directory.add_values(action.target, action.attribute, add)
+            change = diff(before, after)
+            if change.removed:
+                self.directory.remove_values(action.target, action.attribute, list(change.removed))
+            if change.added:
+                self.directory.add_values(action.target, action.attribute, list(change.added))
         elif action.kind == "host.set_auth_type":
             self.hosts.set_auth_type(action.target, AuthType(after[0]))
         elif action.kind == "host.enable_migration":

@@ -9,6 +9,7 @@ from datetime import datetime
 from lmdoctor.services.domain import events
 from lmdoctor.services.domain.models import JournalEntry
 from lmdoctor.services.domain.safetext import json_safe, visible
+from lmdoctor.services.domain.value_diff import diff
 from lmdoctor.services.operations import credssp
 from lmdoctor.services.operations.remediation import Remediator
 from lmdoctor.services.storage import move_log as moves
@@ -21,13 +22,12 @@ def change_rows(entries: list[JournalEntry]) -> list[dict]:
         latest[e.change_id] = e
     rows = []
     for e in sorted(latest.values(), key=lambda e: e.seq):
-        before_keys, after_keys = {v.lower() for v in e.before}, {v.lower() for v in e.after}
+        change = diff(e.before, e.after)
         rows.append({
             "seq": e.seq, "time": e.time.isoformat(), "batch": e.batch, "change_id": e.change_id, "state": e.state,
             "description": e.action.description, "kind": e.action.kind, "target": e.action.target,
             "attribute": e.action.attribute, "reason": e.reason, "before": list(e.before), "after": list(e.after),
-            "added": [v for v in e.after if v.lower() not in before_keys],
-            "removed": [v for v in e.before if v.lower() not in after_keys],
+            "added": list(change.added), "removed": list(change.removed),
             "read_back": list(e.read_back) if e.read_back is not None else None, "error": e.error,
             "rollback_of": e.rollback_of, "expires": e.expires.isoformat() if e.expires else None,
             "powershell": e.action.powershell,

@@ -16,6 +16,7 @@ from lmdoctor.services.backends.hosts.base import ProgressCallback
 from lmdoctor.services.domain import events, fixes, matrix
 from lmdoctor.services.domain.diagnosis import bulk_fixable
 from lmdoctor.services.domain.diagnosis.hosts import ticket_relevant_change
+from lmdoctor.services.domain.lines import Line, check, fail, info, ok, warn
 from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
     UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
@@ -29,6 +30,7 @@ from lmdoctor.services.domain.models import (
     Snapshot,
 )
 from lmdoctor.services.domain.spn import registered_form, spn_key
+from lmdoctor.services.domain.value_diff import diff
 from lmdoctor.services.operations import credssp
 from lmdoctor.services.operations.lab_admin import WALKTHROUGH_FILE
 from lmdoctor.services.operations.migration import MoveRequest, run_test_move
@@ -83,7 +85,7 @@ class StepResult:
     met: bool
     status: StepStatus
     headline: str
-    found: list[str] = field(default_factory=list)
+    found: list[Line] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     fixable: list[Finding] = field(default_factory=list)  # what `f` previews on this step
 
@@ -163,10 +165,9 @@ def undo_command(entry: JournalEntry) -> str:
         parts = [f"-{flag} ${'true' if old & bit else 'false'}" for bit, flag in flags.items() if (old ^ new) & bit]
         return f"Set-ADAccountControl -Identity '{name}$' " + " ".join(parts)
     if a.kind.startswith("directory."):
-        added = [v for v in entry.after if v.lower() not in {b.lower() for b in entry.before}]
-        removed = [v for v in entry.before if v.lower() not in {x.lower() for x in entry.after}]
-        ops = ([f"-Remove @{{'{a.attribute}'=@({fixes.ps_list(added)})}}"] if added else []) + \
-              ([f"-Add @{{'{a.attribute}'=@({fixes.ps_list(removed)})}}"] if removed else [])
+        change = diff(entry.before, entry.after)
+        ops = ([f"-Remove @{{'{a.attribute}'=@({fixes.ps_list(change.added)})}}"] if change.added else []) + \
+              ([f"-Add @{{'{a.attribute}'=@({fixes.ps_list(change.removed)})}}"] if change.removed else [])
         return f"Set-ADComputer -Identity '{name}' " + " ".join(ops)
     if a.kind == "host.set_auth_type":
         return f"Set-VMHost -ComputerName {name} -VirtualMachineMigrationAuthenticationType {entry.before[0]}"
@@ -288,31 +289,32 @@ class Walkthrough:
         elif self._vm_host(snapshot, tm.vm) == tm.source:
             self.state.symptom = self._preflight(tm.vm, tm.source, tm.destination)
         self.save()
-        found = [f"Test move: {tm.vm} on {tm.source} → {tm.destination}, started remotely (WinRM) as from this "
-                 "jump host."]
+        found = [info(f"Test move: {tm.vm} on {tm.source} → {tm.destination}, started remotely (WinRM) as from "
+                      "this jump host.")]
         symptom = self.state.symptom
         if self._vm_host(snapshot, tm.vm) == tm.destination:
-            found.append(f"✔ {tm.vm} is now on {tm.destination}: it was moved by the Verify step.")
+            found.append(ok(f"{tm.vm} is now on {tm.destination}: it was moved by the Verify step."))
         if symptom is not None and not symptom.ok:
-            found += [f"✖ The pre-flight fails: {_last_line(symptom.error)}",
-                      f"Likely cause: {events.describe(symptom.cause)}"]
+            found += [fail(f"The pre-flight fails: {_last_line(symptom.error)}"),
+                      info(f"Likely cause: {events.describe(symptom.cause)}")]
             headline = f"Reproduced: {tm.vm} cannot move {tm.source} → {tm.destination}."
             status: StepStatus = "problem"
         else:
-            found.append("✔ The pre-flight passes: no failure reproduced on this pair.")
+            found.append(ok("The pre-flight passes: no failure reproduced on this pair."))
             headline = f"Not reproduced: {tm.vm} could move {tm.source} → {tm.destination}."
             status = "ok"
         recent = [(n.name, e) for n in snapshot.nodes if n.host for e in n.host.events
                   if e.level == "Error" and e.cause]
         for name, e in sorted(recent, key=lambda x: x[1].time, reverse=True)[:3]:
-            found.append(f"{name} event {e.event_id} at {e.time:%Y-%m-%d %H:%M} UTC: {_last_line(e.message)[:120]}")
+            found.append(info(f"{name} event {e.event_id} at {e.time:%Y-%m-%d %H:%M} UTC: "
+                              f"{_last_line(e.message)[:120]}"))
         return StepResult(Step.SYMPTOM, True, status, headline, found, [
             f"Move-VM -Name {tm.vm} -ComputerName {tm.source} -DestinationHost {tm.destination} -WhatIf",
             f"Get-WinEvent -ComputerName {tm.source} -LogName 'Microsoft-Windows-Hyper-V-VMMS-Admin' -MaxEvents 60",
         ])
 
     def _check_environment(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
-        found = [_settings_line(n) for n in snapshot.nodes]
+        found = [info(_settings_line(n)) for n in snapshot.nodes]
         reporting = [n for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings]
         if not self.state.prior_auth:
             self.state.prior_auth = {n.name: n.host.settings.auth_type.value for n in reporting}
@@ -320,13 +322,13 @@ class Walkthrough:
         auth = {n.host.settings.auth_type.value for n in reporting}
         disabled = [n.name for n in reporting if not n.host.settings.migration_enabled]
         if len(auth) > 1:
-            found.append("✖ The nodes disagree on the authentication type: source and destination must match.")
+            found.append(fail("The nodes disagree on the authentication type: source and destination must match."))
         elif auth:
-            found.append(f"✔ All answering nodes use {auth.pop()}.")
+            found.append(ok(f"All answering nodes use {auth.pop()}."))
         if disabled:
-            found.append(f"✖ Live migration is disabled on {', '.join(disabled)}.")
+            found.append(fail(f"Live migration is disabled on {', '.join(disabled)}."))
         if snapshot.directory_error:
-            found.append(f"✖ The directory could not be read: {snapshot.directory_error}")
+            found.append(fail(f"The directory could not be read: {snapshot.directory_error}"))
         silent = [n.name for n in snapshot.nodes if n not in reporting]
         met = not silent and not snapshot.directory_error
         headline = (f"{len(reporting)} of {len(snapshot.nodes)} nodes answered" +
@@ -352,27 +354,28 @@ class Walkthrough:
             owners = snapshot.spn_owners.get(spn_key(registered_form(spn)), ())
             if len(owners) > 1:
                 problems = True
-                found.append(f"✖ {registered_form(spn)} is held by {', '.join(owners)} (duplicate SPN)")
+                found.append(fail(f"{registered_form(spn)} is held by {', '.join(owners)} (duplicate SPN)"))
             elif owners:
-                found.append(f"✔ {registered_form(spn)} is registered once, on {owners[0]}")
+                found.append(ok(f"{registered_form(spn)} is registered once, on {owners[0]}"))
             else:
                 problems = True
-                found.append(f"✖ nobody holds {registered_form(spn)}")
+                found.append(fail(f"nobody holds {registered_form(spn)}"))
         addresses = set(dst.host.addresses) if dst.host and dst.host.reachable else set()
         for record in dst.dns:
             good = not addresses or record.address in addresses
             problems |= not good
-            found.append(("✔ " if good else "✖ ") + f"DNS {dst.name} A {record.address}"
-                         + ("" if good else f" is not an address of {dst.name} (stale record)"))
+            found.append(check(good, f"DNS {dst.name} A {record.address}"
+                               + ("" if good else f" is not an address of {dst.name} (stale record)")))
         if stale := ticket_relevant_change(snapshot, src):
             problems = True
             account, change = stale
-            found.append(f"✖ {src.name}'s SYSTEM tickets ({src.host.tickets_issued:%H:%M} UTC) predate the change "
-                         f"of {account}$ {change.attribute} ({change.changed:%H:%M} UTC): klist purge -li 0x3e7")
+            found.append(fail(f"{src.name}'s SYSTEM tickets ({src.host.tickets_issued:%H:%M} UTC) predate the "
+                              f"change of {account}$ {change.attribute} ({change.changed:%H:%M} UTC): "
+                              "klist purge -li 0x3e7"))
         failures = [e for e in (src.host.events if src.host else ()) if e.level == "Error" and e.cause]
         if failures:
-            found.append(f"{len(failures)} recent error event(s) on {src.name}; newest: "
-                         f"{events.describe(failures[0].cause)}")
+            found.append(info(f"{len(failures)} recent error event(s) on {src.name}; newest: "
+                              f"{events.describe(failures[0].cause)}"))
         headline = (f"{src.name} → {dst.name}: " + ("something is wrong on this path." if problems
                                                      else "delegation, SPNs and DNS look right."))
         return StepResult(Step.TRIAGE, True, "problem" if problems else "ok", headline, found, [
@@ -389,15 +392,15 @@ class Walkthrough:
     def _check_diagnosis(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
         errors = [f for f in findings if f.severity == Severity.ERROR]
         tm = self.state.test_move
-        found = []
+        found: list[Line] = []
         if tm is not None:
             on_path = [f for f in findings if {f.source, f.target} & {tm.source, tm.destination}]
             if on_path:
-                found.append(f"On the test path {tm.source} → {tm.destination}: {on_path[0].message}")
-                found.append(f"Why: {on_path[0].cause}")
-        found += [f"[{f.severity.value}] {f.message}" for f in findings]
+                found.append(info(f"On the test path {tm.source} → {tm.destination}: {on_path[0].message}"))
+                found.append(info(f"Why: {on_path[0].cause}"))
+        found += [info(f"[{f.severity.value}] {f.message}") for f in findings]
         if not findings:
-            found.append("✔ No rule found anything wrong: every node may migrate to every other node.")
+            found.append(ok("No rule found anything wrong: every node may migrate to every other node."))
         headline = (f"{len(errors)} error(s), {len(findings) - len(errors)} warning(s)/note(s)." if findings
                     else "Nothing wrong.")
         return StepResult(Step.DIAGNOSIS, True, "problem" if errors else "ok", headline, found,
@@ -408,13 +411,13 @@ class Walkthrough:
         manual = [f for f in findings if not f.fix and f.severity == Severity.ERROR]
         commands = [a.powershell for f in fixable for a in f.fix.actions]
         commands += [fixes.purge_tickets_command(h) for h in dict.fromkeys(h for f in fixable for h in f.fix.purge_hosts)]
-        found = [f"• {f.message} → {f.fix.summary}" for f in fixable]
+        found = [info(f"• {f.message} → {f.fix.summary}") for f in fixable]
         for f in manual:
-            found += [f"✖ {f.message}", f"  by hand: {f.remedy or 'see the finding'}"]
+            found += [fail(f.message), info(f"  by hand: {f.remedy or 'see the finding'}")]
             commands += [c.strip() for c in (f.remedy or "").split(":", 1)[-1].split(";") if c.strip()]
         made = self.changes()
         if made:
-            found.append(f"✔ {len(made)} change(s) applied in this walkthrough (journal, j).")
+            found.append(ok(f"{len(made)} change(s) applied in this walkthrough (journal, j)."))
         if fixable:
             headline = (f"{len(fixable)} fix(es) to apply: f previews them." if not self.session.read_only
                         else "Read-only session: lmdoctor will not write; apply these by hand or reopen without "
@@ -423,7 +426,7 @@ class Walkthrough:
         if manual:
             return StepResult(Step.FIX, False, "manual", "lmdoctor does not change this automatically: do it by "
                               "hand, then ctrl+r to check again (or s to skip).", found, commands)
-        found.append("✔ Nothing left to fix automatically.")
+        found.append(ok("Nothing left to fix automatically."))
         return StepResult(Step.FIX, True, "ok", "Nothing left to fix.", found, commands)
 
     def credssp_hosts(self, snapshot: Snapshot) -> list[str]:
@@ -455,17 +458,17 @@ class Walkthrough:
         pair = self._pair(snapshot)
         names = [n.name for n in pair] if pair else ["SOURCE", "DESTINATION"]
         vm = self.state.test_move.vm if self.state.test_move else "VM"
-        found = [
+        found = [info(text) for text in (
             "Optional. Kerberos with constrained delegation is the fix; CredSSP is a stop-gap for one window.",
             "CredSSP works only when Move-VM runs in a session ON the source host (console or RDP), never from a "
             "jump host over WinRM — lmdoctor's own test move would fail with 0x8009030E.",
             "Credential Guard blocks CredSSP; Windows Server 2025 enables it by default.",
             f"o opens a {CREDSSP_MINUTES}-minute window on the test pair (confirmed with a reason, journaled, "
             "reverted to Kerberos when it expires); k closes it early in Rollback.",
-        ]
+        )]
         open_now = self._open_credssp(snapshot)
         if open_now:
-            found.append(f"▲ A CredSSP window is open on {', '.join(open_now)}.")
+            found.append(warn(f"A CredSSP window is open on {', '.join(open_now)}."))
         return StepResult(Step.CREDSSP, True, "optional", "Optional: skip unless you choose a CredSSP window.", found, [
             *(f"lmdoctor credssp --open {h} --minutes {CREDSSP_MINUTES} --reason 'CHG-…'" for h in names),
             f"Set-VMHost -ComputerName {','.join(names)} -VirtualMachineMigrationAuthenticationType CredSSP",
@@ -507,18 +510,18 @@ class Walkthrough:
                         "Read-only session: lmdoctor will not run the live move; run it by hand or reopen without "
                         "--read-only.")
             return StepResult(Step.VERIFY, False, "pending", headline,
-                              [f"Errors left: {sum(f.severity == Severity.ERROR for f in findings)}"], commands)
+                              [info(f"Errors left: {sum(f.severity == Severity.ERROR for f in findings)}")], commands)
         if result.ok and result.verified:
             return StepResult(Step.VERIFY, True, "ok", f"✔ {tm.vm} moved {result.source} → {result.destination} with no "
                               "credential prompt and Get-VM finds it there.",
-                              [f"Move took {result.duration_s:.1f} s."], commands)
-        found = [f"✖ {_last_line(result.error)}", f"Likely cause: {events.describe(result.cause)}"]
-        found += [f"Still wrong: {f.message}" + ("" if f.fix else f" — by hand: {f.remedy}")
+                              [info(f"Move took {result.duration_s:.1f} s.")], commands)
+        found = [fail(_last_line(result.error)), info(f"Likely cause: {events.describe(result.cause)}")]
+        found += [info(f"Still wrong: {f.message}" + ("" if f.fix else f" — by hand: {f.remedy}"))
                   for f in findings if f.severity == Severity.ERROR]
         open_now = self._open_credssp(snapshot)
         if open_now:
-            found.append(f"A CredSSP window is open on {', '.join(open_now)}: a remotely started move cannot use "
-                         f"it; run Move-VM in a session on {tm.source}.")
+            found.append(info(f"A CredSSP window is open on {', '.join(open_now)}: a remotely started move cannot "
+                              f"use it; run Move-VM in a session on {tm.source}."))
         return StepResult(Step.VERIFY, False, "problem", "The test move failed: fix (b to go back) and g to retry.",
                           found, commands)
 
@@ -528,15 +531,15 @@ class Walkthrough:
 
     def _check_rollback(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
         made = self.changes()
-        found = [f"#{e.seq} {e.action.description} (reason: {e.reason})" for e in made]
+        found = [info(f"#{e.seq} {e.action.description} (reason: {e.reason})") for e in made]
         if not made:
-            found.append("No change of this walkthrough to undo.")
+            found.append(info("No change of this walkthrough to undo."))
         prior = self.state.prior_auth
         drifted = [n for n in snapshot.nodes if n.host and n.host.settings and n.name in prior
                    and n.host.settings.auth_type.value != prior[n.name]]
         for n in drifted:
-            found.append(f"{n.name} was on {prior[n.name]} when the walkthrough started; now "
-                         f"{n.host.settings.auth_type.value}.")
+            found.append(info(f"{n.name} was on {prior[n.name]} when the walkthrough started; now "
+                              f"{n.host.settings.auth_type.value}."))
         open_now = self._open_credssp(snapshot)
         commands = ["lmdoctor rollback --last --reason 'CHG-… back out'"]
         commands += ["lmdoctor credssp --revert --reason 'CHG-… close the window'"] if open_now else []
@@ -550,7 +553,7 @@ class Walkthrough:
 
     def _check_prevention(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
         reporting = [n for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings]
-        found: list[str] = []
+        found: list[Line] = []
         drift = False
         for label, get in (("authentication", lambda s: s.auth_type.value),
                            ("performance option", lambda s: s.performance_option.value),
@@ -559,17 +562,17 @@ class Walkthrough:
             values = {n.name: get(n.host.settings) for n in reporting}
             if len(set(values.values())) > 1:
                 drift = True
-                found.append(f"✖ {label} differs: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+                found.append(fail(f"{label} differs: " + ", ".join(f"{k}={v}" for k, v in values.items())))
             elif values:
-                found.append(f"✔ {label}: {next(iter(values.values()))} on every node")
+                found.append(ok(f"{label}: {next(iter(values.values()))} on every node"))
         broken = [s for s in matrix.matrix(snapshot).values() if not s.ok]
-        found.append(f"✔ all {len(snapshot.nodes) * (len(snapshot.nodes) - 1)} ordered pairs may delegate"
-                     if not broken else f"✖ {len(broken)} pair(s) lack the delegation template: "
-                     + ", ".join(f"{s.source}→{s.destination}" for s in broken[:6]) + ("…" if len(broken) > 6 else ""))
+        found.append(ok(f"all {len(snapshot.nodes) * (len(snapshot.nodes) - 1)} ordered pairs may delegate")
+                     if not broken else fail(f"{len(broken)} pair(s) lack the delegation template: "
+                     + ", ".join(f"{s.source}→{s.destination}" for s in broken[:6]) + ("…" if len(broken) > 6 else "")))
         errors = [f for f in findings if f.severity == Severity.ERROR]
-        found += [f"✖ {f.message}" for f in errors]
+        found += [fail(f.message) for f in errors]
         cleanup = [f for f in findings if f.fix and f.severity != Severity.ERROR]
-        found += [f"▲ recommended: {f.message} (f previews: {f.fix.summary})" for f in cleanup]
+        found += [warn(f"recommended: {f.message} (f previews: {f.fix.summary})") for f in cleanup]
         met = not drift and not broken and not errors
         headline = ("Every node follows one build and one delegation template." if met
                     else "The nodes do not follow one template yet.")

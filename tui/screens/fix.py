@@ -17,24 +17,15 @@ from lmdoctor.services.domain.models import ChangePreview, Finding
 from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.screens.confirm import checked_reason, reason_fields
-from lmdoctor.tui.text import assemble, join_lines
+from lmdoctor.tui.text import assemble, typed_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
 
 if TYPE_CHECKING:
     from lmdoctor.tui.app import LmDoctorApp
 
-PREVIEW_STYLE = {"change": ("- ", "b"), "detail": ("    ", ""), "add": ("    + ", "green"),
-                 "remove": ("    - ", "red"), "command": ("    ", "dim")}
-
-
 def preview_text(previews: list[ChangePreview]) -> Content:
     """The previews as text: additions green, removals red, each line styled by its kind."""
-    out: list[tuple[str, str]] = []
-    for p in previews:
-        for kind, text in preview_lines(p):
-            prefix, style = PREVIEW_STYLE[kind]
-            out.append((prefix + text, style))
-    return join_lines(out)
+    return typed_lines(line for p in previews for line in preview_lines(p))
 
 
 def blast_radius(previews: list[ChangePreview]) -> int:

@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.widgets import DataTable
 
 from lmdoctor.services.domain.models import JournalEntry
+from lmdoctor.services.domain.value_diff import diff, same
 from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
@@ -26,12 +27,11 @@ STATE_STYLE = {"applied": "green", "reconciled": "green", "failed": "bold red", 
 
 def _values_diff(before: tuple[str, ...], after: tuple[str, ...]) -> list[Part]:
     """before → after as one line per value: added green, removed red, kept dim."""
-    b, a = {v.lower() for v in before}, {v.lower() for v in after}
-    lines: list[Part] = [assemble("  ", (f"- {v}", "red")) for v in before if v.lower() not in a]
-    lines += [assemble("  ", (f"+ {v}", "green")) for v in after if v.lower() not in b]
-    kept = [v for v in after if v.lower() in b]
-    if kept:
-        lines.append(assemble("  ", (f"{len(kept)} value(s) unchanged", "dim")))
+    change = diff(before, after)
+    lines: list[Part] = [assemble("  ", (f"- {v}", "red")) for v in change.removed]
+    lines += [assemble("  ", (f"+ {v}", "green")) for v in change.added]
+    if change.kept:
+        lines.append(assemble("  ", (f"{len(change.kept)} value(s) unchanged", "dim")))
     return lines or ["  (no change)"]
 
 
@@ -42,7 +42,7 @@ def entry_detail(e: JournalEntry) -> Content:
                          f"attribute: {e.action.attribute}", "before → after:"]
     lines += _values_diff(e.before, e.after)
     if e.read_back is not None:
-        ok = {v.lower() for v in e.read_back} == {v.lower() for v in e.after}
+        ok = same(e.read_back, e.after)
         lines.append(assemble("read back: ", ("matches the intended value", "green") if ok
                               else assemble(("differs:", "b red"), " ", ", ".join(e.read_back) or "(empty)")))
     if e.rollback_of:

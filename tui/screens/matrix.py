@@ -18,7 +18,7 @@ from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.journal import JournalError
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
-from lmdoctor.tui.text import Part, assemble, cell, join_lines
+from lmdoctor.tui.text import Part, assemble, cell, join_lines, typed_line
 from lmdoctor.tui.widgets.plain import Plain
 
 TONE_STYLE = {"ok": "green", "warning": "dark_orange", "error": "bold red"}
@@ -33,8 +33,7 @@ def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> Co
     """The detail pane for one pair: evidence, then exactly the fix for that pair."""
     lines: list[Part] = [assemble((f"{status.source} → {status.destination}", "b"), "  ",
                                   (status.summary, TONE_STYLE[matrix.tone(status)])), ""]
-    for line in matrix.evidence(snapshot, status, last)[1:]:
-        lines.append((line, "green" if line.startswith("✔") else "red" if line.startswith("✖") else ""))
+    lines += [typed_line(line) for line in matrix.evidence(snapshot, status, last)[1:]]  # [0]: the header above
     plans = matrix.fix_findings(snapshot, [(status.source, status.destination)])
     lines += ["", assemble(("Fix for this pair", "b u"), *(("  ", (" f ", "reverse"), " preview and apply")
                                                           if plans else ()))]

@@ -29,12 +29,11 @@ from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
-from lmdoctor.tui.text import assemble, join_lines
+from lmdoctor.tui.text import assemble, join_lines, typed_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel
 
 STATUS_STYLE = {"ok": "b green", "problem": "b red", "manual": "b dark_orange", "optional": "b cyan",
                 "pending": "b yellow"}
-LINE_STYLE = {"✔": "green", "✖": "red", "▲": "dark_orange"}
 
 
 class ConfirmSkip(ModalScreen[bool]):
@@ -56,10 +55,6 @@ class ConfirmSkip(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
-
-
-def found_text(lines: list[str]) -> Content:
-    return join_lines((line, LINE_STYLE.get(line[:1], "")) for line in lines)
 
 
 class WalkthroughScreen(BaseScreen):
@@ -163,7 +158,7 @@ class WalkthroughScreen(BaseScreen):
                 style = STATUS_STYLE.get(result.status, "b")
                 nxt = "⏎ next" if result.met else "s skips"
                 headline.update(assemble((result.headline, style), "  ", (f"({nxt})", "dim")))
-                found.update(assemble((PURPOSE[step], "dim"), "\n\n", found_text(result.found)))
+                found.update(assemble((PURPOSE[step], "dim"), "\n\n", typed_lines(result.found)))
                 commands.update(join_lines(["", assemble(("Commands", "b u"), " ", ("(c copies)", "dim")),
                                             *((f"$ {c}", "cyan") for c in result.commands)])
                                 if result.commands else "")
