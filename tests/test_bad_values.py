@@ -11,7 +11,6 @@ a cluster node name with NUL, ':' or 2 000 characters.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,8 +24,8 @@ from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable
 from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
 from lmdoctor.services.backends.lab.directory import LabDirectory, mock_connection
 from lmdoctor.services.backends.lab.hosts import LabHostGateway
-from lmdoctor.services.backends.lab.scenarios import BASE_DN, CLUSTER, COMPUTERS, DOMAIN, ZONE_DN, build
-from lmdoctor.services.backends.lab.state import Entries, LabHosts, LabStore
+from lmdoctor.services.backends.lab.scenarios import BASE_DN, CLUSTER, COMPUTERS, DOMAIN, build
+from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.domain.badvalues import ValueCheck, node_name_problem, shown, usable_nodes
 from lmdoctor.services.domain.diagnosis import diagnose, has_errors
 from lmdoctor.services.domain.lines import Line
@@ -35,57 +34,10 @@ from lmdoctor.services.domain.models import ClusterNode, FixAction
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.remediation import RemediationError, Remediator
+from tests.support.bad_values import CASES, ESC_CLEAR, plant
 from tests.support.cli_lab import SEED_IDS, Lab
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
-ESC_CLEAR = "\x1b[2J"
-
-
-def computer(entries: Entries, name: str) -> dict:
-    return entries[f"CN={name},{COMPUTERS}"]
-
-
-def extra_node(hosts: LabHosts, name: str) -> None:
-    """The cluster reports one more node, named `name` (a copy of HV04's host)."""
-    hosts.hosts[name] = hosts.hosts["HV04"].model_copy(update={"name": name})
-
-
-# case -> (plant into the lab's directory entries and hosts, finding id, how the raw value is shown)
-Plant = Callable[[Entries, LabHosts], None]
-CASES: dict[str, tuple[Plant, str, str]] = {
-    "spn-not-utf8": (lambda e, h: computer(e, "HV03")["servicePrincipalName"].append(b"HOST/HV\xff03"),
-                     "directory.bad_value:HV03:-", "servicePrincipalName = HOST/HV\\xff03: not UTF-8 text"),
-    "delegation-not-utf8": (lambda e, h: computer(e, "HV03")["msDS-AllowedToDelegateTo"].append(
-                                b"cifs/HV\xfe01" + ESC_CLEAR.encode()),
-                            "directory.bad_value:HV03:-", "msDS-AllowedToDelegateTo = cifs/HV\\xfe01␛[2J: not UTF-8"),
-    "dnshostname-not-utf8": (lambda e, h: computer(e, "HV03").update(dNSHostName=[b"hv03\xff.contoso.local"]),
-                             "directory.bad_value:HV03:-", "dNSHostName = hv03\\xff.contoso.local: not UTF-8 text"),
-    "dnshostname-port": (lambda e, h: computer(e, "HV03").update(dNSHostName=["hv03.contoso.local:5985"]),
-                         "directory.bad_value:HV03:-", "dNSHostName = hv03.contoso.local:5985: not a DNS host name"),
-    "dnsrecord-malformed": (lambda e, h: e[f"DC=HV03,{ZONE_DN}"]["dnsRecord"].append(b"\x01\x02garbage"),
-                            "directory.bad_value:HV03:-", "dnsRecord = 0x010267617262616765: dnsRecord of 'HV03' is 9"),
-    "rbcd-malformed": (lambda e, h: computer(e, "HV03").update(
-                           {"msDS-AllowedToActOnBehalfOfOtherIdentity": [b"\x01\x00\x04\x80garbage"]}),
-                       "directory.bad_value:HV03:-",
-                       "msDS-AllowedToActOnBehalfOfOtherIdentity = 0x0100048067617262616765: unreadable security"),
-    "uac-missing": (lambda e, h: computer(e, "HV03").pop("userAccountControl"),
-                    "directory.bad_value:HV03:-", "userAccountControl = (no value): missing"),
-    "node-name-nul": (lambda e, h: extra_node(h, "HV\x0005"), "host.bad_value:HV␀05:-",
-                      "Name (Get-ClusterNode) = HV␀05: not a computer name"),
-    "node-name-colon": (lambda e, h: extra_node(h, "HV:05"), "host.bad_value:HV:05:-",
-                        "Name (Get-ClusterNode) = HV:05: not a computer name"),
-    "node-name-2000": (lambda e, h: extra_node(h, "H" * 2000), f"host.bad_value:{'H' * 40}… (2000 characters):-",
-                       f"Name (Get-ClusterNode) = {'H' * 120}… (2000 characters): not a computer name"),
-}
-
-
-def plant(root: Path, *cases: str) -> None:
-    store = LabStore(root)
-    entries, hosts = store.load_entries(), store.load_hosts()
-    for case in cases:
-        CASES[case][0](entries, hosts)
-    store.save_entries(entries)
-    store.save_hosts(hosts)
 
 
 def snapshot_over(directory: LdapDirectory, root: Path, *host_cases: str):

@@ -28,30 +28,19 @@ from lmdoctor.services.backends.lab.scenarios import SCENARIOS
 from lmdoctor.services.domain import matrix
 from lmdoctor.services.domain.coverage import coverage, rbcd_grant, verdict
 from lmdoctor.services.domain.diagnosis import diagnose, has_errors
-from lmdoctor.services.domain.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity, Snapshot
+from lmdoctor.services.domain.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity
 from lmdoctor.services.operations.inventory import take_snapshot
-from tests.test_diagnosis import CLUSTER, DOMAIN, NAMES, NOW, account, fqdn, node, owners_for
-
-DOMAIN_SID = "S-1-5-21-1004336348-1177238915-682003330"
-SID = {n: f"{DOMAIN_SID}-{1101 + i}" for i, n in enumerate(NAMES)}
-HOSTS_GROUP = f"{DOMAIN_SID}-1201"
-NESTED_GROUP = f"{DOMAIN_SID}-1202"
-
-
-def cluster(**accounts) -> Snapshot:
-    nodes = tuple(node(n, account=accounts[n]) if n in accounts else
-                  node(n, account=account(n).model_copy(update={"sid": SID[n]})) for n in NAMES)
-    return Snapshot(domain=DOMAIN, cluster=CLUSTER, taken_at=NOW, nodes=nodes, spn_owners=owners_for(NAMES))
-
-
-def without(values: tuple[str, ...], *dropped: str) -> tuple[str, ...]:
-    return tuple(v for v in values if v not in dropped)
-
-
-def hv01_lacking(*dropped: str, **changes) -> object:
-    a = account("HV01")
-    return a.model_copy(update={"sid": SID["HV01"], "allowed_to_delegate_to": without(a.allowed_to_delegate_to, *dropped),
-                                **changes})
+from tests.support.snapshots import (
+    HOSTS_GROUP,
+    NAMES,
+    NESTED_GROUP,
+    SID,
+    account,
+    cluster,
+    fqdn,
+    hv01_lacking,
+    pair_findings,
+)
 
 
 def hv02_granting(*allowed: str, denied: tuple[str, ...] = ()) -> object:
@@ -60,10 +49,6 @@ def hv02_granting(*allowed: str, denied: tuple[str, ...] = ()) -> object:
 
 SHORT = ("cifs/HV02", f"{VSMS}/HV02")
 FQDN = (f"cifs/{fqdn('HV02')}", f"{VSMS}/{fqdn('HV02')}")
-
-
-def pair_findings(findings, src: str, dst: str):
-    return [f for f in findings if f.code.startswith("delegation.") and f.source == src and f.target in (dst, None)]
 
 
 # --- name forms ---------------------------------------------------------------------------------------

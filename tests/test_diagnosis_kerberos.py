@@ -13,7 +13,7 @@ from lmdoctor.services.domain.models import (
     Severity,
 )
 from lmdoctor.services.operations.remediation import Remediator
-from tests.test_diagnosis import snapshot, with_account, with_host
+from tests.support.snapshots import snapshot, with_account, with_host
 
 USER_DN = "CN=Ops Admin,CN=Users,DC=contoso,DC=local"
 

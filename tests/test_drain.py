@@ -13,7 +13,7 @@ from lmdoctor.services.domain.models import (
     VMHostSettings,
 )
 from lmdoctor.services.operations.inventory import take_snapshot
-from tests.test_matrix import synthetic
+from tests.support.snapshots import synthetic
 
 CPU = "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
 

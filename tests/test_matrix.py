@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from lmdoctor.services.backends.lab.scenarios import NODES, build, fqdn
@@ -11,38 +10,18 @@ from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.lines import Line
 from lmdoctor.services.domain.models import (
     UAC_TRUSTED_FOR_DELEGATION,
-    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
-    UAC_WORKSTATION_TRUST_ACCOUNT,
     VSMS,
-    ComputerAccount,
-    HostReport,
     MoveRecord,
     MoveResult,
-    NodeSnapshot,
     Snapshot,
 )
 from lmdoctor.services.domain.spn import delegation_targets, spn_key
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.migration import MoveRequest, run_test_move
 from lmdoctor.services.operations.session import Session
+from tests.support.snapshots import synthetic
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
-
-
-def synthetic(count: int, lacking: Iterable[tuple[int, int]] = (), kerberos_only: Iterable[int] = ()) -> Snapshot:
-    """A cluster of `count` nodes N001…: full delegation, except the (source, destination) indexes in `lacking`."""
-    names = [f"N{i:03d}" for i in range(1, count + 1)]
-    lacking, kerberos_only = set(lacking), set(kerberos_only)
-    nodes = []
-    for i, name in enumerate(names):
-        values = tuple(v for j, peer in enumerate(names) if j != i and (i, j) not in lacking
-                       for v in delegation_targets(peer, f"{peer}.example.test"))
-        uac = UAC_WORKSTATION_TRUST_ACCOUNT | (0 if i in kerberos_only else UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
-        account = ComputerAccount(name=name, dn=f"CN={name},OU=Hosts,DC=example,DC=test",
-                                  dns_host_name=f"{name}.example.test", uac=uac, allowed_to_delegate_to=values)
-        nodes.append(NodeSnapshot(name=name, fqdn=f"{name}.example.test", account=account,
-                                  host=HostReport(name=name)))
-    return Snapshot(domain="example.test", cluster="BIGCLUSTER", taken_at=NOW, nodes=tuple(nodes))
 
 
 def snapshot_of(session: Session) -> Snapshot:

@@ -6,8 +6,7 @@ from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.models import VSMS, Severity
 from lmdoctor.services.domain.nearmiss import near_misses
 from lmdoctor.services.domain.spn import delegation_targets
-from tests.test_coverage import cluster, hv01_lacking, pair_findings
-from tests.test_diagnosis import fqdn
+from tests.support.snapshots import cluster, fqdn, hv01_lacking, pair_findings
 
 WANTED = delegation_targets("HV02", fqdn("HV02"))
 

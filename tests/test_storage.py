@@ -14,7 +14,7 @@ from lmdoctor.services.domain.models import Severity, VirtualMachine
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from tests.psrp.endpoint.lab_cluster import LabCluster
-from tests.test_diagnosis import snapshot, with_account, with_host
+from tests.support.snapshots import snapshot, with_account, with_host
 
 
 @pytest.mark.parametrize("path, server", [

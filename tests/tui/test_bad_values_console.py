@@ -11,7 +11,7 @@ from lmdoctor.tui.app import LmDoctorApp
 from lmdoctor.tui.screens.findings import FindingsScreen
 from lmdoctor.tui.screens.node import NodeScreen
 from lmdoctor.tui.screens.nodes import NodesScreen
-from tests.test_bad_values import CASES, plant
+from tests.support.bad_values import CASES, plant
 from tests.tui.conftest import FIXED_NOW, settle
 
 

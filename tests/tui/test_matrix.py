@@ -13,7 +13,7 @@ from lmdoctor.services.domain.spn import for_host, spn_key
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.fix import FixScreen
 from lmdoctor.tui.screens.matrix import MatrixScreen
-from tests.test_matrix import synthetic
+from tests.support.snapshots import synthetic
 from tests.tui.conftest import FIXED_NOW, settle
 
 
