@@ -1,4 +1,4 @@
-"""The headless command line: check, fix, migrate, rollback, credssp, report, lab.
+"""The headless command line: check, fix, migrate, tour, drain, rollback, credssp, report, lab.
 
 Exit 0 ok, 1 problem found, 2 could not run (bad input, unreachable, read-only refusal)."""
 
@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -14,18 +16,19 @@ from pathlib import Path
 
 from lmdoctor.services.backends.lab.scenarios import SCENARIOS
 from lmdoctor.services.domain import drain, events, inputs
+from lmdoctor.services.domain import tour as tour_domain
 from lmdoctor.services.domain.diagnosis import bulk_fixable, diagnose, has_errors
 from lmdoctor.services.domain.diagnosis.delegation import rbcd_alternative
 from lmdoctor.services.domain.fixes import preview_lines
 from lmdoctor.services.domain.models import ChangePreview, Finding, Snapshot
 from lmdoctor.services.domain.safetext import VisibleStream
 from lmdoctor.services.domain.summary import check_document
-from lmdoctor.services.operations import credssp, drain_preflight, readonly, report
+from lmdoctor.services.operations import credssp, drain_preflight, readonly, report, tour
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.migration import MoveRequest, run_test_move
 from lmdoctor.services.operations.session import Session, UsageError, open_settled_session
-from lmdoctor.services.storage import credentials, error_log
+from lmdoctor.services.storage import credentials, error_log, tour_state
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.files import atomic_write
 from lmdoctor.services.storage.paths import default_lab_dir
@@ -73,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="source host (found automatically)")
     m.add_argument("--what-if", action="store_true", help="pre-flight only")
     m.add_argument("--json", action="store_true")
+    t = sub.add_parser("tour", parents=[common],
+                       help="move one test VM through every node and back, verifying each hop (writes: moves the VM)")
+    start = t.add_mutually_exclusive_group(required=True)
+    start.add_argument("--vm", type=inputs.vm_name, help="the test VM (it starts and ends on its current node)")
+    start.add_argument("--resume", action="store_true", help="continue the saved unfinished tour from the VM's node")
+    t.add_argument("--pairs", choices=("cycle", "all"), default="cycle",
+                   help="cycle: every node once as source and destination (default); all: every ordered pair")
+    t.add_argument("--keep-going", action="store_true", help="continue after a failed hop (from where the VM is)")
+    t.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    t.add_argument("--reason", type=inputs.reason, help="change ticket / reason, logged with every hop")
+    t.add_argument("--json", action="store_true")
     dr = sub.add_parser("drain", parents=[common], help="can a node's VMs be moved away now, and where to (read-only)")
     dr.add_argument("--node", required=True, metavar="HOST", type=inputs.host_name)
     dr.add_argument("--json", action="store_true")
@@ -194,11 +208,7 @@ def cmd_fix(args, session: Session) -> int:
         return EXIT_OK
     if session.read_only:
         raise readonly.refusal("to write")
-    reason = args.reason
-    if not reason:
-        if not sys.stdin.isatty():
-            raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
-        reason = inputs.reason(input("Reason / change ticket: "))
+    reason = _ask_reason(args.reason)
     if not _confirm(f"Apply {len(writes)} change(s)?", args.yes):
         _say("cancelled; nothing written")
         return EXIT_FOUND
@@ -235,6 +245,98 @@ def cmd_migrate(args, session: Session) -> int:
         _say(f"FAILED: {result.error}")
         _say(f"Likely cause: {events.describe(result.cause)}")
     return EXIT_OK if result.ok else EXIT_FOUND
+
+
+def _ask_reason(given: str | None) -> str:
+    """The reason for a write: given, or asked on the terminal; without a terminal, a clear refusal."""
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise UsageError("a reason is required for every write: pass --reason 'CHG-1234 …'")
+    return inputs.reason(input("Reason / change ticket: "))
+
+
+def cmd_tour(args, session: Session) -> int:
+    if session.read_only:
+        raise readonly.refusal(readonly.LIVE_MOVE)
+    nodes = [n.name for n in session.hosts.cluster_nodes()] or list(session.configured_nodes)
+    if args.resume:
+        state = tour.saved(session.journal)
+        _say(f"Resuming tour {state.id} of {state.vm} ({state.mode}, reason: {state.reason}): "
+             f"{len(state.remaining)} of {len(state.hops)} hop(s) left")
+    else:
+        if (unfinished := tour_state.unfinished(session.journal)) is not None:
+            _say(f"note: the unfinished tour {unfinished.id} of {unfinished.vm} ({len(unfinished.remaining)} hop(s) "
+                 "left) is replaced by this one; its hops stay in the move log")
+        state = tour.start(session.hosts, args.vm, nodes, args.pairs, args.keep_going, args.reason or "")
+        _say(f"Tour of {state.vm} from {state.start} ({state.mode}, {len(state.hops)} live move(s), "
+             f"{'continue after a failure' if state.keep_going else 'stop at the first failure'}):")
+    for index, hop in state.pending:
+        _say(f"  {index + 1:>3}. {hop.source} → {hop.destination}")
+    if not args.resume:
+        state = state.model_copy(update={"reason": _ask_reason(args.reason)})
+    if not _confirm(f"Move {state.vm} {len(state.remaining)} time(s)?", args.yes):
+        _say("cancelled; nothing moved")
+        return EXIT_FOUND
+    stop = threading.Event()
+    outcome = _run_tour(session, state, nodes, stop, quiet=args.json)
+    if args.json:
+        print(json.dumps({**outcome.state.model_dump(mode="json"), "location": outcome.location, "ok": outcome.ok,
+                          "rows": [dict(zip(tour_domain.COLUMNS, r, strict=True))
+                                   for r in tour_domain.rows(outcome.state)]}, indent=2))
+    else:
+        print(format_tour(outcome))
+    if outcome.ok:
+        return EXIT_OK
+    return EXIT_FOUND if outcome.state.failures else EXIT_CANNOT
+
+
+def _run_tour(session: Session, state, nodes: list[str], stop: threading.Event, quiet: bool) -> tour.TourOutcome:
+    """Run with hop lines on stderr; the first Ctrl-C stops after the current hop, a second interrupts at once."""
+    def show(event: tour.TourEvent) -> None:
+        if quiet:
+            return
+        if isinstance(event, tour.HopStarted):
+            _say(f"hop {event.index + 1}/{event.total}: {event.hop.source} → {event.hop.destination} …")
+        elif isinstance(event, tour.HopFinished):
+            row = tour_domain.hop_row(event.result)
+            _say(f"hop {row[0]}: {row[3]} in {row[4]}")
+
+    def interrupt(_signum, _frame) -> None:
+        _say("stopping after the current hop (Ctrl-C again to interrupt now; resume with `lmdoctor tour --resume`)")
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, interrupt) if threading.current_thread() is threading.main_thread() else None
+    try:
+        return tour.run(session.hosts, session.journal, state, nodes, listener=show, stop=stop)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def format_tour(outcome: tour.TourOutcome) -> str:
+    """The per-hop table, each failure's exact error, where the VM is and what to do next."""
+    state = outcome.state
+    table = [tour_domain.COLUMNS, *tour_domain.rows(state)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(tour_domain.COLUMNS))]
+    lines = [f"Tour {state.id} of {state.vm} ({state.mode}, {len(state.hops)} hops, reason: {state.reason})"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    for r in (r for r in state.results if not r.passed):
+        error = (r.move.error or "no error text").replace("\n", "\n  ")
+        lines.append(f"hop {r.index + 1} {r.move.source} → {r.move.destination} failed: {error}")
+        if r.move.cause:
+            lines.append(f"  likely cause: {events.describe(r.move.cause)}")
+    lines.append(f"{state.vm} is on {outcome.location}." if outcome.location
+                 else f"{state.vm} was not found on any node that answered.")
+    if state.unfinished:
+        how = "stopped" if state.status == "stopped" else "stopped at the failed hop"
+        lines.append(f"Tour {how}: {len(state.remaining)} hop(s) left"
+                     + (", the failed one first" if state.status == "failed" else "")
+                     + "; resume with `lmdoctor tour --resume`.")
+    else:
+        lines.append(f"Tour complete: {state.passed} of {len(state.hops)} hop(s) passed.")
+    return "\n".join(lines)
 
 
 def cmd_drain(args, session: Session) -> int:
@@ -345,6 +447,7 @@ def cmd_lab(args) -> int:
 
 
 COMMANDS: dict[str, Callable] = {"check": cmd_check, "drain": cmd_drain, "fix": cmd_fix, "migrate": cmd_migrate,
+                                 "tour": cmd_tour,
                                  "rollback": cmd_rollback, "journal": cmd_journal, "credssp": cmd_credssp,
                                  "report": cmd_report}
 

@@ -114,8 +114,10 @@ def test_live_move_reports_progress_and_lands_on_the_destination(lab_session):
     assert s.hosts.get_vm("HV01", "APP01") is None
     assert s.hosts.get_vm("hv02", "app01") is not None  # Get-VM names are case-insensitive
     assert vm_names(s, "HV01") == ["APP02"]
-    log = [e.event_id for e in s.hosts.host_report("HV01").events[:2]]
-    assert log == [20417, 20413]  # newest first: completed, started
+    events = s.hosts.host_report("HV01").events[:3]
+    assert [e.event_id for e in events] == [20417, 20415, 20413]  # newest first: completed, blackout, started
+    assert result.blackout_ms == 68.0 and result.bytes_transferred == 8 << 30  # APP01's 8 GiB
+    assert "APP01" in events[1].message and "blackout time of 0.068 seconds" in events[1].message
     assert s.hosts.host_report("HV01").events[0].cause == "migration-lifecycle"
 
 

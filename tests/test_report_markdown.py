@@ -23,10 +23,13 @@ def _doc(value: str) -> dict:
               "error": None, "target": value, "reason": value, "added": [value], "removed": [], "read_back": [value]}
     move = {"time": "2026-01-01T00:00:00", "vm": value, "source": value, "destination": value, "what_if": False,
             "ok": False, "verified": False, "error": value, "cause": None}
+    tour = {"id": value, "vm": value, "reason": value, "hops": [
+        {"time": "2026-01-01T00:00:00", "source": value, "destination": value, "ok": False, "pre_flight_only": True,
+         "duration_s": 0.1, "blackout_ms": None, "bytes_transferred": None, "error": value}]}
     summary = dict.fromkeys(("errors", "warnings", "applied", "reconciled", "failed", "in_doubt", "intent",
                              "rollbacks", "moves_ok", "moves_failed"), 0)
     return {"generated_at": "2026-01-01T00:00:00", "target": value, "domain": value, "cluster": value,
-            "findings": [finding], "changes": [change], "verification": [move], "summary": summary,
+            "findings": [finding], "changes": [change], "verification": [move], "tours": [tour], "summary": summary,
             "credssp_windows": [{"host": value, "expires": "2026-01-01T00:00:00", "expired": False, "reason": value}]}
 
 
@@ -40,7 +43,7 @@ def test_an_outside_value_renders_as_its_own_text(value: str):
     tags = set(re.findall(r"<(\w+)", out))
     assert tags <= {"h1", "h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "code"}, tags
     text = html.unescape(re.sub(r"<[^>]+>", "", out))
-    assert text.count(value) >= 12  # every place the value appears shows it character for character
+    assert text.count(value) >= 18  # every place the value appears shows it character for character
 
 
 def test_a_bare_address_is_not_turned_into_a_link_by_an_autolinking_viewer():

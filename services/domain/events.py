@@ -57,6 +57,11 @@ SIGNATURES: tuple[Signature, ...] = (
 )
 
 LIFECYCLE_IDS = (20413, 20415, 20417)  # start, blackout, completion of a migration attempt
+BLACKOUT_EVENT = 20415  # VMMS-Admin: a live migration succeeded, with the VM's blackout time
+# Its text names the VM in quotes and the blackout in seconds: the shape admins parse it in
+# ("'(.*)'.*blackout time of (.+) seconds \(VMID (.*)\)", Get-LiveMigrationBlackoutTime, wiki.webperfect.ch,
+# "Blackout-Time (VM Live Migration)"). English only: a localised host's text is not read.
+_BLACKOUT = re.compile(r"'(?P<vm>[^']*)'.*blackout time of (?P<seconds>[0-9]+(?:[.,][0-9]+)?) seconds", re.DOTALL)
 FAILURE_LEVELS = {"critical", "error", "warning"}
 FAILURE_WORDS = ("fail", "error", "cannot", "could not", "unable", "denied", "refused")
 
@@ -101,6 +106,14 @@ def _family(code: int) -> str | None:
     if code >> 16 == 0x8009:
         return "security-package"
     return None
+
+
+def blackout_ms(message: str, vm: str) -> float | None:
+    """The blackout time (ms) a 20415 text gives for `vm`, or None when it is not that VM's or not readable."""
+    match = _BLACKOUT.search(message or "")
+    if not match or match["vm"].lower() != vm.lower():
+        return None
+    return round(float(match["seconds"].replace(",", ".")) * 1000, 1)
 
 
 def reports_failure(text: str, level: str | None = None) -> bool:

@@ -49,7 +49,8 @@ def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus
 
 def last_moves(snapshot: Snapshot, records: Iterable[MoveRecord] = ()) -> dict[Pair, bool]:
     """The newest outcome per (source, destination): lmdoctor's own test moves (the verification log) and the
-    migrations the sources' VMMS/cluster events name, whichever is newer. Pre-flights (-WhatIf) do not count."""
+    migrations the sources' VMMS/cluster events name, whichever is newer. A pre-flight (-WhatIf) counts only as a
+    tour's hop (the hop failed there); a pre-flight on its own does not."""
     names = {n.name for n in snapshot.nodes}
     newest: dict[Pair, tuple[datetime, bool]] = {}
 
@@ -68,7 +69,7 @@ def last_moves(snapshot: Snapshot, records: Iterable[MoveRecord] = ()) -> dict[P
                     seen((node.name, match.group(1).split(".")[0].upper()), event.time, MOVE_EVENTS[event.event_id])
     for record in records:
         r = record.result
-        if not r.what_if:
+        if not r.what_if or record.tour is not None:
             seen((r.source.upper(), r.destination.upper()), record.time, r.ok)
     return {key: ok for key, (_, ok) in newest.items()}
 

@@ -306,9 +306,13 @@ class MoveResult(Model):
     cause: str | None = None
     verified: bool = False
     duration_s: float = 0.0
+    bytes_transferred: int | None = None  # where the host reports it (the lab does; Windows' Move-VM does not)
+    blackout_ms: float | None = None  # the VM's pause at switch-over, where the host reports it (VMMS event 20415)
 
 
 class MoveRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     time: datetime
     result: MoveResult
+    tour: str | None = None  # the migration tour this move was a hop of
+    reason: str | None = None  # the reason the operator gave for the tour

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 
 from lmdoctor.services.domain import events
-from lmdoctor.services.domain.models import JournalEntry
+from lmdoctor.services.domain.models import JournalEntry, MoveRecord
 from lmdoctor.services.domain.safetext import json_safe, visible
 from lmdoctor.services.domain.value_diff import diff
 from lmdoctor.services.operations import credssp
@@ -39,7 +39,8 @@ def build(remediator: Remediator, label: str, snapshot_doc: dict | None, now: da
     """The report document (the JSON format; Markdown renders the same content)."""
     entries = remediator.journal.entries()
     changes = change_rows(entries)
-    tests = [{"time": m.time.isoformat(), **m.result.model_dump(mode="json")} for m in moves.history(remediator.journal)]
+    history = moves.history(remediator.journal)
+    tests = [{"time": m.time.isoformat(), "tour": m.tour, **m.result.model_dump(mode="json")} for m in history]
     findings = (snapshot_doc or {}).get("findings", [])
     return {
         "generated_at": now.isoformat(),
@@ -51,6 +52,7 @@ def build(remediator: Remediator, label: str, snapshot_doc: dict | None, now: da
         "credssp_windows": [{"host": w.host, "expires": w.expires.isoformat(), "expired": w.expired(now),
                              "reason": w.entry.reason} for w in credssp.windows(remediator)],
         "verification": tests,
+        "tours": tour_rows(history),
         "summary": {
             "errors": sum(f["severity"] == "error" for f in findings),
             "warnings": sum(f["severity"] == "warning" for f in findings),
@@ -61,6 +63,21 @@ def build(remediator: Remediator, label: str, snapshot_doc: dict | None, now: da
             "moves_failed": sum(not t["ok"] for t in tests),
         },
     }
+
+
+def tour_rows(history: list[MoveRecord]) -> list[dict]:
+    """One entry per migration tour in the move log: its VM, reason and every hop in the order they ran."""
+    tours: dict[str, dict] = {}
+    for m in history:
+        if m.tour is None:
+            continue
+        entry = tours.setdefault(m.tour, {"id": m.tour, "vm": m.result.vm, "reason": m.reason, "hops": []})
+        r = m.result
+        entry["hops"].append({"time": m.time.isoformat(), "source": r.source, "destination": r.destination,
+                              "ok": r.ok, "pre_flight_only": r.what_if, "duration_s": round(r.duration_s, 3),
+                              "blackout_ms": r.blackout_ms, "bytes_transferred": r.bytes_transferred,
+                              "error": r.error})
+    return list(tours.values())
 
 
 # Markdown reads these characters as emphasis, links, images, inline HTML, entities or table cells; a backslash
@@ -134,6 +151,18 @@ def to_markdown(doc: dict) -> str:
                 f"{_cell(events.describe(t['cause'])) if t['cause'] else ''} |" for t in doc["verification"]]
     else:
         out.append("No test moves recorded.")
+    out += ["", "## Migration tours", ""]
+    for t in doc["tours"]:
+        out += [f"Tour {_code(t['id'])} of {_cell(t['vm'])} — reason: {_cell(t['reason'])}", "",
+                "| Time | From | To | Result | Duration (s) | Blackout (ms) | Transferred (bytes) | Error |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {h['time']} | {_cell(h['source'])} | {_cell(h['destination'])} | "
+                f"{'OK' if h['ok'] else 'FAILED (pre-flight)' if h['pre_flight_only'] else 'FAILED'} | "
+                f"{h['duration_s']} | {_cell(h['blackout_ms'])} | {_cell(h['bytes_transferred'])} | {_cell(h['error'])} |"
+                for h in t["hops"]]
+        out.append("")
+    if not doc["tours"]:
+        out.append("No migration tours recorded.")
     return visible("\n".join(out) + "\n", multiline=True)  # a control character in a value is shown, not sent
 
 

@@ -13,9 +13,10 @@ def log_path(journal: Journal) -> Path:
     return journal.path.with_name(journal.path.stem + ".moves.jsonl")
 
 
-def record(journal: Journal, result: MoveResult, now: datetime | None = None) -> MoveRecord:
-    """Append one test move (fsync'd, like the journal)."""
-    entry = MoveRecord(time=now or datetime.now(timezone.utc), result=result)
+def record(journal: Journal, result: MoveResult, now: datetime | None = None, tour: str | None = None,
+           reason: str | None = None) -> MoveRecord:
+    """Append one test move (fsync'd, like the journal); a tour's hop names its tour and the tour's reason."""
+    entry = MoveRecord(time=now or datetime.now(timezone.utc), result=result, tour=tour, reason=reason)
     append_jsonl(log_path(journal), entry)
     return entry
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,14 +34,6 @@ HOSTILE = [
 
 ACCESS_DENIED = ("You do not have the required permission to complete this task. Contact the administrator of the "
                  "authorization policy for the computer 'HV03'.")
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LabCluster]:
-    lab_dir = tmp_path / "lab"
-    manage.reset(lab_dir, "seed")
-    with LabCluster(lab_dir) as c:
-        yield c
 
 
 def _only(received: list, name: str):

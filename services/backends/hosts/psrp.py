@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import requests
@@ -37,6 +37,7 @@ from lmdoctor.services.storage.profiles import Profile
 MAX_EVENTS = 60
 EVENT_LOGS = ("Microsoft-Windows-Hyper-V-VMMS-Admin", "Microsoft-Windows-Hyper-V-High-Availability-Admin")
 EVENT_LEVELS = (1, 2, 3)  # Critical, Error, Warning
+MAX_CLOCK_SKEW_S = 300  # Kerberos' tolerance: hosts whose clocks differ more cannot migrate at all
 SYSTEM_LOGON_ID = "0x3e7"  # the SYSTEM logon session VMMS runs in
 WSMAN_UNKNOWN_SHELL = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: the shell is gone on the host
 _TOLERATED_EVENT_ERRORS = ("NoMatchingEventsFound", "NoMatchingLogsFound")
@@ -358,6 +359,7 @@ class PsrpHostGateway:
     def move_vm(self, vm: str, source: str, destination: str, what_if: bool = False,
                 progress: ProgressCallback | None = None) -> MoveResult:
         started = time.monotonic()
+        since = datetime.now(timezone.utc) - timedelta(seconds=MAX_CLOCK_SKEW_S)  # the hosts' clocks may differ
         params: dict[str, Any] = {"Name": vm, "DestinationHost": destination}
         if what_if:
             params["WhatIf"] = True
@@ -369,7 +371,28 @@ class PsrpHostGateway:
                 raise HostError(text)
             return MoveResult(ok=False, error=text, cause=events.classify(text),
                               duration_s=time.monotonic() - started, **result)
-        return MoveResult(ok=True, duration_s=time.monotonic() - started, **result)
+        duration = time.monotonic() - started
+        blackout = None if what_if else self._blackout(vm, (source, destination), since)
+        return MoveResult(ok=True, duration_s=duration, blackout_ms=blackout, **result)
+
+    def _blackout(self, vm: str, hosts: Sequence[str], since: datetime) -> float | None:
+        """The blackout time of the move just made, from the newest VMMS-Admin 20415 event since `since` naming the
+        VM on the source or the destination (Move-VM itself returns nothing; Windows reports no transferred bytes).
+        Never fails the move: an unreadable or absent event gives None. The time is compared here: pypsrp cannot
+        send a DateTime inside the FilterHashtable."""
+        query = {"LogName": EVENT_LOGS[0], "Id": events.BLACKOUT_EVENT}
+        found: list[tuple[datetime, float]] = []
+        for host in hosts:
+            try:
+                ps = self._run(host, lambda p: _command(p, "Get-WinEvent", (), {"FilterHashtable": query,
+                                                                                  "MaxEvents": 20}, False))
+                for record in ps.output:
+                    event = psobjects.host_event(record)
+                    if event.time >= since and (ms := events.blackout_ms(event.message, vm)) is not None:
+                        found.append((event.time, ms))
+            except (HostError, *_UNREADABLE):
+                continue
+        return max(found)[1] if found else None
 
     def close(self) -> None:
         with self._links_lock:

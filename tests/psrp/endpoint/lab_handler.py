@@ -223,9 +223,12 @@ class LabHostHandler:
         logs = {str(x).lower() for x in (logs if isinstance(logs, list) else [logs])}
         levels = query.get("Level", [])
         levels = set(levels if isinstance(levels, list) else [levels])
+        ids = query.get("Id", [])
+        ids = {int(x) for x in (ids if isinstance(ids, list) else [ids])}
         limit = int(command.parameters.get("MaxEvents", 2**31 - 1))
         chosen = sorted((e for e in self._lab_host().events
-                         if e.log.lower() in logs and (not levels or LEVEL_NUMBERS.get(e.level) in levels)),
+                         if e.log.lower() in logs and (not levels or LEVEL_NUMBERS.get(e.level) in levels)
+                         and (not ids or e.event_id in ids)),
                         key=lambda e: e.time, reverse=True)[:limit]
         if not chosen:
             yield Error("No events were found that match the specified selection criteria.",
