@@ -102,6 +102,13 @@ def plan(nodes: list[str] | tuple[str, ...], start: str, mode: Mode = "cycle") -
     return hops
 
 
+def new_state(tour_id: str, vm: str, start: str, nodes: list[str] | tuple[str, ...], mode: Mode, keep_going: bool,
+              reason: str, now: datetime) -> TourState:
+    """A tour not yet run: its plan from `start`, the node the VM is on."""
+    return TourState(id=tour_id, vm=vm, mode=mode, keep_going=keep_going, reason=reason, start=start.upper(),
+                     hops=plan(nodes, start, mode), started=now, updated=now)
+
+
 def _every_pair(names: list[str], start: str) -> tuple[Hop, ...]:
     """An Eulerian circuit of the complete directed graph on `names` from `start` (Hierholzer)."""
     unused = {n: [m for m in reversed(names) if m != n] for n in names}  # popped from the end: nodes in order

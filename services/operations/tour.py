@@ -78,9 +78,15 @@ def start(hosts: HostGateway, vm: str, nodes: list[str], mode: Mode, keep_going:
     here = where(hosts, vm, nodes)
     if here is None:
         raise TourError(f"VM {vm!r} was not found on any of: {', '.join(nodes)}")
+    return planned(vm, here, nodes, mode, keep_going, reason, clock)
+
+
+def planned(vm: str, here: str, nodes: list[str], mode: Mode, keep_going: bool, reason: str,
+            clock: Clock = _now) -> TourState:
+    """A new tour of `vm` from `here`, as the front end last saw it (the run starts from where the VM really is)."""
     now = clock()
-    return TourState(id=f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}", vm=vm, mode=mode, keep_going=keep_going,
-                     reason=reason, start=here, hops=tour.plan(nodes, here, mode), started=now, updated=now)
+    return tour.new_state(f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}", vm, here, nodes, mode, keep_going, reason,
+                          now)
 
 
 def saved(journal: Journal) -> TourState:
