@@ -6,14 +6,18 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 from hypothesis import HealthCheck, settings
 
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import Session, open_demo
+from lmdoctor.services.storage import credentials
+from tests.support.ci import in_ci
 from tests.support.cli_lab import Lab
 
 REPO = Path(__file__).resolve().parent.parent
+SECRET_SERVICE = "keyring.backends.SecretService"
 
 settings.register_profile("lmdoctor", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", parent=settings.get_profile("lmdoctor"), max_examples=5000)
@@ -57,6 +61,26 @@ def lab_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
     yield make
     for session in opened:
         session.close()
+
+
+@pytest.fixture
+def secret_service() -> Iterator[object]:
+    """The real Secret Service (tests/with-keyring.sh); fail under CI, skip elsewhere, when it is not there."""
+    backend = keyring.get_keyring()
+    problem = None
+    if not type(backend).__module__.startswith(SECRET_SERVICE):
+        problem = f"the keyring backend is {type(backend).__module__}.{type(backend).__name__}, not the Secret Service"
+    else:
+        try:
+            credentials.get_password("lmdoctor-probe", "nobody")
+        except credentials.CredentialsUnavailable as exc:
+            problem = str(exc)
+    if problem:
+        message = f"{problem}; run the tests under tests/with-keyring.sh"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield backend
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.remediation import RemediationError, Remediator
 from tests.support.bad_values import CASES, ESC_CLEAR, plant
-from tests.support.cli_lab import SEED_IDS, Lab
+from tests.support.cli_lab import SEED_IDS
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
@@ -160,17 +160,10 @@ def test_a_malformed_dns_record_is_skipped_where_the_lab_hosts_resolve_names():
 
 
 # --- the whole `check`, as a subprocess, on a lab with each value planted --------------------------------
-@pytest.fixture
-def seed_lab(tmp_path: Path) -> Lab:
-    lab = Lab(tmp_path / "lab")
-    lab.reset("seed")
-    return lab
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_check_reports_the_bad_value_as_a_finding_and_goes_on(seed_lab, case):
-    plant(seed_lab.root, case)
-    r = seed_lab.run("check", "--json")
+def test_check_reports_the_bad_value_as_a_finding_and_goes_on(lab, case):
+    plant(lab.root, case)
+    r = lab.run("check", "--json")
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
@@ -185,14 +178,14 @@ def test_check_reports_the_bad_value_as_a_finding_and_goes_on(seed_lab, case):
     assert [n["name"] for n in doc["nodes"]] == ["HV01", "HV02", "HV03", "HV04"]
 
 
-def test_every_command_that_reads_the_cluster_survives_all_bad_values_at_once(seed_lab):
-    plant(seed_lab.root, *[c for c in CASES if c not in ("dnshostname-port", "node-name-colon")])
+def test_every_command_that_reads_the_cluster_survives_all_bad_values_at_once(lab):
+    plant(lab.root, *[c for c in CASES if c not in ("dnshostname-port", "node-name-colon")])
     for args in (("check",), ("fix", "--all", "--dry-run"), ("report", "--format", "md"),
                  ("migrate", "--vm", "APP01", "--to", "HV03", "--what-if")):
-        r = seed_lab.run(*args)
+        r = lab.run(*args)
         assert "Traceback" not in r.stderr, (args, r.stderr)
         assert r.returncode in (0, 1), (args, r.stderr)
-    text = seed_lab.run("check").stdout
+    text = lab.run("check").stdout
     assert "directory.bad_value:HV03:-" in text and "host.bad_value:HV␀05:-" in text
 
 

@@ -15,17 +15,13 @@ labels of a German klist simulator, which the parser does not read anyway.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from lmdoctor.services.backends.hosts import psobjects
 from lmdoctor.services.backends.hosts.base import HostError, Unconfirmed
 from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
-from lmdoctor.services.backends.lab.state import LabStore
-from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.remediation import Outcome, Remediator
-from tests.psrp.endpoint.lab_cluster import LabCluster
 
 ENGLISH_LIST = """Current LogonId is 0:0xaa60e
 
@@ -148,25 +144,3 @@ def test_remediation_reports_an_unconfirmed_purge_as_unconfirmed_and_shows_the_t
     assert outcome.unconfirmed == ["HV01"] and outcome.purged == [] and outcome.ok
     assert "not confirmed" in notes[0] and "failed" not in notes[0].split("(")[0]
     assert "Ticket(s) gelöscht." in notes[0] and "\x1b" not in notes[0] and "␛[2J" in notes[0]
-
-
-@pytest.fixture
-def german_cluster(tmp_path: Path):
-    lab_dir = tmp_path / "lab"
-    manage.reset(lab_dir, "stale-tickets")
-    with LabCluster(lab_dir) as cluster:
-        for handler in cluster.handlers.values():
-            handler.language = "de"
-        yield cluster
-
-
-@pytest.mark.psrp
-def test_on_a_german_host_over_psrp_tickets_are_read_and_a_purge_is_confirmed(german_cluster):
-    gateway = german_cluster.gateway()
-    issued = LabStore(german_cluster.lab_dir).load_hosts().hosts["HV01"].tickets.issued
-    report = gateway.host_report("HV01")
-    assert report.tickets_issued == issued.replace(microsecond=0)
-    gateway.purge_tickets("HV01")  # confirmed: no exception
-    after = LabStore(german_cluster.lab_dir).load_hosts().hosts["HV01"].tickets.issued
-    assert after > issued and gateway.host_report("HV01").tickets_issued == after.replace(microsecond=0)
-    gateway.close()

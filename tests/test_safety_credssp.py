@@ -122,53 +122,53 @@ def test_settle_in_read_only_mode_warns_and_writes_nothing(lab_session, tmp_path
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Lab:
+def healthy_lab(tmp_path: Path) -> Lab:
     lab = Lab(tmp_path / "lab")
     lab.reset("healthy")
     return lab
 
 
-def test_cli_open_status_check_and_revert(lab):
-    r = lab.run("credssp")
+def test_cli_open_status_check_and_revert(healthy_lab):
+    r = healthy_lab.run("credssp")
     assert r.returncode == 0 and "no CredSSP window is open" in r.stderr
-    r = lab.run("credssp", "--open", "HV03", "--minutes", "30", "--reason", "CHG-7", "--yes")
+    r = healthy_lab.run("credssp", "--open", "HV03", "--minutes", "30", "--reason", "CHG-7", "--yes")
     assert r.returncode == 0, r.stderr
     assert "Credential Guard" in r.stderr and "Windows Server 2025" in r.stderr
     assert "CredSSP window on HV03: 29m" in r.stderr or "CredSSP window on HV03: 30m" in r.stderr
-    r = lab.run("credssp")
+    r = healthy_lab.run("credssp")
     assert r.returncode == 0 and "CredSSP window on HV03:" in r.stderr and "left" in r.stderr
-    r = lab.run("check")
+    r = healthy_lab.run("check")
     assert "CredSSP window on HV03:" in r.stderr and "Credential Guard" in r.stderr
-    r = lab.run("credssp", "--revert", "--reason", "CHG-7 done", "--yes")
+    r = healthy_lab.run("credssp", "--revert", "--reason", "CHG-7 done", "--yes")
     assert r.returncode == 0, r.stderr
     assert "no CredSSP window is open" in r.stderr
-    code, doc = lab.check()
+    code, doc = healthy_lab.check()
     assert code == 0 and {n["auth_type"] for n in doc["nodes"]} == {"Kerberos"}
 
 
-def test_cli_reverts_an_expired_window_on_the_next_run(lab):
-    s = open_demo(lab.root, step_delay=0)
+def test_cli_reverts_an_expired_window_on_the_next_run(healthy_lab):
+    s = open_demo(healthy_lab.root, step_delay=0)
     credssp.open_window(s.remediator, "HV03", 60, "CHG-7", datetime.now(timezone.utc) - timedelta(hours=2))
     s.close()
-    r = lab.run("check", "--json")
+    r = healthy_lab.run("check", "--json")
     assert r.returncode == 0, r.stderr
     assert "CredSSP window expired: reverted to Kerberos" in r.stderr
     assert {n["auth_type"] for n in json.loads(r.stdout)["nodes"]} == {"Kerberos"}
-    states = [(e["state"], e["rollback_of"] is not None) for e in json.loads(lab.run("journal", "--json").stdout)]
+    states = [(e["state"], e["rollback_of"] is not None) for e in json.loads(healthy_lab.run("journal", "--json").stdout)]
     assert states == [("intent", False), ("applied", False), ("intent", True), ("applied", True)]
 
 
-def test_cli_credssp_needs_reason_confirmation_and_writes_nothing_read_only(lab):
-    before = lab.files()
-    r = lab.run("credssp", "--open", "HV03", "--yes")
+def test_cli_credssp_needs_reason_confirmation_and_writes_nothing_read_only(healthy_lab):
+    before = healthy_lab.files()
+    r = healthy_lab.run("credssp", "--open", "HV03", "--yes")
     assert r.returncode == 2 and "reason" in r.stderr
-    r = lab.run("credssp", "--open", "HV03", "--reason", "CHG-7")
+    r = healthy_lab.run("credssp", "--open", "HV03", "--reason", "CHG-7")
     assert r.returncode == 2 and "--yes" in r.stderr
-    r = lab.run("credssp", "--open", "HV03", "--reason", "CHG-7", "--yes", "--read-only")
+    r = healthy_lab.run("credssp", "--open", "HV03", "--reason", "CHG-7", "--yes", "--read-only")
     assert r.returncode == 2 and "read-only" in r.stderr
-    r = lab.run("credssp", "--open", "HV03*", "--reason", "CHG-7", "--yes")
+    r = healthy_lab.run("credssp", "--open", "HV03*", "--reason", "CHG-7", "--yes")
     assert r.returncode == 2 and "--open" in r.stderr and "not a valid host name" in r.stderr
-    assert lab.files() == before
+    assert healthy_lab.files() == before
 
 
 # --- console ---------------------------------------------------------------------------------

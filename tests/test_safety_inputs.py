@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lmdoctor.cli import commands as cli
-from lmdoctor.services.operations import lab_admin as manage
+from tests.support.files import files_under
 
 LDAP_META = ["HV02*", "HV02)(objectClass=*)", "HV\\02", "(HV02)", "HV02\x00"]
 POWERSHELL_META = ["HV02;Remove-Item C:\\", "$(Get-Process)", "HV02`n", "HV02'", "HV02|Out-Null", "@HV02"]
@@ -18,15 +18,10 @@ UNICODE = ["HV０２", "НV02", "HV02\u200b", "ＨＶ０２", "HV02\u202e"]
 LONG = "H" * 10_000
 
 
-def snapshot(*roots: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for root in roots if root.exists() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture
-def lab(tmp_path: Path, isolated_dirs) -> tuple[Path, list[Path]]:
-    root = tmp_path / "lab"
-    manage.reset(root, "seed")
-    return root, [root, isolated_dirs["data"], isolated_dirs["config"]]
+def lab_files(lab_dir: Path, isolated_dirs) -> tuple[Path, list[Path]]:
+    """The seed lab, and every folder a refused command must leave as it was."""
+    return lab_dir, [lab_dir, isolated_dirs["data"], isolated_dirs["config"]]
 
 
 def run(argv: list[str], capsys) -> tuple[int, str]:
@@ -43,9 +38,9 @@ def demo(root: Path, *args: str) -> list[str]:
 
 @pytest.mark.parametrize("value", LDAP_META + POWERSHELL_META + UNICODE + [LONG, "", "-", "HV02."])
 @pytest.mark.parametrize("option", ["--to", "--from"])
-def test_bad_host_names_are_refused_naming_the_option(lab, capsys, option, value):
-    root, dirs = lab
-    before = snapshot(*dirs)
+def test_bad_host_names_are_refused_naming_the_option(lab_files, capsys, option, value):
+    root, dirs = lab_files
+    before = files_under(*dirs)
     args = ["--vm", "APP01", "--to", "HV02"] + ([option, value] if option == "--from" else [])
     if option == "--to":
         args[3] = value
@@ -53,36 +48,36 @@ def test_bad_host_names_are_refused_naming_the_option(lab, capsys, option, value
     assert code == 2
     assert f"argument {option}" in err and ("not a valid host name" in err)
     assert len(err) < 600  # a 10,000-character value is not echoed back
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before
 
 
 @pytest.mark.parametrize("value", ["APP*", "APP0?", "[APP]01", "APP01\x00", "APP\n01", " APP01", "APP01 ", "",
                                    "A" * 10_000, "APP\u202e10", "APP\x1b[31m"])
-def test_bad_vm_names_are_refused_naming_the_option(lab, capsys, value):
-    root, dirs = lab
-    before = snapshot(*dirs)
+def test_bad_vm_names_are_refused_naming_the_option(lab_files, capsys, value):
+    root, dirs = lab_files
+    before = files_under(*dirs)
     code, err = run(demo(root, "migrate", "--vm", value, "--to", "HV02"), capsys)
     assert code == 2 and "argument --vm" in err and len(err) < 600
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before
 
 
 @pytest.mark.parametrize("value", ["APP01'; Stop-Computer -Force; '", "$(Remove-VM -Name APP01 -Force)",
                                    "APP01)(cn=x", "Ünïcødé VM ✓", "APP01`; calc", "A" * 100])
-def test_legal_but_strange_vm_names_are_passed_as_data_and_change_nothing(lab, capsys, value):
-    root, dirs = lab
-    before = snapshot(*dirs)
+def test_legal_but_strange_vm_names_are_passed_as_data_and_change_nothing(lab_files, capsys, value):
+    root, dirs = lab_files
+    before = files_under(*dirs)
     code, err = run(demo(root, "migrate", "--vm", value, "--to", "HV02"), capsys)
     assert code == 2 and "was not found on any of" in err
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before
 
 
 @pytest.mark.parametrize("value", ["", "   ", "CHG-1\nrm -rf /", "CHG\x00", "R" * 10_000, "CHG\u2028x"])
-def test_bad_reasons_are_refused_before_anything_is_written(lab, capsys, value):
-    root, dirs = lab
-    before = snapshot(*dirs)
+def test_bad_reasons_are_refused_before_anything_is_written(lab_files, capsys, value):
+    root, dirs = lab_files
+    before = files_under(*dirs)
     code, err = run(demo(root, "fix", "--all", "--yes", "--reason", value), capsys)
     assert code == 2 and "argument --reason" in err and len(err) < 600
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before
 
 
 def test_reasons_may_use_joiners_but_not_bidi_overrides():
@@ -93,8 +88,8 @@ def test_reasons_may_use_joiners_but_not_bidi_overrides():
         inputs.reason("CHG-8 \u202egnp.exe")
 
 
-def test_a_unicode_reason_is_kept_exactly(lab, capsys):
-    root, _dirs = lab
+def test_a_unicode_reason_is_kept_exactly(lab_files, capsys):
+    root, _dirs = lab_files
     code, _err = run(demo(root, "fix", "--all", "--yes", "--reason", "Änderung CHG-7 — Wartungsfenster ✓ 変更"), capsys)
     assert code == 0
     from lmdoctor.services.storage.journal import Journal
@@ -104,21 +99,21 @@ def test_a_unicode_reason_is_kept_exactly(lab, capsys):
 
 @pytest.mark.parametrize("value", ["*", "delegation.missing:HV01:HV02)(x=*", "delegation.missing:HV01:HV02\x00",
                                    "x" * 10_000, "delegation.missing:HV01"])
-def test_bad_finding_ids_are_refused(lab, capsys, value):
-    root, dirs = lab
-    before = snapshot(*dirs)
+def test_bad_finding_ids_are_refused(lab_files, capsys, value):
+    root, dirs = lab_files
+    before = files_under(*dirs)
     code, err = run(demo(root, "fix", "--finding", value, "--yes", "--reason", "CHG-1"), capsys)
     assert code == 2 and "argument --finding" in err and len(err) < 600
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before
 
 
 @pytest.mark.parametrize("value", ["HV03*", "HV03)(cn=*", "HV03;Set-VMHost", LONG])
-def test_bad_credssp_hosts_are_refused(lab, capsys, value):
-    root, dirs = lab
-    before = snapshot(*dirs)
+def test_bad_credssp_hosts_are_refused(lab_files, capsys, value):
+    root, dirs = lab_files
+    before = files_under(*dirs)
     code, err = run(demo(root, "credssp", "--open", value, "--reason", "CHG-1", "--yes"), capsys)
     assert code == 2 and "argument --open" in err
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before
 
 
 # --- profiles --------------------------------------------------------------------------------
@@ -148,13 +143,13 @@ def test_hostile_profiles_are_refused_naming_the_field_and_write_nothing(isolate
     folder = isolated_dirs["config"] / "profiles"
     folder.mkdir(exist_ok=True)
     (folder / f"{name}.toml").write_text(text, encoding="utf-8")
-    before = snapshot(isolated_dirs["data"], isolated_dirs["config"])
+    before = files_under(isolated_dirs["data"], isolated_dirs["config"])
     code, err = run(["check", "--profile", name], capsys)
     assert code == 2
     assert err.startswith(f"lmdoctor: profile {name}: ") and field in err
     assert err.count("\n") == 1 and len(err) < 800
     assert "hunter2-in-a-file" not in err
-    assert snapshot(isolated_dirs["data"], isolated_dirs["config"]) == before
+    assert files_under(isolated_dirs["data"], isolated_dirs["config"]) == before
 
 
 def test_binary_profile_is_refused(isolated_dirs, capsys):
@@ -169,8 +164,8 @@ def test_binary_profile_is_refused(isolated_dirs, capsys):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit-state", "edit-values", "garbage", "nul"])
-def test_damaged_journal_stops_every_write_command_naming_the_line(lab, capsys, damage):
-    root, dirs = lab
+def test_damaged_journal_stops_every_write_command_naming_the_line(lab_files, capsys, damage):
+    root, dirs = lab_files
     assert run(demo(root, "fix", "--all", "--yes", "--reason", "CHG-1"), capsys)[0] == 0
     journal = root / "journal.jsonl"
     lines = journal.read_bytes().splitlines(keepends=True)
@@ -185,10 +180,10 @@ def test_damaged_journal_stops_every_write_command_naming_the_line(lab, capsys, 
     else:
         lines[1] = lines[1][:10] + b"\x00" + lines[1][10:]
     journal.write_bytes(b"".join(lines))
-    before = snapshot(*dirs)
+    before = files_under(*dirs)
     for argv in (demo(root, "fix", "--all", "--yes", "--reason", "CHG-2"), demo(root, "rollback", "--all", "--yes"),
                  demo(root, "check"), demo(root, "credssp", "--open", "HV03", "--reason", "x", "--yes")):
         code, err = run(argv, capsys)
         assert code == 2, argv
         assert "journal.jsonl: line " in err and err.count("\n") == 1
-    assert snapshot(*dirs) == before
+    assert files_under(*dirs) == before

@@ -7,7 +7,6 @@ of values whose case was changed since removes them as they are now spelt."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +17,8 @@ DELEGATE = "msDS-AllowedToDelegateTo"
 
 
 @pytest.fixture
-def used_lab(tmp_path: Path) -> Lab:
+def used_lab(lab: Lab) -> Lab:
     """A seed lab with history: a fix, a test move (move log), and the fix rolled back (four journal lines)."""
-    lab = Lab(tmp_path / "lab")
-    lab.reset("seed")
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
     assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 0
     assert lab.run("rollback", "--last", "--yes").returncode == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lmdoctor.services.backends.directory.base import Directory
@@ -13,18 +11,14 @@ from lmdoctor.services.domain.models import ComputerAccount, FixPlan
 from lmdoctor.services.operations.readonly import ReadOnlyDirectory, ReadOnlyHosts
 from lmdoctor.services.operations.session import open_demo
 from tests.support.cli_lab import Lab
+from tests.support.files import files_under
 
 
 @pytest.fixture
-def fixed_lab(tmp_path: Path) -> Lab:
-    lab = Lab(tmp_path / "lab")
-    lab.reset("seed")
+def fixed_lab(lab: Lab) -> Lab:
+    """The seed lab with every fix applied."""
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
     return lab
-
-
-def all_files(root: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -35,11 +29,11 @@ def all_files(root: Path) -> dict[str, bytes]:
     (["migrate", "--vm", "APP01", "--to", "HV02"], "read-only: refusing a live move"),
 ])
 def test_write_commands_refuse_with_exit_2(fixed_lab, argv, says):
-    before = all_files(fixed_lab.root)
+    before = files_under(fixed_lab.root)
     r = fixed_lab.run(*argv, "--read-only")
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("lmdoctor: ") and says in r.stderr and r.stderr.count("\n") == 1
-    assert all_files(fixed_lab.root) == before
+    assert files_under(fixed_lab.root) == before
 
 
 @pytest.mark.parametrize("argv, code", [
@@ -47,10 +41,10 @@ def test_write_commands_refuse_with_exit_2(fixed_lab, argv, says):
     (["migrate", "--vm", "APP01", "--to", "HV02", "--what-if"], 0), (["report", "--no-check"], 0),
 ])
 def test_read_commands_still_work(fixed_lab, argv, code):
-    before = all_files(fixed_lab.root)
+    before = files_under(fixed_lab.root)
     r = fixed_lab.run(*argv, "--read-only")
     assert r.returncode == code, r.stderr
-    assert {k: v for k, v in all_files(fixed_lab.root).items() if not k.endswith(".moves.jsonl")} == \
+    assert {k: v for k, v in files_under(fixed_lab.root).items() if not k.endswith(".moves.jsonl")} == \
         {k: v for k, v in before.items() if not k.endswith(".moves.jsonl")}
 
 
@@ -61,10 +55,10 @@ def test_read_only_run_reports_in_doubt_changes_without_settling_them(fixed_lab)
     (preview,) = session.remediator.preview(plan)
     session.journal.record(batch="b", change_id="c", state="intent", preview=preview, reason="CHG-9")
     session.close()
-    before = all_files(fixed_lab.root)
+    before = files_under(fixed_lab.root)
     r = fixed_lab.run("check", "--read-only")
     assert "1 change(s) in doubt (#3); run without --read-only to settle them" in r.stderr
-    assert all_files(fixed_lab.root) == before
+    assert files_under(fixed_lab.root) == before
     r = fixed_lab.run("check")
     assert "settled interrupted change #3 as failed (read back: did not land)" in r.stderr
 

@@ -23,14 +23,10 @@ from lmdoctor.services.operations.walkthrough import TestMove as ChosenMove
 from lmdoctor.services.operations.walkthrough import Walkthrough
 from lmdoctor.services.storage import config, files, profiles
 from tests.support.cli_lab import REPO, Lab, lmdoctor
+from tests.support.files import files_under
 
 GOOD_PROFILE = ('domain = "contoso.local"\ndc = "dc01.contoso.local"\nbind_user = "admin@contoso.local"\n'
                 'cluster = "HVCLUSTER"\n')
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under root with its bytes (to prove nothing was written)."""
-    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def one_line_refusal(r: subprocess.CompletedProcess) -> None:
@@ -59,11 +55,11 @@ def test_read_only_given_before_the_command_is_kept(tmp_path, argv):
     """`lmdoctor --read-only fix …` once dropped --read-only (the sub-command's default overwrote it) and wrote."""
     lab = Lab(tmp_path / "lab")
     lab.reset("seed")
-    before = tree(lab.root)
+    before = files_under(lab.root)
     r = lmdoctor("--read-only", "--demo", "--lab-dir", str(lab.root), *argv)
     assert r.returncode == 2, r.stderr
     assert r.stderr.splitlines()[-1].startswith("lmdoctor: read-only: refusing")  # fix previews first
-    assert tree(lab.root) == before
+    assert files_under(lab.root) == before
 
 
 def test_lab_dir_given_before_the_command_is_the_lab_used(tmp_path, isolated_dirs):
@@ -82,18 +78,18 @@ def test_read_only_lab_reset_refuses_and_keeps_the_journal(where):
     lab = Lab(Path(os.environ["LMDOCTOR_DATA_DIR"]) / "lab")
     lab.reset("seed")
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
-    before = tree(lab.root)
+    before = files_under(lab.root)
     argv = (["--read-only", "lab", "reset", "--lab-dir", str(lab.root)] if where == "before"
             else ["lab", "reset", "--read-only", "--lab-dir", str(lab.root)])
     r = lmdoctor(*argv)
     one_line_refusal(r)
     assert "read-only" in r.stderr and "lab" in r.stderr
-    assert tree(lab.root) == before and (lab.root / "journal.jsonl").stat().st_size > 0
+    assert files_under(lab.root) == before and (lab.root / "journal.jsonl").stat().st_size > 0
 
 
 def test_read_only_session_refuses_every_write_and_live_move_at_the_gateway(healthy_lab):
     """The session gives every front end gateways that refuse: a front end that forgets to ask still cannot write."""
-    before = tree(healthy_lab.root)
+    before = files_under(healthy_lab.root)
     session = open_demo(healthy_lab.root, read_only=True, step_delay=0)
     try:
         dn = "CN=HV01,CN=Computers,DC=contoso,DC=local"
@@ -116,7 +112,7 @@ def test_read_only_session_refuses_every_write_and_live_move_at_the_gateway(heal
         assert session.directory.read_values(dn, "msDS-AllowedToDelegateTo")
     finally:
         session.close()
-    assert tree(healthy_lab.root) == before
+    assert files_under(healthy_lab.root) == before
 
 
 def test_read_only_walkthrough_verify_does_not_move(healthy_lab):
@@ -145,10 +141,10 @@ def test_read_only_walkthrough_verify_does_not_move(healthy_lab):
 def test_a_trailing_newline_is_refused(tmp_path, argv, option):
     lab = Lab(tmp_path / "lab")
     lab.reset("seed")
-    before = tree(lab.root)
+    before = files_under(lab.root)
     r = lab.run(*argv)
     assert r.returncode == 2 and f"argument {option}" in r.stderr, r.stderr
-    assert tree(lab.root) == before
+    assert files_under(lab.root) == before
 
 
 @pytest.mark.parametrize("check", [
@@ -181,10 +177,10 @@ def test_a_profile_whose_dc_ends_in_a_newline_is_refused(isolated_dirs):
 def test_bad_credssp_minutes_are_bad_input(tmp_path, minutes):
     lab = Lab(tmp_path / "lab")
     lab.reset("seed")
-    before = tree(lab.root)
+    before = files_under(lab.root)
     r = lab.run("credssp", "--open", "HV03", "--minutes", minutes, "--reason", "CHG-1", "--yes")
     assert r.returncode == 2 and "argument --minutes" in r.stderr, r.stderr
-    assert tree(lab.root) == before
+    assert files_under(lab.root) == before
 
 
 def test_the_longest_credssp_window_is_accepted(tmp_path):
@@ -317,19 +313,19 @@ def busy_dir(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("argv", [["check", "--demo"], ["journal", "--demo"], ["lab", "reset"]])
 def test_a_lab_dir_that_is_not_a_lab_is_refused(busy_dir, argv):
-    before = tree(busy_dir)
+    before = files_under(busy_dir)
     r = lmdoctor(*argv, "--lab-dir", str(busy_dir))
     one_line_refusal(r)
     assert str(busy_dir) in r.stderr and "not a lab" in r.stderr
-    assert tree(busy_dir) == before and sorted(p.name for p in busy_dir.iterdir()) == ["etc", "notes.txt"]
+    assert files_under(busy_dir) == before and sorted(p.name for p in busy_dir.iterdir()) == ["etc", "notes.txt"]
 
 
 @pytest.mark.parametrize("argv", [["check", "--demo"], ["lab", "reset"]])
 def test_an_empty_lab_dir_is_refused_not_taken_as_the_working_directory(busy_dir, argv):
-    before = tree(busy_dir)
+    before = files_under(busy_dir)
     r = run_in(busy_dir, *argv, "--lab-dir", "")
     assert r.returncode == 2 and "--lab-dir" in r.stderr, r.stderr
-    assert tree(busy_dir) == before and sorted(p.name for p in busy_dir.iterdir()) == ["etc", "notes.txt"]
+    assert files_under(busy_dir) == before and sorted(p.name for p in busy_dir.iterdir()) == ["etc", "notes.txt"]
 
 
 def test_the_root_directory_is_not_a_lab():

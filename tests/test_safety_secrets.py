@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import keyring
 import pytest
@@ -15,36 +13,7 @@ from lmdoctor.cli import commands as cli
 from lmdoctor.services.operations.session import password_for
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-
-SECRET_SERVICE = "keyring.backends.SecretService"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def files_under(*roots: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for root in roots if root.exists() for p in root.rglob("*") if p.is_file()}
-
-
-@pytest.fixture
-def secret_service() -> Iterator[object]:
-    """The real Secret Service (tests/with-keyring.sh); fail under CI, skip elsewhere, when it is not there."""
-    backend = keyring.get_keyring()
-    problem = None
-    if not type(backend).__module__.startswith(SECRET_SERVICE):
-        problem = f"the keyring backend is {type(backend).__module__}.{type(backend).__name__}, not the Secret Service"
-    else:
-        try:
-            credentials.get_password("lmdoctor-probe", "nobody")
-        except credentials.CredentialsUnavailable as exc:
-            problem = str(exc)
-    if problem:
-        message = f"{problem}; run the tests under tests/with-keyring.sh"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    yield backend
+from tests.support.files import files_under
 
 
 @pytest.fixture

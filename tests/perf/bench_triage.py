@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,19 +37,18 @@ sys.path.insert(0, str(REPO))
 from ldap3 import SUBTREE  # noqa: E402
 from ldap3.utils.conv import escape_filter_chars  # noqa: E402
 
-from lmdoctor.services.backends.directory import dnsrecord  # noqa: E402
 from lmdoctor.services.backends.directory.connect import connect  # noqa: E402
 from lmdoctor.services.backends.directory.ldap import LdapDirectory  # noqa: E402
 from lmdoctor.services.backends.lab.hosts import LabHostGateway  # noqa: E402
-from lmdoctor.services.backends.lab.state import LabHost, LabHosts, LabStore, TicketView  # noqa: E402
+from lmdoctor.services.backends.lab.state import LabStore  # noqa: E402
 from lmdoctor.services.domain.diagnosis import diagnose  # noqa: E402
-from lmdoctor.services.domain.models import AuthType, ClusterNode, HostReport, VirtualMachine, VMHostSettings  # noqa: E402
+from lmdoctor.services.domain.models import ClusterNode, HostReport  # noqa: E402
 from lmdoctor.services.domain.spn import spn_key  # noqa: E402
 from lmdoctor.services.operations.inventory import take_snapshot  # noqa: E402
 from lmdoctor.services.storage.journal import Journal  # noqa: E402
 from lmdoctor.services.storage.profiles import Profile  # noqa: E402
-from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, DNS_ZONE_DN, SambaDC, provision_template  # noqa: E402
-from tests.samba.scenarios import COMPUTER_CLASSES, node_attributes  # noqa: E402
+from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC, provision_template  # noqa: E402
+from tests.samba.scenarios import MemoryHosts, create_clusters, lab_hosts, node_names  # noqa: E402
 
 DOMAIN = "contoso.local"
 SIZES = (4, 16, 64)
@@ -65,34 +63,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def node_names(n: int) -> list[str]:
-    return [f"C{n}N{i:02d}" for i in range(1, n + 1)]
-
-
-def address(n: int, i: int) -> str:
-    return f"10.{n}.0.{i}"
-
-
 # --------------------------------------------------------------------------- population
-
-
-def create_clusters(dc: SambaDC, sizes: tuple[int, ...] = SIZES) -> float:
-    """Healthy clusters (full mesh) of these sizes and their dynamic A records, over one LDAPS connection;
-    plus the prototype object bulk_load copies."""
-    started = time.monotonic()
-    stamp = datetime.now(timezone.utc)
-    conn = dc.ldap()
-    try:
-        for n in sizes:
-            names = node_names(n)
-            for i, name in enumerate(names, start=1):
-                conn.add(f"CN={name},{COMPUTERS_DN}", COMPUTER_CLASSES, node_attributes(name, names))
-                conn.add(f"DC={name},{DNS_ZONE_DN}", ["top", "dnsNode"],
-                         {"dnsRecord": [dnsrecord.build_a(address(n, i), stamp)]})
-        conn.add(f"CN=PROTO,{COMPUTERS_DN}", COMPUTER_CLASSES, {"sAMAccountName": "PROTO$", "userAccountControl": 4096})
-    finally:
-        conn.unbind()
-    return time.monotonic() - started
 
 
 def bulk_load(dc: SambaDC, first: int, count: int) -> float:
@@ -112,19 +83,6 @@ def bulk_load(dc: SambaDC, first: int, count: int) -> float:
 # --------------------------------------------------------------------------- hosts
 
 
-def lab_hosts(n: int, root: Path) -> LabStore:
-    """A lab directory with cluster C<n>'s hosts: Kerberos, migration on, tickets issued now."""
-    now = datetime.now(timezone.utc)
-    settings = VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS)
-    hosts = {name: LabHost(name=name, settings=settings, vms=[VirtualMachine(name=f"VM{name}", host=name)],
-                           addresses=[address(n, i)], tickets=TicketView(issued=now, allowed_to_delegate_to=[], uac=0))
-             for i, name in enumerate(node_names(n), start=1)}
-    store = LabStore(root / f"c{n}")
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.save_hosts(LabHosts(cluster=f"C{n}", domain=DOMAIN, hosts=hosts))
-    return store
-
-
 class SlowLabHosts(LabHostGateway):
     """The lab host gateway with a fixed delay per remote call (a WinRM round trip)."""
 
@@ -139,23 +97,6 @@ class SlowLabHosts(LabHostGateway):
     def host_report(self, host: str) -> HostReport:
         time.sleep(self.delay)
         return super().host_report(host)
-
-
-class MemoryHosts:
-    """Host reports read once, served from memory: isolates the directory part of the inventory."""
-
-    def __init__(self, gateway: LabHostGateway) -> None:
-        self.nodes = gateway.cluster_nodes()
-        self.reports = {n.name: gateway.host_report(n.name) for n in self.nodes}
-
-    def cluster_nodes(self) -> list[ClusterNode]:
-        return self.nodes
-
-    def host_report(self, host: str) -> HostReport:
-        return self.reports[host]
-
-    def close(self) -> None:
-        pass
 
 
 # --------------------------------------------------------------------------- the two methods
@@ -329,7 +270,7 @@ def main() -> int:
     rows: list[dict] = []
     try:
         print(f"DC provisioned and started in {time.monotonic() - started:.1f} s", flush=True)
-        print(f"created clusters of {', '.join(map(str, SIZES))} nodes in {create_clusters(dc):.1f} s", flush=True)
+        print(f"created clusters of {', '.join(map(str, SIZES))} nodes in {create_clusters(dc, SIZES):.1f} s", flush=True)
         stores = {n: lab_hosts(n, work / "labs") for n in SIZES}
         loaded, population = 0, {0: 0.0}
         directory = open_directory(dc)

@@ -24,17 +24,13 @@ if REPO not in sys.path:  # plain `pytest` (not `python -m pytest`) does not put
 from lmdoctor.services.storage.profiles import Profile  # noqa: E402
 from tests.samba.harness import SambaDC, Template, environment_problem, log, provision_template  # noqa: E402
 from tests.samba.scenarios import forget_profile, save_profile  # noqa: E402
+from tests.support.ci import in_ci  # noqa: E402
 
 _modules = count(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "samba: needs a real Samba AD DC (root, network namespaces)")
-
-
-def in_ci() -> bool:
-    """True when the CI variable is set to anything but an explicit false."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def require(problem: str | None) -> None:

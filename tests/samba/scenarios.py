@@ -9,6 +9,10 @@ injected offline into the partition's tdb. The host side stays the lab's simulat
 Kerberos ticket times are real: every host's SYSTEM tickets are "issued" after the objects were
 written, except where the scenario says a node's account changed after its tickets (then that
 node's delegation values are written a second later).
+
+Also here, shared by the Samba suites and tests/perf/bench_triage.py: ``KdcAuthority`` (the KDC decides
+a lab host's Move-VM), ``populate`` (an operator Domain Admin and four nodes) and healthy clusters of
+any size (``create_clusters``, ``lab_hosts``, ``MemoryHosts``).
 """
 
 from __future__ import annotations
@@ -27,17 +31,34 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE, Connection
 from ldap3.core.exceptions import LDAPNoSuchObjectResult
 from winacl.dtyp.sid import SID
 
+from lmdoctor.services.backends.directory import dnsrecord
 from lmdoctor.services.backends.directory.connect import connect
 from lmdoctor.services.backends.lab import scenarios
-from lmdoctor.services.backends.lab.hosts import DelegationAuthority, LabHostGateway
+from lmdoctor.services.backends.lab.hosts import DelegationAuthority, LabHostGateway, TicketViewAuthority
 from lmdoctor.services.backends.lab.scenarios import COMPUTERS, ZONE_DN, Lab
-from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.backends.lab.state import LabHost, LabHosts, LabStore, TicketView
 from lmdoctor.services.domain import rbcd, replmeta
-from lmdoctor.services.domain.models import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, UAC_WORKSTATION_TRUST_ACCOUNT
+from lmdoctor.services.domain.models import (
+    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+    UAC_WORKSTATION_TRUST_ACCOUNT,
+    AuthType,
+    ClusterNode,
+    HostReport,
+    VirtualMachine,
+    VMHostSettings,
+)
 from lmdoctor.services.domain.spn import delegation_targets, required_host_spns, spn_key
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba.harness import ADMIN_PASSWORD, SambaDC, inject_duplicate_spns_offline, modify_offline
+from tests.samba.harness import (
+    ADMIN_PASSWORD,
+    BASE_DN,
+    COMPUTERS_DN,
+    DNS_ZONE_DN,
+    SambaDC,
+    inject_duplicate_spns_offline,
+    modify_offline,
+)
 
 DELEGATE = "msDS-AllowedToDelegateTo"
 COMPUTER_CLASSES = ["top", "person", "organizationalPerson", "user", "computer"]
@@ -266,3 +287,104 @@ def use_lab_hosts(lab_dir: Path, monkeypatch: pytest.MonkeyPatch,
     module = types.ModuleType("lmdoctor.services.backends.hosts.psrp")
     module.PsrpHostGateway = LabAsPsrp  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "lmdoctor.services.backends.hosts.psrp", module)
+
+
+class KdcAuthority:
+    """The lab hosts' Move-VM decision taken by the Samba KDC: S4U2Self + S4U2Proxy with the source's keytab
+    for every SPN the KDC can ticket (cifs/…). SPNs with spaces (Microsoft Virtual System Migration
+    Service/…) cannot be ticketed by Samba, so those fall back to the lab's ticket view, read over LDAP."""
+
+    def __init__(self, dc: SambaDC, keytabs: Path) -> None:
+        self.dc, self.keytabs = dc, keytabs
+        self.ldap_view = TicketViewAuthority()
+        self.asked: list[tuple[str, bool, str]] = []
+
+    def allows(self, source: str, tickets: TicketView, target_spn: str) -> tuple[bool, str]:
+        if " " in target_spn:
+            return self.ldap_view.allows(source, tickets, target_spn)
+        keytab = self.keytabs / f"{source}.keytab"
+        if not keytab.exists():
+            self.dc.export_keytab(f"{source}$", keytab)
+        granted, detail = self.dc.s4u_proxy(keytab, f"{source}$", "Administrator", target_spn)
+        self.asked.append((target_spn, granted, detail))
+        return granted, detail
+
+
+# --- a Domain Admin and four nodes, for the flows that sign in as an operator -------------------------
+NODES = ("HV01", "HV02", "HV03", "HV04")
+UPN = "lmdops@contoso.local"
+
+
+def populate(dc: SambaDC, password: str) -> None:
+    """A Domain Admin with `password`, and four nodes with full delegation except HV01 → HV02."""
+    dn = f"CN=lmdops,CN=Users,{BASE_DN}"
+    conn = dc.ldap()
+    try:
+        conn.add(dn, ["top", "person", "organizationalPerson", "user"], {
+            "sAMAccountName": "lmdops", "userPrincipalName": UPN, "userAccountControl": 512,
+            "unicodePwd": f'"{password}"'.encode("utf-16-le")})
+        conn.modify(f"CN=Domain Admins,CN=Users,{BASE_DN}", {"member": [(MODIFY_ADD, [dn])]})
+    finally:
+        conn.unbind()
+    for node in NODES:
+        targets = [t for other in NODES if other != node and (node, other) != ("HV01", "HV02")
+                   for t in delegation_targets(other, f"{other}.contoso.local")]
+        dc.add_computer(node, required_host_spns(node, f"{node}.contoso.local"), 0x1001000, delegate_to=targets)
+
+
+# --- healthy clusters of any size (C<n>N01…), for round-trip counts and the triage benchmark ----------
+def node_names(n: int) -> list[str]:
+    return [f"C{n}N{i:02d}" for i in range(1, n + 1)]
+
+
+def address(n: int, i: int) -> str:
+    return f"10.{n}.0.{i}"
+
+
+def create_clusters(dc: SambaDC, sizes: tuple[int, ...]) -> float:
+    """Healthy clusters (full mesh) of these sizes and their dynamic A records, over one LDAPS connection;
+    plus the prototype object bulk_load copies."""
+    started = time.monotonic()
+    stamp = datetime.now(timezone.utc)
+    conn = dc.ldap()
+    try:
+        for n in sizes:
+            names = node_names(n)
+            for i, name in enumerate(names, start=1):
+                conn.add(f"CN={name},{COMPUTERS_DN}", COMPUTER_CLASSES, node_attributes(name, names))
+                conn.add(f"DC={name},{DNS_ZONE_DN}", ["top", "dnsNode"],
+                         {"dnsRecord": [dnsrecord.build_a(address(n, i), stamp)]})
+        conn.add(f"CN=PROTO,{COMPUTERS_DN}", COMPUTER_CLASSES, {"sAMAccountName": "PROTO$", "userAccountControl": 4096})
+    finally:
+        conn.unbind()
+    return time.monotonic() - started
+
+
+def lab_hosts(n: int, root: Path) -> LabStore:
+    """A lab directory with cluster C<n>'s hosts: Kerberos, migration on, tickets issued now."""
+    now = datetime.now(timezone.utc)
+    settings = VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS)
+    hosts = {name: LabHost(name=name, settings=settings, vms=[VirtualMachine(name=f"VM{name}", host=name)],
+                           addresses=[address(n, i)], tickets=TicketView(issued=now, allowed_to_delegate_to=[], uac=0))
+             for i, name in enumerate(node_names(n), start=1)}
+    store = LabStore(root / f"c{n}")
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.save_hosts(LabHosts(cluster=f"C{n}", domain=scenarios.DOMAIN, hosts=hosts))
+    return store
+
+
+class MemoryHosts:
+    """Host reports read once, served from memory: isolates the directory part of the inventory."""
+
+    def __init__(self, gateway: LabHostGateway) -> None:
+        self.nodes = gateway.cluster_nodes()
+        self.reports = {n.name: gateway.host_report(n.name) for n in self.nodes}
+
+    def cluster_nodes(self) -> list[ClusterNode]:
+        return self.nodes
+
+    def host_report(self, host: str) -> HostReport:
+        return self.reports[host]
+
+    def close(self) -> None:
+        pass

@@ -13,8 +13,8 @@ from lmdoctor.services.backends.lab.hosts import LabHostGateway
 from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.storage.profiles import Profile
-from tests.perf.bench_triage import COMPUTER_CLASSES, MemoryHosts, create_clusters, lab_hosts, node_names
 from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC
+from tests.samba.scenarios import COMPUTER_CLASSES, MemoryHosts, create_clusters, lab_hosts, node_names
 
 pytestmark = pytest.mark.samba
 

@@ -19,11 +19,10 @@ from pathlib import Path
 import pytest
 
 from lmdoctor.cli import commands as cli
-from lmdoctor.services.backends.lab.hosts import TicketViewAuthority
-from lmdoctor.services.backends.lab.state import LabStore, TicketView
+from lmdoctor.services.backends.lab.state import LabStore
 from lmdoctor.services.domain.models import VSMS, PerformanceOption
 from tests.samba.harness import SambaDC
-from tests.samba.scenarios import build_on_dc, use_lab_hosts
+from tests.samba.scenarios import KdcAuthority, build_on_dc, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
@@ -96,27 +95,6 @@ def test_protocol_transition_fix_is_granted_by_the_kdc_and_rollback_refuses_agai
 
     roll_back(fresh_dc, capsys)
     assert not any(granted for granted, _ in verdicts(fresh_dc, keytab, "HV01", HV02_CIFS).values())
-
-
-class KdcAuthority:
-    """The lab hosts' Move-VM decision taken by the Samba KDC: S4U2Self + S4U2Proxy with the source's keytab
-    for every SPN the KDC can ticket (cifs/…). SPNs with spaces (Microsoft Virtual System Migration
-    Service/…) cannot be ticketed by Samba, so those fall back to the lab's ticket view, read over LDAP."""
-
-    def __init__(self, dc: SambaDC, keytabs: Path) -> None:
-        self.dc, self.keytabs = dc, keytabs
-        self.ldap_view = TicketViewAuthority()
-        self.asked: list[tuple[str, bool, str]] = []
-
-    def allows(self, source: str, tickets: TicketView, target_spn: str) -> tuple[bool, str]:
-        if " " in target_spn:
-            return self.ldap_view.allows(source, tickets, target_spn)
-        keytab = self.keytabs / f"{source}.keytab"
-        if not keytab.exists():
-            self.dc.export_keytab(f"{source}$", keytab)
-        granted, detail = self.dc.s4u_proxy(keytab, f"{source}$", "Administrator", target_spn)
-        self.asked.append((target_spn, granted, detail))
-        return granted, detail
 
 
 def move(dc: SambaDC, vm: str, capsys) -> tuple[int, str]:

@@ -368,7 +368,7 @@ def test_filter_metacharacters_match_nothing_on_the_real_dc(samba_dc_up, remedia
 def test_profile_read_only_refuses_every_write_and_changes_nothing(samba_dc_up, isolated_dirs, tmp_path, monkeypatch,
                                                                   capsys):
     from lmdoctor.services.operations import lab_admin as manage
-    from tests.samba.test_safety_secrets import NODES, populate
+    from tests.samba.scenarios import NODES, populate
 
     dc = samba_dc_up
     populate(dc, "Ro-" + secrets.token_urlsafe(10) + "-7q!")  # HV01..HV04, HV01 → HV02 delegation missing

@@ -11,49 +11,25 @@ import secrets
 from pathlib import Path
 
 import pytest
-from ldap3 import MODIFY_ADD
 
 from lmdoctor.cli import commands as cli
 from lmdoctor.services.backends.directory.base import DirectoryError
 from lmdoctor.services.backends.directory.connect import connect
-from lmdoctor.services.domain.spn import delegation_targets, required_host_spns
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import open_session
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.profiles import Profile
-from tests.samba.harness import BASE_DN, SambaDC
-from tests.samba.scenarios import use_lab_hosts
-from tests.test_safety_secrets import files_under, secret_service  # noqa: F401 (fixture)
+from tests.samba.scenarios import NODES, UPN, populate, use_lab_hosts
+from tests.support.files import files_under
 
 pytestmark = [pytest.mark.samba, pytest.mark.keyring]
-
-NODES = ("HV01", "HV02", "HV03", "HV04")
-UPN = "lmdops@contoso.local"
-
-
-def populate(dc: SambaDC, password: str) -> None:
-    """A Domain Admin with `password`, and four nodes with full delegation except HV01 → HV02."""
-    dn = f"CN=lmdops,CN=Users,{BASE_DN}"
-    conn = dc.ldap()
-    try:
-        conn.add(dn, ["top", "person", "organizationalPerson", "user"], {
-            "sAMAccountName": "lmdops", "userPrincipalName": UPN, "userAccountControl": 512,
-            "unicodePwd": f'"{password}"'.encode("utf-16-le")})
-        conn.modify(f"CN=Domain Admins,CN=Users,{BASE_DN}", {"member": [(MODIFY_ADD, [dn])]})
-    finally:
-        conn.unbind()
-    for node in NODES:
-        targets = [t for other in NODES if other != node and (node, other) != ("HV01", "HV02")
-                   for t in delegation_targets(other, f"{other}.contoso.local")]
-        dc.add_computer(node, required_host_spns(node, f"{node}.contoso.local"), 0x1001000, delegate_to=targets)
-
 
 def encodings(password: str) -> list[bytes]:
     raw = password.encode()
     return [raw, password.encode("utf-16-le"), base64.b64encode(raw), raw.hex().encode()]
 
 
-async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_service, isolated_dirs, tmp_path,  # noqa: F811
+async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_service, isolated_dirs, tmp_path,
                                                           monkeypatch, capsys, caplog):
     dc = samba_dc_up
     password = "Lmd-Ops-" + secrets.token_urlsafe(12) + "-9z!"

@@ -11,8 +11,7 @@ import pytest
 
 from lmdoctor.cli import commands as cli
 from tests.samba.harness import SambaDC
-from tests.samba.scenarios import build_on_dc, use_lab_hosts
-from tests.samba.test_kdc_proof import KdcAuthority
+from tests.samba.scenarios import KdcAuthority, build_on_dc, use_lab_hosts
 
 pytestmark = pytest.mark.samba
 
