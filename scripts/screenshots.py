@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from textual.widgets import Input  # noqa: E402
 
-from tests.tui import scenes  # noqa: E402
-from tests.tui.conftest import make_app  # noqa: E402
+from scripts import console_scenes as scenes  # noqa: E402
+from scripts.console_scenes import make_app  # noqa: E402
 
 SHOTS = ("nodes", "node", "findings", "fix-preview", "migrate", "journal", "help", "connect", "walkthrough",
          "matrix", "palette")

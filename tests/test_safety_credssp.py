@@ -176,7 +176,7 @@ def test_cli_credssp_needs_reason_confirmation_and_writes_nothing_read_only(heal
 
 async def test_nodes_screen_shows_the_countdown_and_the_credential_guard_warning(tmp_path):
     from lmdoctor.tui.app import LmDoctorApp
-    from tests.tui.conftest import FIXED_NOW, settle
+    from scripts.console_scenes import FIXED_NOW, settle
 
     root = tmp_path / "lab"
     manage.reset(root, "healthy", now=FIXED_NOW)

@@ -115,7 +115,7 @@ def test_report_over_a_damaged_journal_refuses_and_writes_no_report(worked_lab, 
 
 async def test_console_test_moves_are_logged_for_the_report(tmp_path):
     from lmdoctor.services.storage import move_log as moves
-    from tests.tui.conftest import make_app, settle
+    from scripts.console_scenes import make_app, settle
 
     app = make_app(tmp_path / "lab", "healthy")
     async with app.run_test(size=(140, 40)) as pilot:

@@ -287,7 +287,7 @@ def test_a_wrong_password_is_refused_and_never_sent(per_host, kerberos_env, tran
 async def test_the_console_reads_the_cluster_over_kerberos_http(wired: LabCluster, kerberos_env: KerberosLab) -> None:
     from lmdoctor.services.operations.session import open_profile
     from lmdoctor.tui.app import LmDoctorApp
-    from tests.tui.conftest import settle
+    from scripts.console_scenes import settle
 
     with kerberos_env.dc.inside():  # the console's worker threads start here, so they reach the KDC too
         session = open_profile(profiles.load(PROFILE), prompt=lambda _label: pytest.fail("asked for a password"))

@@ -11,8 +11,7 @@ from lmdoctor.services.storage import move_log as moves
 from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.screens.fix import FixScreen
 from lmdoctor.tui.screens.migrate import MigrateScreen
-from tests.tui.conftest import settle
-from tests.tui.test_walkthrough import open_walkthrough, step_to
+from tests.tui.conftest import open_walkthrough, settle, step_to
 
 
 def text_of(app, selector: str) -> str:

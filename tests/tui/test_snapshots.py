@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui import scenes
-from tests.tui.conftest import make_app
+from scripts import console_scenes as scenes
+from scripts.console_scenes import make_app
 
 
 @pytest.fixture
-def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Factory: the console on the seed lab, its clock, journal and ids frozen (scenes.frozen_clock)."""
     monkeypatch.setenv("LMDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("LMDOCTOR_DATA_DIR", str(tmp_path / "data"))
     with scenes.frozen_clock():
@@ -21,15 +22,15 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize("name", sorted(scenes.SCENES))
-def test_screen(snap_compare, lab, name):
-    assert snap_compare(lab(), run_before=scenes.SCENES[name], terminal_size=(120, 36))
+def test_screen(snap_compare, frozen_app, name):
+    assert snap_compare(frozen_app(), run_before=scenes.SCENES[name], terminal_size=(120, 36))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=["80x24", "200x60"])
-def test_nodes_at_size(snap_compare, lab, size):
-    assert snap_compare(lab(), run_before=scenes.nodes, terminal_size=size)
+def test_nodes_at_size(snap_compare, frozen_app, size):
+    assert snap_compare(frozen_app(), run_before=scenes.nodes, terminal_size=size)
 
 
 @pytest.mark.parametrize("name", ["findings", "walkthrough-triage", "matrix", "connect"])
-def test_small_terminal(snap_compare, lab, name):
-    assert snap_compare(lab(), run_before=scenes.SCENES[name], terminal_size=(80, 24))
+def test_small_terminal(snap_compare, frozen_app, name):
+    assert snap_compare(frozen_app(), run_before=scenes.SCENES[name], terminal_size=(80, 24))

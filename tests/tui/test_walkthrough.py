@@ -11,27 +11,13 @@ from lmdoctor.tui.app import LmDoctorApp
 from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.screens.fix import FixScreen
 from lmdoctor.tui.screens.walkthrough import ConfirmSkip, WalkthroughScreen
-from tests.tui.conftest import FIXED_NOW, make_app, settle
+from tests.tui.conftest import FIXED_NOW, make_app, open_walkthrough, settle, step_to
 
 SIZE = (80, 24)
 
 
 def text(app, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
-
-
-async def open_walkthrough(pilot) -> WalkthroughScreen:
-    app = pilot.app
-    await settle(pilot, lambda: app.snapshot is not None)
-    await pilot.press("w")
-    await settle(pilot, lambda: isinstance(app.screen, WalkthroughScreen) and app.screen.current_result is not None)
-    return app.screen
-
-
-async def step_to(pilot, screen: WalkthroughScreen, step: Step) -> None:
-    """Press Enter and wait for the next step's check."""
-    await pilot.press("enter")
-    await settle(pilot, lambda: screen.walkthrough.current == step and screen.current_result is not None)
 
 
 async def test_seed_from_symptom_to_prevention(demo_app):

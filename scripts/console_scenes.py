@@ -1,6 +1,7 @@
 """Console scenes on the seed lab at a fixed clock: each drives a Pilot to one screen state.
 
-Shared by the snapshot tests and scripts/screenshots.py, so both show the same, repeatable screens."""
+Shared by scripts/screenshots.py and the snapshot tests (tests/tui/test_snapshots.py), so both show the same,
+repeatable screens; the console tests use its demo app (make_app) and settle too. Not part of the product."""
 
 from __future__ import annotations
 
@@ -9,20 +10,46 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from lmdoctor.services.operations import lab_admin as manage
+from lmdoctor.services.operations.session import open_demo
 from lmdoctor.services.operations.walkthrough import Step
 from lmdoctor.services.storage import profiles
-from tests.tui.conftest import FIXED_NOW, settle
+from lmdoctor.tui.app import LmDoctorApp
+
+FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
 Scene = Callable[[Pilot], Awaitable[None]]
 FROZEN_MODULES = ("lmdoctor.services.storage.journal", "lmdoctor.services.storage.move_log", "lmdoctor.services.backends.lab.hosts", "lmdoctor.services.backends.lab.directory",
                   "lmdoctor.services.operations.inventory")
+
+
+def make_app(lab_dir: Path, scenario: str = "seed", read_only: bool = False) -> LmDoctorApp:
+    """The console on a fresh lab of `scenario` in `lab_dir`, its clock at FIXED_NOW."""
+    manage.reset(lab_dir, scenario, now=FIXED_NOW)
+    session = open_demo(lab_dir, read_only=read_only, step_delay=0)
+    return LmDoctorApp(session, clock=lambda: FIXED_NOW)
+
+
+async def settle(pilot: Pilot, until: Callable[[], bool] | None = None, timeout: float = 10.0) -> None:
+    """Let workers finish and the screen repaint; optionally wait for a condition."""
+    loop_time = 0.0
+    while True:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if until is None or until():
+            return
+        await pilot.pause(0.05)
+        loop_time += 0.05
+        if loop_time > timeout:
+            raise AssertionError("console did not reach the expected state in time")
 
 
 class _FrozenDatetime(datetime):

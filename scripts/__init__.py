@@ -1,0 +1,1 @@
+"""Developer scripts (not part of the product): screenshots of the console and the scenes they drive."""
