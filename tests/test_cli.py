@@ -36,6 +36,8 @@ SCENARIOS = {
     "drain-no-headroom": (set(), 0, True),
     "drain-cpu": (set(), 0, True),
     "drain-migration-disabled": ({f"migration.disabled:HV0{i}:-" for i in range(2, 5)}, 1, True),
+    "drain-switch": (set(), 0, True),  # a switch only Compare-VM sees: a drain blocker
+    "drain-delegation": ({f"delegation.missing:HV01:HV0{i}" for i in range(2, 5)}, 1, True),
 }
 # What `fix --all` leaves alone: removing values is a separate, explicit choice (`fix --finding ID`).
 CLEANUPS = {"seed": {"delegation.wrong_object:HV02:HV02"}, "cno-delegation": {"delegation.wrong_object:HVCLUSTER:-"},

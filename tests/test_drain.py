@@ -3,15 +3,20 @@ drain scenarios planned from a real lab snapshot."""
 
 from __future__ import annotations
 
+import pytest
+
+from lmdoctor.services.backends.hosts.base import CommandMissing, HostError
 from lmdoctor.services.backends.lab.scenarios import GIB
 from lmdoctor.services.domain import drain
 from lmdoctor.services.domain.models import (
     AuthType,
     HostReport,
+    Incompatibility,
     Snapshot,
     VirtualMachine,
     VMHostSettings,
 )
+from lmdoctor.services.operations import drain_preflight
 from lmdoctor.services.operations.inventory import take_snapshot
 from tests.support.snapshots import synthetic
 
@@ -156,10 +161,38 @@ def test_only_the_file_server_name_the_paths_use_blocks():
 
 
 def test_preflight_words_are_shown_safely():
-    plan = drain.plan(cluster(2, vms={"A": 2}), "N001",
-                      preflight={("A", "N002"): ("Virtual switch 'LAN\x1b[31m' not found.",)})
+    words = Incompatibility(message="Could not find Ethernet switch 'LAN\x1b[31m'.", message_id=33012)
+    plan = drain.plan(cluster(2, vms={"A": 2}), "N001", preflight={("A", "N002"): drain.HostAnswer((words,), True)})
     (blocker,) = plan.placements[0].blockers
     assert blocker.code == "preflight" and "\x1b" not in blocker.text and "␛[31m" in blocker.text
+    assert blocker.text.startswith("Compare-VM 33012: Could not find Ethernet switch 'LAN")
+    assert blocker.message_id == 33012 and plan.to_json()["vms"][0]["blockers"][0]["message_id"] == 33012
+
+
+def test_compare_vm_judges_processor_and_version_where_it_answered():
+    """Processor names differ and the version list lacks 9.0, but Compare-VM found the VM compatible: the host's
+    judgement stands (lmdoctor's own check only compares names); where it did not answer, lmdoctor's stands."""
+    snap = cluster(3, vms={"A": 2}, N002={"processor": "Intel(R) Xeon(R) Gold 6230R CPU @ 2.10GHz",
+                                          "supported_versions": ("8.0",)},
+                   N003={"processor": "AMD EPYC 7302"})
+    plan = drain.plan(snap, "N001", preflight={("A", "N002"): drain.HostAnswer((), compared=True)})
+    assert plan.placements[0].destination == "N002" and plan.placements[0].blockers == ()
+    plan = drain.plan(snap, "N001")
+    assert codes(plan, "A") == {"processor", "version"} and not plan.drainable
+
+
+def test_each_incompatibility_is_a_blocker_with_the_hosts_words_and_id():
+    found = (Incompatibility(message="Virtual machine 'A' is using processor-specific features not supported on "
+                                     "host 'N002'.", message_id=21014, source="VMProcessor"),
+             Incompatibility(message="Could not find Ethernet switch 'Production'.", message_id=33012))
+    what_if = Incompatibility(message="Virtual machine migration operation for 'A' failed at migration source.")
+    plan = drain.plan(cluster(3, vms={"A": 2}), "N001", preflight={
+        ("A", "N002"): drain.HostAnswer(found, compared=True),
+        ("A", "N003"): drain.HostAnswer((what_if,), command="Move-VM -WhatIf")})
+    assert [(b.destination, b.message_id, b.text.split(":")[0]) for b in plan.placements[0].blockers] == [
+        ("N002", 21014, "Compare-VM 21014"), ("N002", 33012, "Compare-VM 33012"),
+        ("N003", None, "Move-VM -WhatIf")]
+    assert not plan.drainable
 
 
 def test_unknown_and_unreachable_nodes_cannot_be_checked():
@@ -224,6 +257,85 @@ def test_lab_smb_storage(lab_session):
         [("storage.smb", "storage.smb_delegation:HV01:FS01")]
 
 
+# --- the hosts' pre-flight: Compare-VM, and Move-VM -WhatIf where it is missing ----------------------------
+def preflight_plan(session, node: str = "HV01") -> tuple[drain.DrainPlan, drain.Preflight]:
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
+    answers = drain_preflight.collect(session.hosts, snapshot, node)
+    return drain.plan(snapshot, node, answers), answers
+
+
+def test_lab_compare_vm_reports_each_incompatibility_from_the_lab_state(lab_session):
+    hosts = lab_session("drain-switch").hosts
+    assert hosts.compare_vm("APP02", "HV01", "HV02") == ()
+    (switch,) = hosts.compare_vm("APP01", "HV01", "HV02")
+    assert (switch.message_id, switch.message) == (33012, "Could not find Ethernet switch 'Production'.")
+    assert switch.source.startswith("VMNetworkAdapter")
+    (cpu,) = lab_session("drain-cpu").hosts.compare_vm("APP01", "HV01", "HV03")
+    assert cpu.message_id == 21014 and "processor-specific features not supported on host 'HV03'" in cpu.message
+    (memory,) = lab_session("drain-no-headroom").hosts.compare_vm("APP01", "HV01", "HV02")
+    assert memory.message_id == 40010 and "Ran out of memory (0x8007000E)" in memory.message
+    seed = lab_session("seed").hosts
+    with pytest.raises(HostError, match="0x8009030E"):  # Compare-VM reaches the destination as the operator
+        seed.compare_vm("APP01", "HV01", "HV02")
+    with pytest.raises(HostError, match="unable to find a virtual machine"):
+        seed.compare_vm("NOSUCHVM", "HV01", "HV03")
+
+
+def test_lab_version_unsupported_on_the_destination(lab_session):
+    session = lab_session("healthy")
+    state = session.hosts.store.load_hosts()
+    state.hosts["HV02"].supported_versions = ["8.0"]
+    session.hosts.store.save_hosts(state)
+    (version,) = session.hosts.compare_vm("APP01", "HV01", "HV02")
+    assert version.message_id == 14420 and "configuration version 9.0" in version.message
+
+
+def test_lab_drain_switch_is_blocked_by_the_hosts_words(lab_session):
+    plan, answers = preflight_plan(lab_session("drain-switch"))
+    assert {p.vm: p.destination for p in plan.placements} == {"APP01": None, "APP02": "HV02"}
+    assert [(b.destination, b.code, b.message_id) for b in plan.placements[0].blockers] == \
+        [(d, "preflight", 33012) for d in ("HV02", "HV03", "HV04")]
+    assert all(a.compared and a.command == "Compare-VM" for a in answers.values())
+
+
+def test_lab_drain_cpu_shows_compare_vm_instead_of_the_name_comparison(lab_session):
+    plan, _ = preflight_plan(lab_session("drain-cpu"))
+    assert codes(plan, "APP01") == {"preflight"} and not plan.drainable
+    assert {b.message_id for p in plan.placements for b in p.blockers} == {21014}
+
+
+def test_lab_healthy_compares_every_pair_and_drains(lab_session):
+    plan, answers = preflight_plan(lab_session("healthy"))
+    assert plan.drainable and set(answers) == {(vm, d) for vm in ("APP01", "APP02") for d in ("HV02", "HV03", "HV04")}
+    assert all(a.compared and a.words == () for a in answers.values())
+
+
+class NoCompareVM:
+    """A host gateway whose hosts have no Compare-VM (an older Hyper-V module)."""
+
+    def __init__(self, hosts) -> None:
+        self.hosts, self.asked = hosts, 0
+
+    def compare_vm(self, vm: str, source: str, destination: str):
+        self.asked += 1
+        raise CommandMissing(f"{source}: Compare-VM is not available")
+
+    def move_vm(self, *args, **kwargs):
+        return self.hosts.move_vm(*args, **kwargs)
+
+
+def test_without_compare_vm_the_pre_flight_falls_back_to_move_vm_what_if(lab_session):
+    session = lab_session("seed")
+    snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
+    hosts = NoCompareVM(session.hosts)
+    answers = drain_preflight.collect(hosts, snapshot, "HV01")
+    assert hosts.asked == 1  # asked once; every other pair went straight to -WhatIf
+    assert set(answers) == {("APP01", "HV02"), ("APP02", "HV02")}  # only refusals are kept
+    answer = answers[("APP01", "HV02")]
+    assert answer.command == "Move-VM -WhatIf" and not answer.compared
+    assert answer.words[0].message_id is None and answer.words[0].message.endswith("(0x8009030E).")
+
+
 # --- the CLI ---------------------------------------------------------------------------------------------
 def test_cli_exit_codes(tmp_path):
     import json
@@ -238,6 +350,13 @@ def test_cli_exit_codes(tmp_path):
         assert json.loads(r.stdout)["drainable"] is (code == 0)
     apps = {v["vm"]: v for v in json.loads(r.stdout)["vms"]}  # smb-storage
     assert [b["finding"] for b in apps["APP01"]["blockers"]] == ["storage.smb_delegation:HV01:FS01"]
+    assert lmdoctor("lab", "reset", "--scenario", "drain-switch", "--lab-dir", root).returncode == 0
+    r = lmdoctor("drain", "--node", "HV01", "--json", "--lab-dir", root)
+    apps = {v["vm"]: v for v in json.loads(r.stdout)["vms"]}
+    assert r.returncode == 1 and apps["APP01"]["destination"] is None and apps["APP02"]["destination"] == "HV02"
+    assert [(b["destination"], b["code"], b["message_id"], b["text"]) for b in apps["APP01"]["blockers"]] == [
+        (d, "preflight", 33012, "Compare-VM 33012: Could not find Ethernet switch 'Production'.")
+        for d in ("HV02", "HV03", "HV04")]
     r = lmdoctor("drain", "--node", "HV09", "--lab-dir", root)
     assert r.returncode == 2 and "HV09 is not a node of cluster HVCLUSTER" in r.stdout
     r = lmdoctor("drain", "--node", "HV01;rm", "--lab-dir", root)

@@ -7,7 +7,9 @@ fails), the source may delegate to the destination (the matrix's pair status), t
 is at least one on both ends, the VM's configuration version is among the destination's supported versions,
 the processors match or the VM runs in processor compatibility mode, a VM on SMB shares may be opened by
 both ends (each delegates to cifs/<file server> by the name the VM's paths use: lmdoctor.services.domain.
-vm_storage), and the host's pre-flight reported no incompatibility. A source lacking a file server's cifs
+vm_storage), and the host's pre-flight reported no incompatibility (Compare-VM's report, whose words and
+MessageIds are shown as the host gives them; where it answered, its judgement of processor and configuration
+version replaces lmdoctor's own, which only compares processor names and version lists). A source lacking a file server's cifs
 blocks its VMs on that server from going anywhere. Placement is first-fit-decreasing by memory: the largest VM first, each to the first candidate
 (by name) whose remaining free memory holds it; a running VM needs its assigned memory (its startup memory
 when none is reported), a VM that is off needs none.
@@ -18,17 +20,44 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lmdoctor.services.domain import vm_storage
 from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.matrix import pair
-from lmdoctor.services.domain.models import AuthType, Finding, NodeSnapshot, Snapshot, VirtualMachine
+from lmdoctor.services.domain.models import (
+    AuthType,
+    Finding,
+    Incompatibility,
+    NodeSnapshot,
+    Snapshot,
+    VirtualMachine,
+)
 from lmdoctor.services.domain.safetext import visible
 
-Preflight = Mapping[tuple[str, str], tuple[str, ...]]  # (VM, destination) -> the host's incompatibility texts
+
+@dataclass(frozen=True)
+class HostAnswer:
+    """What the source host said about moving one VM to one destination."""
+
+    words: tuple[Incompatibility, ...] = ()  # what stops the move, as the host words it (empty: nothing)
+    compared: bool = False  # Compare-VM's report: it judged processor and configuration version itself
+    command: str = "Compare-VM"  # or "Move-VM -WhatIf" where Compare-VM is missing
+
+
+Preflight = Mapping[tuple[str, str], HostAnswer]  # (VM, destination) -> the host's answer
 
 CLUSTER_NOTE = ("Clustered VMs: this plan covers Move-VM between nodes. A cluster drain (Suspend-ClusterNode "
                 "-Drain) picks its own destinations but needs the same authentication, memory and compatibility.")
+
+
+class Reason(NamedTuple):
+    """Why a VM cannot go somewhere, before it is tied to a VM and a destination."""
+
+    code: str
+    text: str
+    finding: str | None = None
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,7 @@ class Blocker:
     code: str
     text: str
     finding: str | None = None  # the id of the finding (lmdoctor check) whose fix removes it
+    message_id: int | None = None  # a host's pre-flight: Compare-VM's MessageId
 
 
 @dataclass(frozen=True)
@@ -91,60 +121,65 @@ def _finding(findings: list[Finding], codes: tuple[str, ...], nodes: tuple[str, 
 
 
 def _destination_blockers(snapshot: Snapshot, findings: list[Finding], src: NodeSnapshot,
-                          dst: NodeSnapshot) -> list[tuple[str, str, str | None]]:
-    """(code, text, finding id) for what stops any VM of src from going to dst."""
-    found: list[tuple[str, str, str | None]] = []
+                          dst: NodeSnapshot) -> list[Reason]:
+    """What stops any VM of src from going to dst."""
+    found: list[Reason] = []
     report, settings = dst.host, dst.host.settings if dst.host else None
     if report is None or not report.reachable or settings is None:
         why = visible(report.error) if report and report.error else "no host report"
-        return [("host.unreachable", f"{dst.name} did not answer: {why}",
-                 _finding(findings, ("host.unreachable",), (dst.name,)))]
+        return [Reason("host.unreachable", f"{dst.name} did not answer: {why}",
+                       _finding(findings, ("host.unreachable",), (dst.name,)))]
     if dst.cluster_state != "Up":
-        found.append(("node.state", f"{dst.name} is {visible(dst.cluster_state)} in the cluster", None))
+        found.append(Reason("node.state", f"{dst.name} is {visible(dst.cluster_state)} in the cluster"))
     ours = src.host.settings
     for end, s in ((src, ours), (dst, settings)):
         if not s.migration_enabled:
-            found.append(("migration.disabled", f"live migration is disabled on {end.name}",
-                          _finding(findings, ("migration.disabled",), (end.name,))))
+            found.append(Reason("migration.disabled", f"live migration is disabled on {end.name}",
+                                _finding(findings, ("migration.disabled",), (end.name,))))
         if s.max_migrations < 1:
-            found.append(("migration.limit", f"{end.name} allows no simultaneous live migration "
-                                             f"(MaximumVirtualMachineMigrations = {s.max_migrations})", None))
+            found.append(Reason("migration.limit", f"{end.name} allows no simultaneous live migration "
+                                                   f"(MaximumVirtualMachineMigrations = {s.max_migrations})"))
     if ours.auth_type != settings.auth_type:
-        found.append(("auth.mismatch", f"{src.name} uses {ours.auth_type.value}, {dst.name} "
-                                       f"{settings.auth_type.value}",
-                      _finding(findings, ("auth.mismatch",), (src.name, dst.name))))
+        found.append(Reason("auth.mismatch", f"{src.name} uses {ours.auth_type.value}, {dst.name} "
+                                             f"{settings.auth_type.value}",
+                            _finding(findings, ("auth.mismatch",), (src.name, dst.name))))
     elif ours.auth_type == AuthType.CREDSSP:
-        found.append(("auth.credssp", "CredSSP: a move started remotely fails (no credentials to delegate)",
-                      _finding(findings, ("auth.credssp",), (src.name, dst.name))))
+        found.append(Reason("auth.credssp", "CredSSP: a move started remotely fails (no credentials to delegate)",
+                            _finding(findings, ("auth.credssp",), (src.name, dst.name))))
     elif ours.auth_type == AuthType.KERBEROS:
         status = pair(src, dst)
         if not status.ok:
-            found.append(("delegation", f"{src.name} → {dst.name}: {status.summary}",
-                          _finding(findings, ("delegation.missing", "delegation.kerberos_only"), (src.name,))))
+            fix = next((f.id for f in findings if f.code == "delegation.missing" and (f.source, f.target)
+                        == (src.name, dst.name)), None) or _finding(findings, ("delegation.kerberos_only",), (src.name,))
+            found.append(Reason("delegation", f"{src.name} → {dst.name}: {status.summary}", fix))
     return found
 
 
-def _share_blockers(vm: VirtualMachine, gaps: tuple[vm_storage.ShareGap, ...],
-                    end: str) -> list[tuple[str, str, str | None]]:
-    """(code, text, finding id) for each file server of the VM this end of a move may not delegate to."""
-    return [("storage.smb", f"{visible(vm.name)}'s files are on {gap.server}'s shares and {gap.node} ({end}) lacks "
-                            f"{', '.join(gap.blocking)}", gap.finding)
+def _share_blockers(vm: VirtualMachine, gaps: tuple[vm_storage.ShareGap, ...], end: str) -> list[Reason]:
+    """Each file server of the VM this end of a move may not delegate to, with the finding that fixes it."""
+    return [Reason("storage.smb", f"{visible(vm.name)}'s files are on {gap.server}'s shares and {gap.node} "
+                                  f"({end}) lacks {', '.join(gap.blocking)}", gap.finding)
             for gap in vm_storage.blocking_for(vm, gaps)]
 
 
 def _vm_blockers(src: NodeSnapshot, dst: NodeSnapshot, vm: VirtualMachine, preflight: Preflight,
-                 gaps: dict[str, tuple[vm_storage.ShareGap, ...]]) -> list[tuple[str, str, str | None]]:
+                 gaps: dict[str, tuple[vm_storage.ShareGap, ...]]) -> list[Reason]:
+    """What stops this VM from going to dst: the file servers, then configuration version and processor (unless
+    Compare-VM judged them), then the host's own pre-flight words."""
     found = _share_blockers(vm, gaps.get(dst.name, ()), "the destination")
+    answer = preflight.get((vm.name, dst.name), HostAnswer())
     supported = dst.host.supported_versions
-    if vm.version and supported and vm.version not in supported:
-        found.append(("version", f"configuration version {visible(vm.version)} is not supported on {dst.name} "
-                                 f"(supports {', '.join(visible(v) for v in supported)})", None))
-    if (src.host.processor and dst.host.processor and src.host.processor != dst.host.processor
+    if not answer.compared and vm.version and supported and vm.version not in supported:
+        found.append(Reason("version", f"configuration version {visible(vm.version)} is not supported on "
+                                       f"{dst.name} (supports {', '.join(visible(v) for v in supported)})"))
+    if (not answer.compared and src.host.processor and dst.host.processor and src.host.processor != dst.host.processor
             and not vm.processor_compatibility):
-        found.append(("processor", f"processors differ ({visible(src.host.processor)} → "
-                                   f"{visible(dst.host.processor)}) and processor compatibility mode is off", None))
-    for text in preflight.get((vm.name, dst.name), ()):
-        found.append(("preflight", f"{dst.name}: {visible(text)}", None))
+        found.append(Reason("processor", f"processors differ ({visible(src.host.processor)} → "
+                                         f"{visible(dst.host.processor)}) and processor compatibility mode is off"))
+    for words in answer.words:
+        said = f"{answer.command} {words.message_id}" if words.message_id is not None else answer.command
+        found.append(Reason("preflight", f"{said}: {visible(words.message)}",
+                            message_id=words.message_id))
     return found
 
 
@@ -165,16 +200,15 @@ def plan(snapshot: Snapshot, node: str, preflight: Preflight | None = None,
     free = {d.name: d.host.memory_free if d.host and d.host.memory_free is not None else None for d in others}
     placements = []
     for vm in sorted(src.host.vms, key=lambda v: (-need(v), v.name)):
-        blockers = [Blocker(vm.name, None, code, text, fid)
-                    for code, text, fid in _share_blockers(vm, gaps.get(src.name, ()), "the source")]
+        blockers = [Blocker(vm.name, None, *r) for r in _share_blockers(vm, gaps.get(src.name, ()), "the source")]
         chosen = None
         for d in others if not blockers else ():
-            reasons = common[d.name] + ([] if common[d.name] else _vm_blockers(src, d, vm, preflight, gaps))
-            if not reasons and free[d.name] is not None and free[d.name] < need(vm):
-                reasons = [("memory", f"{d.name} has {_gib(free[d.name])} free (after the VMs placed before), "
-                                      f"{vm.name} needs {_gib(need(vm))}", None)]
+            reasons = common[d.name] or _vm_blockers(src, d, vm, preflight, gaps)
+            if not common[d.name] and free[d.name] is not None and free[d.name] < need(vm):
+                reasons = reasons + [Reason("memory", f"{d.name} has {_gib(free[d.name])} free (after the VMs placed before), "
+                                            f"{vm.name} needs {_gib(need(vm))}")]
             if reasons:
-                blockers += [Blocker(vm.name, d.name, code, text, fid) for code, text, fid in reasons]
+                blockers += [Blocker(vm.name, d.name, *r) for r in reasons]
                 continue
             chosen = d.name
             if free[d.name] is not None:

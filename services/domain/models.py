@@ -310,6 +310,15 @@ class MoveResult(Model):
     blackout_ms: float | None = None  # the VM's pause at switch-over, where the host reports it (VMMS event 20415)
 
 
+class Incompatibility(Model):
+    """One entry of Compare-VM's VMCompatibilityReport.Incompatibilities (a VMCompatibilityError), as the
+    host words it: Message, MessageId and the object it is about (Source, as its text)."""
+
+    message: str
+    message_id: int | None = None
+    source: str | None = None
+
+
 class MoveRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     time: datetime

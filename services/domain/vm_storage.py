@@ -4,10 +4,12 @@ the delegation to reach them.
 A VM stored on \\\\server\\share is reached over SMB by the hosts that run and move it, acting for the
 operator; a remotely started move therefore needs cifs/<file server> (short name and FQDN) in the
 delegation of the source node as well as of the destination (which runs the VM afterwards and is the source
-of its next move). Microsoft's "Set up hosts for live migration without Failover Clustering"
+of its next move). Microsoft's "Troubleshoot live migration issues"
+(https://learn.microsoft.com/troubleshoot/windows-server/virtualization/troubleshoot-live-migration-issues) has
+each host trusted, with "Use any authentication protocol", for cifs ("required to migrate storage") and the
+Microsoft Virtual System Migration Service; "Set up hosts for live migration without Failover Clustering"
 (https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/set-up-hosts-for-live-migration-without-failover-clustering)
-has each host's computer account trusted for constrained delegation, with "Use any authentication protocol"
-for moves started remotely, to cifs for moving storage; "Enable-SmbDelegation"
+sets up the same delegation on each host; "Enable-SmbDelegation"
 (https://learn.microsoft.com/powershell/module/smbshare/enable-smbdelegation) is the file server side of the
 same grant, for a user remoting into a Hyper-V host that opens a share."""
 

@@ -17,6 +17,7 @@ from lmdoctor.services.domain.models import (
     ComputerAccount,
     DnsRecord,
     HostReport,
+    Incompatibility,
     MoveResult,
     OperatorAccount,
     VirtualMachine,
@@ -88,6 +89,9 @@ class ReadOnlyHosts:
 
     def get_vm(self, host: str, vm: str) -> VirtualMachine | None:
         return self._hosts.get_vm(host, vm)
+
+    def compare_vm(self, vm: str, source: str, destination: str) -> tuple[Incompatibility, ...]:
+        return self._hosts.compare_vm(vm, source, destination)
 
     def move_vm(self, vm: str, source: str, destination: str, what_if: bool = False,
                 progress: ProgressCallback | None = None) -> MoveResult:

@@ -177,3 +177,19 @@ def test_get_vm_verifies(rig: Rig) -> None:
 def test_move_of_an_unknown_vm_is_a_host_error(rig: Rig) -> None:
     with pytest.raises(HostError, match="unable to find a virtual machine"):
         rig.gateway.move_vm("NOSUCHVM", "HV01", "HV02", what_if=True)
+
+
+def test_compare_vm_reports_what_the_destination_lacks(rig: Rig) -> None:
+    state = rig.store.load_hosts()
+    state.hosts["HV03"].switches = ["Storage"]  # APP01's adapter is on LAN
+    state.hosts["HV03"].supported_versions = ["8.0"]
+    rig.store.save_hosts(state)
+    found = rig.gateway.compare_vm("APP01", "HV01", "HV03")
+    assert [(i.message_id, i.message) for i in found] == [
+        (33012, "Could not find Ethernet switch 'LAN'."),
+        (14420, "The virtual machine 'APP01' has configuration version 9.0, which host 'HV03' does not support.")]
+    assert rig.gateway.compare_vm("APP01", "HV01", "HV04") == ()
+    with pytest.raises(HostError, match=r"0x8009030E"):  # the seed: HV01 may not delegate to HV02
+        rig.gateway.compare_vm("APP01", "HV01", "HV02")
+    with pytest.raises(HostError, match="unable to find a virtual machine"):
+        rig.gateway.compare_vm("NOSUCHVM", "HV01", "HV03")

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable
+from lmdoctor.services.backends.hosts import psobjects
+from lmdoctor.services.backends.hosts.base import CommandMissing, HostError, HostUnreachable
 from lmdoctor.services.backends.hosts.psrp import PsrpHostGateway, WinRMSettings
 from lmdoctor.services.backends.lab.directory import LabDirectory
 from lmdoctor.services.backends.lab.state import LabStore
+from lmdoctor.services.domain import drain
 from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.models import AuthType
+from lmdoctor.services.operations import drain_preflight
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.storage.profiles import Profile
@@ -274,3 +277,66 @@ def test_host_clock_comes_from_the_inventory_get_date_and_skew_is_found(tmp_path
     skew = [f for f in diagnose(snapshot) if f.code == "clock.skew"]
     assert [(f.source, f.severity.value) for f in skew] == [("HV02", "error")]
     assert "7 min" in skew[0].message and "+45" in skew[0].evidence[2]
+
+
+# --- Compare-VM: the drain's pre-flight -------------------------------------------------------------------
+
+def test_compare_vm_is_a_pipeline_of_two_cmdlets_with_literal_parameters(cluster: LabCluster) -> None:
+    state = LabStore(cluster.lab_dir).load_hosts()
+    state.hosts["HV01"].vm_switches = {"APP01": ["Production"]}
+    LabStore(cluster.lab_dir).save_hosts(state)
+    (found,) = cluster.gateway().compare_vm("APP01", "HV01", "HV03")
+    assert (found.message_id, found.message) == (33012, "Could not find Ethernet switch 'Production'.")
+    assert found.source.startswith("VMNetworkAdapter")
+    compare = _only(cluster.received("HV01"), "Compare-VM")
+    select = _only(cluster.received("HV01"), "Select-Object")
+    assert compare.parameters == {"Name": "APP01", "DestinationHost": "HV03"}
+    assert select.parameters == {"ExpandProperty": "Incompatibilities"}
+    assert not compare.is_script and not select.is_script
+    assert cluster.gateway().compare_vm("APP02", "HV01", "HV03") == ()  # none: the expansion yields nothing
+
+
+@pytest.mark.parametrize("name", HOSTILE[:3])
+def test_hostile_vm_name_reaches_compare_vm_as_a_literal(cluster: LabCluster, name: str) -> None:
+    with pytest.raises(HostError, match="unable to find a virtual machine"):
+        cluster.gateway().compare_vm(name, "HV01", "HV03")
+    assert _only(cluster.received("HV01"), "Compare-VM").parameters["Name"] == name
+
+
+def test_the_report_object_is_read_with_a_null_or_a_filled_list(cluster: LabCluster) -> None:
+    """Compare-VM's own VMCompatibilityReport (no expansion): Incompatibilities null when compatible."""
+    gateway = cluster.gateway()
+    compatible = gateway._call("HV01", "Compare-VM", Name="APP02", DestinationHost="HV03")
+    assert len(compatible) == 1 and psobjects.props(compatible[0])["Incompatibilities"] is None
+    assert psobjects.incompatibilities(compatible) == ()
+    state = LabStore(cluster.lab_dir).load_hosts()
+    state.hosts["HV03"].switches = ["Storage"]
+    LabStore(cluster.lab_dir).save_hosts(state)
+    report = gateway._call("HV01", "Compare-VM", Name="APP02", DestinationHost="HV03")
+    assert [(i.message_id, i.message) for i in psobjects.incompatibilities(report)] == [
+        (33012, "Could not find Ethernet switch 'LAN'.")]
+
+
+def test_refused_comparison_is_a_host_error_with_the_hosts_text(cluster: LabCluster) -> None:
+    with pytest.raises(HostError) as caught:  # seed: HV01 may not delegate to HV02
+        cluster.gateway().compare_vm("APP01", "HV01", "HV02")
+    assert str(caught.value).endswith("(0x8009030E).") and not isinstance(caught.value, CommandMissing)
+
+
+def test_a_host_without_compare_vm_falls_back_to_move_vm_what_if(cluster: LabCluster) -> None:
+    cluster.handlers["HV01"].failures["Compare-VM"] = Error(
+        "The term 'Compare-VM' is not recognized as the name of a cmdlet, function, script file, or operable program.",
+        "CommandNotFoundException", category="ObjectNotFound",
+        exception_type="System.Management.Automation.CommandNotFoundException", terminating=True)
+    gateway = cluster.gateway()
+    with pytest.raises(CommandMissing):
+        gateway.compare_vm("APP01", "HV01", "HV03")
+    snapshot = take_snapshot(LabDirectory(LabStore(cluster.lab_dir)), gateway, "HVCLUSTER")
+    answers = drain_preflight.collect(gateway, snapshot, "HV01")
+    names = [c.name for c in cluster.received("HV01")]
+    assert names.count("Compare-VM") == 2 and names.count("Move-VM") == 6  # asked once more, then -WhatIf only
+    assert all(c.parameters.get("WhatIf") is True for c in cluster.received("HV01") if c.name == "Move-VM")
+    assert {k: a.command for k, a in answers.items()} == {("APP01", "HV02"): "Move-VM -WhatIf",
+                                                          ("APP02", "HV02"): "Move-VM -WhatIf"}
+    plan = drain.plan(snapshot, "HV01", answers)
+    assert plan.drainable and {p.destination for p in plan.placements} == {"HV03"}

@@ -10,6 +10,7 @@ from lmdoctor.services.domain.models import (
     AuthType,
     ClusterNode,
     HostReport,
+    Incompatibility,
     MoveProgress,
     MoveResult,
     VirtualMachine,
@@ -24,6 +25,10 @@ class HostError(LmdoctorError):
 
 class HostUnreachable(HostError):
     """The host did not answer (timeout, refused, TLS or auth failure)."""
+
+
+class CommandMissing(HostError):
+    """The host has no such command (an older Hyper-V module): the caller may fall back to another one."""
 
 
 class Unconfirmed(LmdoctorError):
@@ -62,6 +67,11 @@ class HostGateway(Protocol):
         progress: ProgressCallback | None = None,
     ) -> MoveResult:
         """Move-VM started remotely on the source (as a jump host does)."""
+
+    def compare_vm(self, vm: str, source: str, destination: str) -> tuple[Incompatibility, ...]:
+        """Compare-VM -Name vm -DestinationHost destination, run on the source: the report's Incompatibilities
+        (empty when the VM is compatible). Raises CommandMissing when the host has no Compare-VM, HostError
+        with the host's text when the comparison itself failed (the destination refused, no such VM)."""
 
     def get_vm(self, host: str, vm: str) -> VirtualMachine | None:
         """Get-VM -ComputerName host -Name vm; None when absent."""

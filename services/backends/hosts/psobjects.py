@@ -16,6 +16,7 @@ from lmdoctor.services.domain.models import (
     AuthType,
     ClusterNode,
     HostEvent,
+    Incompatibility,
     PerformanceOption,
     VirtualMachine,
     VMHostSettings,
@@ -162,6 +163,30 @@ def processor_name(cpu_objects: Iterable[Any]) -> str | None:
     """The first Win32_Processor's Name (every socket of a Hyper-V host carries the same model)."""
     names = [props(o).get("Name") for o in cpu_objects]
     return str(names[0]).strip() if names and names[0] is not None else None
+
+
+def incompatibilities(objects: Iterable[Any]) -> tuple[Incompatibility, ...]:
+    """Compare-VM's answer: VMCompatibilityError objects (Message, MessageId, Source), as
+    `Select-Object -ExpandProperty Incompatibilities` passes them on, or whole VMCompatibilityReport objects
+    whose Incompatibilities is a list of them, empty or null when the VM is compatible. Source is an object
+    (a VMNetworkAdapter, VMProcessor, ...) that arrives as its text. Microsoft's Import-VM example shows one:
+    "Could not find Ethernet switch 'Production'." with MessageId 33012 and Source
+    Microsoft.HyperV.PowerShell.VMNetworkAdapter (https://learn.microsoft.com/powershell/module/hyper-v/import-vm)."""
+    found: list[Incompatibility] = []
+    for obj in objects:
+        if obj is None:
+            continue
+        p = props(obj)
+        if "Incompatibilities" in p:  # the report itself
+            found += incompatibilities(p["Incompatibilities"] or ())
+            continue
+        message = p.get("Message") if p else obj
+        if message is None:
+            raise ValueError("an incompatibility without a Message")
+        message_id, source = p.get("MessageId"), p.get("Source")
+        found.append(Incompatibility(message=str(message), message_id=int(message_id) if message_id is not None
+                                     else None, source=enum_text(source)))
+    return tuple(found)
 
 
 def cluster_node(obj: Any) -> ClusterNode:

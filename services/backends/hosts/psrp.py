@@ -22,12 +22,19 @@ from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.wsman import WSMan
 
 from lmdoctor.services.backends.hosts import psobjects, winrm_auth
-from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable, ProgressCallback, Unconfirmed
+from lmdoctor.services.backends.hosts.base import (
+    CommandMissing,
+    HostError,
+    HostUnreachable,
+    ProgressCallback,
+    Unconfirmed,
+)
 from lmdoctor.services.domain import events
 from lmdoctor.services.domain.models import (
     AuthType,
     ClusterNode,
     HostReport,
+    Incompatibility,
     MoveProgress,
     MoveResult,
     VirtualMachine,
@@ -42,6 +49,7 @@ SYSTEM_LOGON_ID = "0x3e7"  # the SYSTEM logon session VMMS runs in
 WSMAN_UNKNOWN_SHELL = 0x8033805B  # ERROR_WSMAN_INVALID_SELECTORS: the shell is gone on the host
 _TOLERATED_EVENT_ERRORS = ("NoMatchingEventsFound", "NoMatchingLogsFound")
 _CATEGORY_INVALID_ARGUMENT, _CATEGORY_OBJECT_NOT_FOUND = 5, 13
+_COMMAND_NOT_FOUND = "CommandNotFoundException"  # FullyQualifiedErrorId of a command the host does not have
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMError, OSError, *winrm_auth.AUTH_ERRORS)
 _UNREADABLE = (ValueError, KeyError, TypeError, OverflowError)  # an answer that is not what the cmdlet returns
 
@@ -355,6 +363,27 @@ class PsrpHostGateway:
         except _UNREADABLE as exc:
             raise HostError(f"{host}: unreadable Get-VM answer: {exc}") from None
         return next((v for v in found if v.name.lower() == vm.lower()), None)
+
+    def compare_vm(self, vm: str, source: str, destination: str) -> tuple[Incompatibility, ...]:
+        """Compare-VM -Name vm -DestinationHost destination on the source (as Move-VM runs there), piped to
+        Select-Object -ExpandProperty Incompatibilities: each VMCompatibilityError then arrives as an object of
+        its own with Message and MessageId (inside the report, remoting's serialization depth would leave them as
+        text); a compatible VM's empty or null list yields nothing."""
+        def build(p: PowerShell) -> None:
+            _command(p, "Compare-VM", (), {"Name": vm, "DestinationHost": destination}, False)
+            _command(p, "Select-Object", (), {"ExpandProperty": "Incompatibilities"}, False)
+
+        ps = self._run(source, build)
+        if ps.streams.error or ps.state == PSInvocationState.FAILED:
+            first = ps.streams.error[0] if ps.streams.error else None
+            text = psobjects.error_text(first) if first is not None else "Compare-VM failed without an error record"
+            if first is not None and psobjects.error_id(first).startswith(_COMMAND_NOT_FOUND):
+                raise CommandMissing(f"{source}: Compare-VM is not available: {text}")
+            raise HostError(text)
+        try:
+            return psobjects.incompatibilities(ps.output)
+        except _UNREADABLE as exc:
+            raise HostError(f"{source}: unreadable Compare-VM answer: {exc}") from None
 
     def move_vm(self, vm: str, source: str, destination: str, what_if: bool = False,
                 progress: ProgressCallback | None = None) -> MoveResult:

@@ -24,6 +24,7 @@ from lmdoctor.services.domain.models import (
     ClusterNode,
     HostEvent,
     HostReport,
+    Incompatibility,
     MoveProgress,
     MoveResult,
     PerformanceOption,
@@ -64,6 +65,14 @@ NOT_RECOGNIZED = "The credentials supplied to the package were not recognized (0
 TIME_SKEW = "The clocks on the client and server machines are skewed. (0x80090324)."
 MAX_CLOCK_SKEW_S = 300  # Kerberos' default tolerance (the domain's "Maximum tolerance for computer clock synchronization")
 WRONG_PRINCIPAL = "The target principal name is incorrect. (0x80090322)."
+
+# Compare-VM's MessageIds. 33012 and its words are Windows' own (Microsoft's Import-VM example: "Could not find
+# Ethernet switch 'Production'.", https://learn.microsoft.com/powershell/module/hyper-v/import-vm). The processor
+# and memory words are Windows' texts from "Troubleshoot live migration issues"
+# (https://learn.microsoft.com/troubleshoot/windows-server/virtualization/troubleshoot-live-migration-issues);
+# their ids and the configuration-version wording are the lab's own (no Windows sample of them was found).
+# lmdoctor shows ids and words as the host gives them and never decides on an id.
+SWITCH_MISSING, PROCESSOR_FEATURES, MEMORY, CONFIGURATION_VERSION = 33012, 21014, 40010, 14420
 
 
 def blackout_for(memory: int) -> float:
@@ -154,6 +163,18 @@ class LabHostGateway:
     def get_vm(self, host: str, vm: str) -> VirtualMachine | None:
         h = self._host(host)
         return next((v for v in h.vms if v.name.lower() == vm.lower()), None)
+
+    def compare_vm(self, vm: str, source: str, destination: str) -> tuple[Incompatibility, ...]:
+        """Compare-VM from the source: it reaches the destination as the operator (so an authentication refusal
+        is its error, as Move-VM's), then reports what the destination lacks for this VM."""
+        src, dst = self._host(source), self._host(destination)
+        machine = next((v for v in src.vms if v.name.lower() == vm.lower()), None)
+        if machine is None:
+            raise HostError(f"Hyper-V was unable to find a virtual machine with name \"{vm}\".")
+        failure = self._refusal(machine.name, src, dst, destination)
+        if failure:
+            raise HostError(failure)
+        return compatibility(machine, src, dst)
 
     def move_vm(self, vm: str, source: str, destination: str, what_if: bool = False,
                 progress: ProgressCallback | None = None) -> MoveResult:
@@ -264,3 +285,31 @@ class LabHostGateway:
 
     def close(self) -> None:
         pass
+
+
+def compatibility(vm: VirtualMachine, src: LabHost, dst: LabHost) -> tuple[Incompatibility, ...]:
+    """What Compare-VM reports for moving `vm` from `src` to `dst`: processor features (without processor
+    compatibility mode), memory (the destination's free memory against the VM's), its network adapters' switches
+    and its configuration version."""
+    found = []
+    if src.processor and dst.processor and src.processor != dst.processor and not vm.processor_compatibility:
+        found.append(Incompatibility(
+            message=f"Virtual machine '{vm.name}' is using processor-specific features not supported on host "
+                    f"'{dst.name}'. To allow for migration of this virtual machine to a server with a different "
+                    "processor, modify the virtual machine settings to limit the processor features used by the "
+                    "virtual machine.", message_id=PROCESSOR_FEATURES, source=f"VMProcessor (VMName = '{vm.name}')"))
+    needed = 0 if vm.state.lower() in ("off", "saved") else vm.memory_assigned or vm.memory_startup
+    if dst.memory_free is not None and dst.memory_free < needed:
+        found.append(Incompatibility(message=f"'{vm.name}' could not initialize memory: Ran out of memory "
+                                             "(0x8007000E).", message_id=MEMORY,
+                                     source=f"VMMemory (VMName = '{vm.name}')"))
+    for switch in src.vm_switches.get(vm.name, ["LAN"]):
+        if switch not in dst.switches:
+            found.append(Incompatibility(message=f"Could not find Ethernet switch '{switch}'.",
+                                         message_id=SWITCH_MISSING,
+                                         source=f"VMNetworkAdapter (Name = 'Network Adapter', VMName = '{vm.name}')"))
+    if vm.version and dst.supported_versions and vm.version not in dst.supported_versions:
+        found.append(Incompatibility(message=f"The virtual machine '{vm.name}' has configuration version "
+                                             f"{vm.version}, which host '{dst.name}' does not support.",
+                                     message_id=CONFIGURATION_VERSION, source=f"VirtualMachine (Name = '{vm.name}')"))
+    return tuple(found)

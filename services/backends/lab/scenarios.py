@@ -357,6 +357,22 @@ def drain_migration_disabled(now: datetime) -> Lab:
     return lab
 
 
+def drain_switch(now: datetime) -> Lab:
+    """APP01's network adapter is on the switch 'Production', which only HV01 has: Compare-VM reports 33012."""
+    lab = healthy(now)
+    lab.host("HV01").switches = ["LAN", "Production"]
+    lab.host("HV01").vm_switches = {"APP01": ["Production"]}
+    return lab
+
+
+def drain_delegation(now: datetime) -> Lab:
+    """HV01 may delegate to none of its peers: none of its VMs can be moved away by a remotely started move."""
+    lab = healthy(now)
+    lab.computer("HV01").pop("msDS-AllowedToDelegateTo")
+    lab.refresh_tickets("HV01", now - timedelta(hours=2))
+    return lab
+
+
 def protected_operator(now: datetime) -> Lab:
     """Moves are started as t0.admin, in Protected Users through a tier-0 group: none started remotely works."""
     lab = healthy(now)
@@ -468,6 +484,8 @@ SCENARIOS: dict[str, tuple[Callable[[datetime], Lab], str]] = {
     "drain-no-headroom": (drain_no_headroom, "HV01 cannot be drained: 6 GiB free on the other nodes, APP01 needs 8"),
     "drain-cpu": (drain_cpu, "HV01 has a newer CPU; APP01 runs without processor compatibility mode"),
     "drain-migration-disabled": (drain_migration_disabled, "Live migration is disabled on HV02, HV03 and HV04"),
+    "drain-switch": (drain_switch, "APP01 is on the switch 'Production', which only HV01 has (Compare-VM 33012)"),
+    "drain-delegation": (drain_delegation, "HV01 may delegate to none of its peers: its VMs cannot be moved away"),
     "hostile": (hostile, "The seed fault, with markup and terminal escape sequences planted in directory, host and "
                          "event values"),
 }

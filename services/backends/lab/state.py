@@ -56,6 +56,8 @@ class LabHost(BaseModel):
     memory_free: int | None = None
     processor: str | None = None
     supported_versions: list[str] = []
+    switches: list[str] = ["LAN"]  # the host's virtual switches (Get-VMSwitch)
+    vm_switches: dict[str, list[str]] = {}  # VM name -> the switches its network adapters use (default: LAN)
 
 
 class LabHosts(BaseModel):

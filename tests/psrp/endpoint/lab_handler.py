@@ -4,7 +4,7 @@ Each pipeline the endpoint receives is dispatched, by cmdlet name and parameters
 host model the embedded lab uses (``lmdoctor.services.backends.lab.hosts.LabHostGateway`` over a lab directory),
 and answered with objects shaped like the real cmdlets' output: typed VMHost / VM /
 VMMigrationNetwork / ClusterNode objects with Hyper-V enums, EventLogRecords, klist text,
-ErrorRecords for failures and progress records while Move-VM runs.
+ErrorRecords for failures, progress records while Move-VM runs, and Compare-VM's VMCompatibilityReport.
 """
 
 from __future__ import annotations
@@ -295,6 +295,47 @@ class LabHostHandler:
     def _disable_vmmigration(self, command: Invocation) -> Iterator[Event]:
         self._gateway().set_migration_enabled(self.host, False)
         yield from ()
+
+    # --- Compare-VM ----------------------------------------------------------------------
+    def _compared(self, command: Invocation) -> tuple[list[PSObj] | None, Error | None]:
+        """The lab's Compare-VM as VMCompatibilityError objects (Message: String, MessageId: Int32, Source: the
+        object it is about, here its text), or the ErrorRecord Compare-VM writes when it cannot compare."""
+        p = command.parameters
+        try:
+            found = self._gateway().compare_vm(str(p.get("Name")), self.host, str(p.get("DestinationHost")))
+        except HostError as exc:
+            not_found = "unable to find a virtual machine" in str(exc).lower()
+            return None, _hyperv_error(str(exc), "Compare-VM", self._stop(command),
+                                       category="InvalidArgument" if not_found else "NotSpecified",
+                                       reason="InvalidParameter" if not_found else "OperationFailed",
+                                       hresult=_hresult(str(exc)))
+        return [PSObj(["Microsoft.HyperV.PowerShell.VMCompatibilityError"],
+                      {"Message": i.message, "MessageId": i.message_id, "Source": i.source}, to_string=i.message)
+                for i in found], None
+
+    def _compare_vm(self, command: Invocation) -> Iterator[Event]:
+        """Compare-VM -Name -DestinationHost: one VMCompatibilityReport; Incompatibilities is null when there is
+        none (as the report of Microsoft's Import-VM example shows it once resolved)."""
+        errors, failure = self._compared(command)
+        if failure is not None:
+            yield failure
+            return
+        p = command.parameters
+        vm = str(p.get("Name"))
+        yield Output(PSObj(["Microsoft.HyperV.PowerShell.VMCompatibilityReport"], {
+            "VM": vm, "OperationType": "MoveVirtualMachine", "Destination": str(p.get("DestinationHost")),
+            "Path": None, "SnapshotPath": None, "VhdDestinationPath": None, "VhdSourcePath": None,
+            "Incompatibilities": errors or None}, to_string="Microsoft.HyperV.PowerShell.VMCompatibilityReport"))
+
+    def _compare_vm__select_object(self, command: Invocation) -> Iterator[Event]:
+        """Compare-VM … | Select-Object -ExpandProperty Incompatibilities: each VMCompatibilityError on its own;
+        a null list expands to nothing."""
+        errors, failure = self._compared(command)
+        if failure is not None:
+            yield failure
+            return
+        for error in errors or ():
+            yield Output(error)
 
     def _move_vm(self, command: Invocation) -> Iterator[Event]:
         """Move-VM runs the lab's move on a worker; its progress is streamed as it happens."""
