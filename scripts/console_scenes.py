@@ -1,4 +1,5 @@
-"""Console scenes on the seed lab at a fixed clock: each drives a Pilot to one screen state.
+"""Console scenes on the seed lab (or the scenario LABS names) at a fixed clock: each drives a Pilot to one
+screen state.
 
 Shared by scripts/screenshots.py and the snapshot tests (tests/tui/test_snapshots.py), so both show the same,
 repeatable screens; the console tests use its demo app (make_app) and settle too. Not part of the product."""
@@ -214,6 +215,17 @@ async def matrix(pilot: Pilot) -> None:
     await settle(pilot)
 
 
+async def drain(pilot: Pilot) -> None:
+    """HV01's drain readiness on the smb-storage lab: APP01 lives on \\\\FS01\\VMs and HV01 may not delegate to
+    FS01's cifs, so it stays (the blocker names the finding); APP02 goes to HV02."""
+    from lmdoctor.tui.screens.drain import DrainScreen
+
+    await ready(pilot)
+    await pilot.press("d")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, DrainScreen))
+    await settle(pilot)
+
+
 def walkthrough_at(step: Step) -> Scene:
     """The walkthrough with its check shown at `step` (Enter through the earlier steps; skip the CredSSP one)."""
 
@@ -236,5 +248,6 @@ SCENES: dict[str, Scene] = {
     "fix-preview": fix_preview, "migrate-failed": migrate_failed, "migrate": migrate, "journal": journal,
     "help": help, "connect": connect, "connect-errors": connect_errors, "palette": palette, "matrix": matrix,
     "walkthrough": walkthrough_at(Step.SYMPTOM), "walkthrough-triage": walkthrough_at(Step.TRIAGE),
-    "walkthrough-fix": walkthrough_at(Step.FIX),
+    "walkthrough-fix": walkthrough_at(Step.FIX), "drain": drain,
 }
+LABS: dict[str, str] = {"drain": "smb-storage"}  # scene -> the lab scenario it runs on (default: seed)

@@ -1,7 +1,8 @@
 """Regenerate screenshots/*.svg (and .png when rsvg-convert is installed) of every console screen.
 
-The shots come from the seed lab in a temporary lab dir at a fixed clock, with temporary config and data
-dirs: nothing of the user's profiles, journal or keyring can appear. Run from the repository root:
+The shots come from the seed lab (the drain screen: the smb-storage lab, console_scenes.LABS) in a temporary
+lab dir at a fixed clock, with temporary config and data dirs: nothing of the user's profiles, journal or
+keyring can appear. Run from the repository root:
 
     python scripts/screenshots.py [--out screenshots] [--size 120x36]
 """
@@ -26,7 +27,7 @@ from scripts import console_scenes as scenes  # noqa: E402
 from scripts.console_scenes import make_app  # noqa: E402
 
 SHOTS = ("nodes", "node", "findings", "fix-preview", "migrate", "journal", "help", "connect", "walkthrough",
-         "matrix", "palette")
+         "matrix", "palette", "drain")
 
 
 def no_secret_on_screen(app) -> None:
@@ -37,7 +38,7 @@ def no_secret_on_screen(app) -> None:
 
 
 async def shoot(name: str, out: Path, size: tuple[int, int], work: Path) -> Path:
-    app = make_app(work / name / "lab")
+    app = make_app(work / name / "lab", scenes.LABS.get(name, "seed"))
     async with app.run_test(size=size) as pilot:
         await scenes.SCENES[name](pilot)
         await pilot.pause()
