@@ -52,3 +52,10 @@ async def test_smb_storage_blocks_the_vm_on_the_share_with_its_finding(demo_app)
         assert "APP01's files are on FS01's shares and HV01 (the source) lacks cifs/FS01" in blockers
         assert blockers.endswith(" [storage.smb_delegation:HV01:FS01]")
         assert table.get_cell("APP02", table.ordered_columns[3].key).plain == "HV02"
+
+
+async def test_column_headers_are_text_not_markup(demo_app):
+    app = demo_app("seed")
+    async with app.run_test(size=(160, 36)) as pilot:
+        table = await open_drain(pilot)
+        assert str(table.ordered_columns[4].label) == "Blockers (destination: reason [finding that fixes it])"

@@ -39,7 +39,7 @@ class FilterTable(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter… (Esc to clear)")
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
-        table.add_columns(*self.columns)
+        table.add_columns(*(Text(c) for c in self.columns))  # a header is text too: "[…]" is not markup
         yield table
 
     @property
