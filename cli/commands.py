@@ -183,19 +183,20 @@ def cmd_fix(args, session: Session) -> int:
         chosen = _with_rbcd(snapshot, chosen, bool(args.finding))
     previews: list[ChangePreview] = []
     purge: list[str] = []
-    for f in chosen:
-        previews += session.remediator.preview(f.fix)
-        purge += list(f.fix.purge_hosts)
+    plans = [(f, f.fix) for f in chosen if f.fix]
+    for _, plan in plans:
+        previews += session.remediator.preview(plan)
+        purge += list(plan.purge_hosts)
     writes = [p for p in previews if not p.no_op]
     report = {"findings": [f.id for f in chosen], "changes": [p.model_dump(mode="json") for p in previews],
               "purge_hosts": sorted(set(purge)), "dry_run": args.dry_run,
               "left_alone": [f.id for f in left_alone if f not in chosen]}
     if not args.json:
-        for f in chosen:
-            if f.fix.cleanup:
-                _say(f"optional cleanup, chosen by id: {f.fix.summary}")
+        for _, plan in plans:
+            if plan.cleanup:
+                _say(f"optional cleanup, chosen by id: {plan.summary}")
         for f in left_alone:
-            if f not in chosen:
+            if f not in chosen and f.fix:
                 _say(f"left alone: {f.fix.summary}; choose it with --finding {f.id}")
         _say(f"{len(chosen)} finding(s) to fix, {len(writes)} write(s), then klist purge on {', '.join(sorted(set(purge))) or 'no host'}:")
         for p in previews:

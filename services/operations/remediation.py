@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from lmdoctor.services.backends.directory.base import Directory, DirectoryError
 from lmdoctor.services.backends.hosts.base import HostError, HostGateway, Unconfirmed
@@ -158,9 +159,9 @@ class Remediator:
                 expires: datetime | None = None) -> bool:
         """Journal intent, write, read back, journal outcome. Returns False when it failed or is in doubt."""
         change_id = new_id()
-        common = dict(batch=outcome.batch, change_id=change_id, preview=preview, reason=reason, rollback_of=rollback_of,
-                      expires=expires)
-        self.journal.record(state="intent", **common)
+        record = partial(self.journal.record, batch=outcome.batch, change_id=change_id, preview=preview, reason=reason,
+                         rollback_of=rollback_of, expires=expires)
+        record(state="intent")
         write_error: str | None = None
         try:
             self._write(preview.action, preview.before, preview.after)
@@ -170,16 +171,15 @@ class Remediator:
             read_back = self.current(preview.action)
         except RemediationError as exc:
             error = f"{write_error}; cannot read back: {exc}" if write_error else f"written, but the read-back failed: {exc}"
-            outcome.in_doubt.append(self.journal.record(state="in_doubt", error=error, **common))
+            outcome.in_doubt.append(record(state="in_doubt", error=error))
             return False
         if not same(read_back, preview.after):
-            outcome.failed.append(self.journal.record(
-                state="failed", read_back=read_back, error=write_error or "read back differs from the intended value",
-                **common))
+            outcome.failed.append(record(
+                state="failed", read_back=read_back, error=write_error or "read back differs from the intended value"))
             return False
         if write_error:
             outcome.messages.append(f"{preview.action.description}: the write reported '{write_error}' but landed")
-        outcome.applied.append(self.journal.record(state="applied", read_back=read_back, **common))
+        outcome.applied.append(record(state="applied", read_back=read_back))
         return True
 
     def _purge(self, outcome: Outcome, hosts: Iterable[str], notify: Notify) -> None:
@@ -279,7 +279,7 @@ class Remediator:
 
     def _rollback(self, entries: list[JournalEntry], reason: str, notify: Notify) -> Outcome:
         outcome = Outcome(batch=new_id())
-        touched_hosts: list[str] = []
+        touched_hosts: list[str | None] = []
         # Check every entry before writing any, following earlier undos of the same attribute.
         expected: dict[tuple[str, str], tuple[str, ...]] = {}
         for entry in sorted(entries, key=lambda e: e.seq, reverse=True):
@@ -342,19 +342,20 @@ class Remediator:
 
     def reconcile(self) -> list[JournalEntry]:
         """Settle intents left without an outcome by reading the object back."""
-        settled = []
+        settled: list[JournalEntry] = []
         if not self.journal.in_doubt():
             return settled  # the common case: nothing to settle, no lock taken
         with self.journal.writing():  # never settle a change another process is still making
             for entry in self.journal.in_doubt():
                 current = self.current(entry.action)
                 preview = ChangePreview(action=entry.action, before=entry.before, after=entry.after)
-                common = dict(batch=entry.batch, change_id=entry.change_id, preview=preview, reason=entry.reason,
-                              rollback_of=entry.rollback_of, read_back=current, expires=entry.expires)
+                record = partial(self.journal.record, batch=entry.batch, change_id=entry.change_id, preview=preview,
+                                 reason=entry.reason, rollback_of=entry.rollback_of, read_back=current,
+                                 expires=entry.expires)
                 if same(current, entry.after):
-                    settled.append(self.journal.record(state="reconciled", **common))
+                    settled.append(record(state="reconciled"))
                     continue
                 error = "interrupted before the write landed" if same(current, entry.before) \
                     else "interrupted; the object now holds other values"
-                settled.append(self.journal.record(state="failed", error=error, **common))
+                settled.append(record(state="failed", error=error))
         return settled

@@ -120,8 +120,12 @@ def run(hosts: HostGateway, journal: Journal, state: TourState, nodes: list[str]
             continue
         tell(HopStarted(index=index, total=len(state.hops), hop=hop))
         started = clock()
+
+        def progress(p: MoveProgress, i: int = index, h: Hop = hop) -> None:
+            tell(HopProgress(i, h, p, stop.is_set()))
+
         move = run_test_move(hosts, MoveRequest(vm=state.vm, destination=hop.destination, source=hop.source), nodes,
-                             progress=lambda p, i=index, h=hop: tell(HopProgress(i, h, p, stop.is_set())))
+                             progress=progress)
         move_log.record(journal, move, tour=state.id, reason=state.reason)
         result = HopResult(index=index, started=started, move=move)
         if result.passed:

@@ -249,16 +249,16 @@ class Walkthrough:
         """(vm, source, destination), the pairs the findings point at first."""
         exact = {(f.source, f.target) for f in findings}
         named = {n for f in findings for n in (f.source, f.target) if n}
-        up = [n for n in snapshot.nodes if n.host and n.host.reachable]
+        up = [(n, n.host) for n in snapshot.nodes if n.host and n.host.reachable]
         ranked = []
-        for i, src in enumerate(up):
-            if not src.host.vms:
+        for i, (src, report) in enumerate(up):
+            if not report.vms:
                 continue
-            for j, dst in enumerate(up):
+            for j, (dst, _) in enumerate(up):
                 if dst is src:
                     continue
                 rank = 0 if (src.name, dst.name) in exact else 1 if dst.name in named else 2 if src.name in named else 3
-                ranked.append((rank, i, j, src.host.vms[0].name, src.name, dst.name))
+                ranked.append((rank, i, j, report.vms[0].name, src.name, dst.name))
         return [(vm, s, d) for *_, vm, s, d in sorted(ranked)]
 
     def _preflight(self, vm: str, source: str, destination: str) -> MoveResult:
@@ -315,12 +315,12 @@ class Walkthrough:
 
     def _check_environment(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
         found = [info(_settings_line(n)) for n in snapshot.nodes]
-        reporting = [n for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings]
+        reporting = {n.name: n.host.settings for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings}
         if not self.state.prior_auth:
-            self.state.prior_auth = {n.name: n.host.settings.auth_type.value for n in reporting}
+            self.state.prior_auth = {name: s.auth_type.value for name, s in reporting.items()}
             self.save()
-        auth = {n.host.settings.auth_type.value for n in reporting}
-        disabled = [n.name for n in reporting if not n.host.settings.migration_enabled]
+        auth = {s.auth_type.value for s in reporting.values()}
+        disabled = [name for name, s in reporting.items() if not s.migration_enabled]
         if len(auth) > 1:
             found.append(fail("The nodes disagree on the authentication type: source and destination must match."))
         elif auth:
@@ -329,11 +329,11 @@ class Walkthrough:
             found.append(fail(f"Live migration is disabled on {', '.join(disabled)}."))
         if snapshot.directory_error:
             found.append(fail(f"The directory could not be read: {snapshot.directory_error}"))
-        silent = [n.name for n in snapshot.nodes if n not in reporting]
+        silent = [n.name for n in snapshot.nodes if n.name not in reporting]
         met = not silent and not snapshot.directory_error
         headline = (f"{len(reporting)} of {len(snapshot.nodes)} nodes answered" +
                     ("" if met else f"; {', '.join(silent) or 'the directory'} could not be read."))
-        status: StepStatus = "problem" if (not met or disabled or len({n.host.settings.auth_type for n in reporting}) > 1) else "ok"
+        status: StepStatus = "problem" if (not met or disabled or len({s.auth_type for s in reporting.values()}) > 1) else "ok"
         return StepResult(Step.ENVIRONMENT, met, status, headline, found, [
             f"Get-ClusterNode -Cluster {snapshot.cluster}",
             f"Get-VMHost -ComputerName {_node_list(snapshot)} | Select ComputerName,VirtualMachineMigrationEnabled,"
@@ -366,7 +366,7 @@ class Walkthrough:
             problems |= not good
             found.append(check(good, f"DNS {dst.name} A {record.address}"
                                + ("" if good else f" is not an address of {dst.name} (stale record)")))
-        if stale := ticket_relevant_change(snapshot, src):
+        if (stale := ticket_relevant_change(snapshot, src)) and src.host:  # a change is found only with a host report
             problems = True
             account, change = stale
             found.append(fail(f"{src.name}'s SYSTEM tickets ({src.host.tickets_issued:%H:%M} UTC) predate the "
@@ -408,10 +408,11 @@ class Walkthrough:
 
     def _check_fix(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
         fixable = bulk_fixable(findings)
+        plans = [(f, f.fix) for f in fixable if f.fix]
         manual = [f for f in findings if not f.fix and f.severity == Severity.ERROR]
-        commands = [a.powershell for f in fixable for a in f.fix.actions]
-        commands += [fixes.purge_tickets_command(h) for h in dict.fromkeys(h for f in fixable for h in f.fix.purge_hosts)]
-        found = [info(f"• {f.message} → {f.fix.summary}") for f in fixable]
+        commands = [a.powershell for _, plan in plans for a in plan.actions]
+        commands += [fixes.purge_tickets_command(h) for h in dict.fromkeys(h for _, plan in plans for h in plan.purge_hosts)]
+        found = [info(f"• {f.message} → {plan.summary}") for f, plan in plans]
         for f in manual:
             found += [fail(f.message), info(f"  by hand: {f.remedy or 'see the finding'}")]
             commands += [c.strip() for c in (f.remedy or "").split(":", 1)[-1].split(";") if c.strip()]
@@ -535,11 +536,10 @@ class Walkthrough:
         if not made:
             found.append(info("No change of this walkthrough to undo."))
         prior = self.state.prior_auth
-        drifted = [n for n in snapshot.nodes if n.host and n.host.settings and n.name in prior
-                   and n.host.settings.auth_type.value != prior[n.name]]
-        for n in drifted:
-            found.append(info(f"{n.name} was on {prior[n.name]} when the walkthrough started; now "
-                              f"{n.host.settings.auth_type.value}."))
+        drifted = [(n.name, n.host.settings.auth_type.value) for n in snapshot.nodes
+                   if n.host and n.host.settings and n.name in prior and n.host.settings.auth_type.value != prior[n.name]]
+        for name, now in drifted:
+            found.append(info(f"{name} was on {prior[name]} when the walkthrough started; now {now}."))
         open_now = self._open_credssp(snapshot)
         commands = ["lmdoctor rollback --last --reason 'CHG-… back out'"]
         commands += ["lmdoctor credssp --revert --reason 'CHG-… close the window'"] if open_now else []
@@ -552,14 +552,14 @@ class Walkthrough:
                           "everything).", found, commands)
 
     def _check_prevention(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
-        reporting = [n for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings]
+        reporting = {n.name: n.host.settings for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings}
         found: list[Line] = []
         drift = False
         for label, get in (("authentication", lambda s: s.auth_type.value),
                            ("performance option", lambda s: s.performance_option.value),
                            ("migration enabled", lambda s: str(s.migration_enabled)),
                            ("simultaneous migrations", lambda s: str(s.max_migrations))):
-            values = {n.name: get(n.host.settings) for n in reporting}
+            values = {name: get(settings) for name, settings in reporting.items()}
             if len(set(values.values())) > 1:
                 drift = True
                 found.append(fail(f"{label} differs: " + ", ".join(f"{k}={v}" for k, v in values.items())))
@@ -572,7 +572,7 @@ class Walkthrough:
         errors = [f for f in findings if f.severity == Severity.ERROR]
         found += [fail(f.message) for f in errors]
         cleanup = [f for f in findings if f.fix and f.severity != Severity.ERROR]
-        found += [warn(f"recommended: {f.message} (f previews: {f.fix.summary})") for f in cleanup]
+        found += [warn(f"recommended: {f.message} (f previews: {f.fix.summary})") for f in cleanup if f.fix]
         met = not drift and not broken and not errors
         headline = ("Every node follows one build and one delegation template." if met
                     else "The nodes do not follow one template yet.")
