@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from lmdoctor.services.domain.inputs import HOSTNAME
-from lmdoctor.services.domain.models import BadValue, ClusterNode
+from lmdoctor.services.domain.models import BadValue, ClusterNode, Origin
 from lmdoctor.services.domain.safetext import visible
 
 SHOWN_CHARS = 120
@@ -43,7 +43,7 @@ def lenient(raw: bytes | str) -> str:
 class ValueCheck:
     """Reads one object's raw attribute values; what cannot be used is collected in ``bad``."""
 
-    def __init__(self, holder: str, origin: str = "directory") -> None:
+    def __init__(self, holder: str, origin: Origin = "directory") -> None:
         self.holder = shown(holder, limit=HOLDER_CHARS)
         self.origin = origin
         self.bad: list[BadValue] = []

@@ -28,10 +28,12 @@ from lmdoctor.services.domain.matrix import pair
 from lmdoctor.services.domain.models import (
     AuthType,
     Finding,
+    HostReport,
     Incompatibility,
     NodeSnapshot,
     Snapshot,
     VirtualMachine,
+    VMHostSettings,
 )
 from lmdoctor.services.domain.safetext import visible
 
@@ -120,9 +122,9 @@ def _finding(findings: list[Finding], codes: tuple[str, ...], nodes: tuple[str, 
     return next((f.id for f in findings if f.code in codes and (f.source in nodes or f.target in nodes)), None)
 
 
-def _destination_blockers(snapshot: Snapshot, findings: list[Finding], src: NodeSnapshot,
+def _destination_blockers(snapshot: Snapshot, findings: list[Finding], src: NodeSnapshot, ours: VMHostSettings,
                           dst: NodeSnapshot) -> list[Reason]:
-    """What stops any VM of src from going to dst."""
+    """What stops any VM of src (whose settings are `ours`) from going to dst."""
     found: list[Reason] = []
     report, settings = dst.host, dst.host.settings if dst.host else None
     if report is None or not report.reachable or settings is None:
@@ -131,7 +133,6 @@ def _destination_blockers(snapshot: Snapshot, findings: list[Finding], src: Node
                        _finding(findings, ("host.unreachable",), (dst.name,)))]
     if dst.cluster_state != "Up":
         found.append(Reason("node.state", f"{dst.name} is {visible(dst.cluster_state)} in the cluster"))
-    ours = src.host.settings
     for end, s in ((src, ours), (dst, settings)):
         if not s.migration_enabled:
             found.append(Reason("migration.disabled", f"live migration is disabled on {end.name}",
@@ -162,20 +163,21 @@ def _share_blockers(vm: VirtualMachine, gaps: tuple[vm_storage.ShareGap, ...], e
             for gap in vm_storage.blocking_for(vm, gaps)]
 
 
-def _vm_blockers(src: NodeSnapshot, dst: NodeSnapshot, vm: VirtualMachine, preflight: Preflight,
-                 gaps: dict[str, tuple[vm_storage.ShareGap, ...]]) -> list[Reason]:
-    """What stops this VM from going to dst: the file servers, then configuration version and processor (unless
-    Compare-VM judged them), then the host's own pre-flight words."""
+def _vm_blockers(source: HostReport, dst: NodeSnapshot, destination: HostReport, vm: VirtualMachine,
+                 preflight: Preflight, gaps: dict[str, tuple[vm_storage.ShareGap, ...]]) -> list[Reason]:
+    """What stops this VM from going from the `source` host to dst (whose host reported `destination`): the file
+    servers, then configuration version and processor (unless Compare-VM judged them), then the host's own
+    pre-flight words."""
     found = _share_blockers(vm, gaps.get(dst.name, ()), "the destination")
     answer = preflight.get((vm.name, dst.name), HostAnswer())
-    supported = dst.host.supported_versions
+    supported = destination.supported_versions
     if not answer.compared and vm.version and supported and vm.version not in supported:
         found.append(Reason("version", f"configuration version {visible(vm.version)} is not supported on "
                                        f"{dst.name} (supports {', '.join(visible(v) for v in supported)})"))
-    if (not answer.compared and src.host.processor and dst.host.processor and src.host.processor != dst.host.processor
-            and not vm.processor_compatibility):
-        found.append(Reason("processor", f"processors differ ({visible(src.host.processor)} → "
-                                         f"{visible(dst.host.processor)}) and processor compatibility mode is off"))
+    if (not answer.compared and source.processor and destination.processor
+            and source.processor != destination.processor and not vm.processor_compatibility):
+        found.append(Reason("processor", f"processors differ ({visible(source.processor)} → "
+                                         f"{visible(destination.processor)}) and processor compatibility mode is off"))
     for words in answer.words:
         said = f"{answer.command} {words.message_id}" if words.message_id is not None else answer.command
         found.append(Reason("preflight", f"{said}: {visible(words.message)}",
@@ -191,28 +193,31 @@ def plan(snapshot: Snapshot, node: str, preflight: Preflight | None = None,
     src = snapshot.node(node.upper())
     if src is None:
         return DrainPlan(node=node.upper(), error=f"{node} is not a node of cluster {snapshot.cluster}")
-    if src.host is None or not src.host.reachable or src.host.settings is None:
+    source = src.host
+    if source is None or not source.reachable or source.settings is None:
         return DrainPlan(node=src.name, error=f"{src.name} did not answer: "
-                                              f"{visible(src.host.error) if src.host and src.host.error else 'no host report'}")
+                                              f"{visible(source.error) if source and source.error else 'no host report'}")
     others = sorted((n for n in snapshot.nodes if n.name != src.name), key=lambda n: n.name)
-    common = {d.name: _destination_blockers(snapshot, findings, src, d) for d in others}
+    common = {d.name: _destination_blockers(snapshot, findings, src, source.settings, d) for d in others}
     gaps = vm_storage.gaps(snapshot)
-    free = {d.name: d.host.memory_free if d.host and d.host.memory_free is not None else None for d in others}
+    free: dict[str, int | None] = {d.name: d.host.memory_free if d.host else None for d in others}
     placements = []
-    for vm in sorted(src.host.vms, key=lambda v: (-need(v), v.name)):
+    for vm in sorted(source.vms, key=lambda v: (-need(v), v.name)):
         blockers = [Blocker(vm.name, None, *r) for r in _share_blockers(vm, gaps.get(src.name, ()), "the source")]
         chosen = None
         for d in others if not blockers else ():
-            reasons = common[d.name] or _vm_blockers(src, d, vm, preflight, gaps)
-            if not common[d.name] and free[d.name] is not None and free[d.name] < need(vm):
-                reasons = reasons + [Reason("memory", f"{d.name} has {_gib(free[d.name])} free (after the VMs placed before), "
+            # a destination without common blockers answered, so its host report is there
+            reasons = common[d.name] or ([] if d.host is None else _vm_blockers(source, d, d.host, vm, preflight, gaps))
+            room = free[d.name]
+            if not common[d.name] and room is not None and room < need(vm):
+                reasons = reasons + [Reason("memory", f"{d.name} has {_gib(room)} free (after the VMs placed before), "
                                             f"{vm.name} needs {_gib(need(vm))}")]
             if reasons:
                 blockers += [Blocker(vm.name, d.name, *r) for r in reasons]
                 continue
             chosen = d.name
-            if free[d.name] is not None:
-                free[d.name] -= need(vm)
+            if room is not None:
+                free[d.name] = room - need(vm)
             break
         if not others:
             blockers.append(Blocker(vm.name, None, "no.destination", "the cluster has no other node"))

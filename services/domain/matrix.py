@@ -11,7 +11,7 @@ from typing import Literal
 from lmdoctor.services.domain import fixes, vm_storage
 from lmdoctor.services.domain.coverage import PairCoverage, coverage, delegated, spn_key, verdict
 from lmdoctor.services.domain.lines import Line, check, fail, info, ok
-from lmdoctor.services.domain.models import Finding, FixPlan, MoveRecord, NodeSnapshot, Severity, Snapshot
+from lmdoctor.services.domain.models import Finding, FixAction, FixPlan, MoveRecord, NodeSnapshot, Severity, Snapshot
 from lmdoctor.services.domain.spn import delegation_targets
 
 Pair = tuple[str, str]
@@ -151,14 +151,15 @@ def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
                 blocking.add(gap.node)
     found = []
     for node in dict.fromkeys([*by_source, *shares]):
-        account = snapshot.node(node).account
+        held = snapshot.node(node)
+        account = held.account if held else None
         if account is None:
             continue
         chosen = by_source.get(node, [])
         cifs = shares.get(node, {})
         values = tuple(dict.fromkeys([*(v for s in chosen for v in s.missing), *(v for vs in cifs.values() for v in vs)]))
         destinations = ", ".join([*(s.destination for s in chosen if s.missing), *cifs])
-        actions = (fixes.add_delegation(account, values, destinations),) if values else ()
+        actions: tuple[FixAction, ...] = (fixes.add_delegation(account, values, destinations),) if values else ()
         if chosen and not account.protocol_transition:
             actions += (fixes.enable_protocol_transition(account),)
         targets = [*(s.destination for s in chosen), *cifs]

@@ -36,11 +36,14 @@ class AttributeChange(Model):
     changed: datetime
 
 
+Origin = Literal["directory", "host"]  # where a bad value was read
+
+
 class BadValue(Model):
     """A value read from the directory or a host that lmdoctor cannot use (not UTF-8, not a host name, a
     malformed blob, missing): left out of the checks and reported on its holder, never an exception."""
 
-    origin: Literal["directory", "host"] = "directory"
+    origin: Origin = "directory"
     holder: str  # the object it belongs to (a node's or account's short name), safe to show
     attribute: str
     value: str  # the raw value made safe to show: controls visible, other bytes as \xNN, bounded

@@ -15,7 +15,7 @@ from lmdoctor.services.domain.coverage import (
     values_verdict,
 )
 from lmdoctor.services.domain.diagnosis.common import finding
-from lmdoctor.services.domain.models import Finding, FixPlan, NodeSnapshot, Severity, Snapshot
+from lmdoctor.services.domain.models import ComputerAccount, Finding, FixPlan, NodeSnapshot, Severity, Snapshot
 from lmdoctor.services.domain.nearmiss import NearMiss, near_misses
 from lmdoctor.services.domain.spn import Spn, SpnError, delegation_targets, spn_key
 
@@ -23,17 +23,18 @@ KERBEROS_ONLY_CAUSE = ("On Windows Server 2016 and later a live migration starte
                        "jump host) needs protocol transition: 'Kerberos only' delegation fails with 0x8009030E.")
 
 
-def _accounted(snapshot: Snapshot) -> list[NodeSnapshot]:
-    return [n for n in snapshot.nodes if n.account is not None]
+def _accounted(snapshot: Snapshot) -> list[tuple[NodeSnapshot, ComputerAccount]]:
+    """The nodes whose computer account was read, each with that account."""
+    return [(n, n.account) for n in snapshot.nodes if n.account is not None]
 
 
 def missing(snapshot: Snapshot) -> Iterator[Finding]:
     """One finding per pair whose source lacks KCD values, unless RBCD covers it; its severity is the pair's
     verdict on the values (lmdoctor.services.domain.coverage), which the matrix, walkthrough and exit code share."""
     nodes = _accounted(snapshot)
-    for src in nodes:
+    for src, account in nodes:
         have = delegated(src)
-        for dst in nodes:
+        for dst, _ in nodes:
             if dst is src:
                 continue
             pair = coverage(src, dst, have)
@@ -46,16 +47,18 @@ def missing(snapshot: Snapshot) -> Iterator[Finding]:
                 _missing_cause(pair, judged), source=src.name, target=dst.name,
                 evidence=[f"{src.name} msDS-AllowedToDelegateTo lacks: {v}" for v in pair.missing]
                 + [f"{src.name} msDS-AllowedToDelegateTo has a near miss: {m.describe()}" for m in close]
-                + [f"{src.name} holds {len(src.account.allowed_to_delegate_to)} delegation values in all"],
+                + [f"{src.name} holds {len(account.allowed_to_delegate_to)} delegation values in all"],
                 fix=FixPlan(summary=f"Add {len(pair.missing)} values to {src.name}'s msDS-AllowedToDelegateTo",
-                            actions=(fixes.add_delegation(src.account, pair.missing, dst.name),),
+                            actions=(fixes.add_delegation(account, pair.missing, dst.name),),
                             purge_hosts=(src.name,)),
             )
 
 
 def misses_of(snapshot: Snapshot, src: NodeSnapshot) -> list[NearMiss]:
     """The source's delegation values that almost name a peer's cifs/VSMS SPN (and so cover nothing)."""
-    peers = [d for d in _accounted(snapshot) if d is not src]
+    if src.account is None:
+        return []
+    peers = [d for d, _ in _accounted(snapshot) if d is not src]
     wanted = [v for d in peers for v in delegation_targets(d.name, d.fqdn)]
     have = delegated(src)
     return near_misses(src.account.allowed_to_delegate_to, wanted, [v for v in wanted if spn_key(v) not in have])
@@ -63,7 +66,7 @@ def misses_of(snapshot: Snapshot, src: NodeSnapshot) -> list[NearMiss]:
 
 def near_miss(snapshot: Snapshot) -> Iterator[Finding]:
     """Values that almost name a needed SPN: pointed out with the value they most likely meant."""
-    for src in _accounted(snapshot):
+    for src, account in _accounted(snapshot):
         misses = misses_of(snapshot, src)
         if not misses:
             continue
@@ -76,7 +79,7 @@ def near_miss(snapshot: Snapshot) -> Iterator[Finding]:
             source=src.name,
             evidence=[f"{src.name} msDS-AllowedToDelegateTo: {m.describe()}" for m in misses],
             fix=FixPlan(summary=f"Optional cleanup: remove {len(misses)} near-miss value(s) from {src.name}",
-                        actions=(fixes.remove_delegation(src.account, [m.value for m in misses], "near misses"),),
+                        actions=(fixes.remove_delegation(account, [m.value for m in misses], "near misses"),),
                         purge_hosts=(src.name,), cleanup=True),
         )
 
@@ -129,7 +132,7 @@ def _host_of(value: str) -> str | None:
 def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
     """Delegation values that name the holder's own services, or that sit on the cluster name object."""
     node_names = {n.name for n in snapshot.nodes}
-    holders = [(n.account, n.name) for n in _accounted(snapshot)]
+    holders = [(a, n.name) for n, a in _accounted(snapshot)]
     holders += [(a, a.name) for a in snapshot.other_delegators if a.name == snapshot.cluster]
     for account, name in holders:
         if name == snapshot.cluster:
@@ -156,9 +159,8 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
 
 def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
     nodes = _accounted(snapshot)
-    for node in nodes:
-        a = node.account
-        relying = [d for d in nodes if d is not node and not rbcd_grant(d.account, a)]  # RBCD needs no transition
+    for node, a in nodes:
+        relying = [d for d, _ in nodes if d is not node and not rbcd_grant(d.account, a)]  # RBCD needs no transition
         if (a.uac is not None and a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained
                 and relying):
             yield finding(
@@ -173,8 +175,7 @@ def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
 
 
 def unconstrained(snapshot: Snapshot) -> Iterator[Finding]:
-    for node in _accounted(snapshot):
-        a = node.account
+    for node, a in _accounted(snapshot):
         if a.unconstrained:
             yield finding(
                 "delegation.unconstrained", Severity.WARNING,

@@ -18,7 +18,8 @@ def stale(snapshot: Snapshot) -> Iterator[Finding]:
         host = node.host
         if not node.dns:
             continue
-        known = set(host.addresses) if host and host.reachable else None
+        addresses = host.addresses if host and host.reachable else None
+        known = set(addresses) if addresses is not None else None
         bad = []
         for r in node.dns:
             shared = owners_of[r.address] - {node.name}
@@ -34,7 +35,7 @@ def stale(snapshot: Snapshot) -> Iterator[Finding]:
             f"{node.name} resolves to {len(bad)} address(es) it does not have",
             "A stale A record sends Kerberos to another host: the ticket is for the wrong principal (0x80090322).",
             source=node.name, evidence=[text for _, text in bad]
-            + ([f"{node.name} has addresses: {', '.join(host.addresses)}"] if known else []),
+            + ([f"{node.name} has addresses: {', '.join(addresses)}"] if addresses else []),
             remedy="Delete the stale records: " + "; ".join(
                 f"Remove-DnsServerResourceRecord -ZoneName {snapshot.domain} -Name {node.name} -RRType A "
                 f"-RecordData {r.address}" for r, _ in bad) + f"; then ipconfig /registerdns on {node.name}",

@@ -16,6 +16,7 @@ from lmdoctor.services.domain.models import (
     NodeSnapshot,
     Severity,
     Snapshot,
+    VMHostSettings,
 )
 
 # What a host's cached tickets depend on: its own delegation list, delegation bits and SPNs, and the
@@ -24,8 +25,9 @@ OWN_ATTRIBUTES = (replmeta.ALLOWED_TO_DELEGATE_TO, replmeta.USER_ACCOUNT_CONTROL
 PEER_ATTRIBUTES = (replmeta.ALLOWED_TO_ACT,)
 
 
-def _reporting(snapshot: Snapshot) -> list[NodeSnapshot]:
-    return [n for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings]
+def _reporting(snapshot: Snapshot) -> list[tuple[NodeSnapshot, VMHostSettings]]:
+    """The nodes that answered with their migration settings, each with those settings."""
+    return [(n, n.host.settings) for n in snapshot.nodes if n.host and n.host.reachable and n.host.settings]
 
 
 def unreachable(snapshot: Snapshot) -> Iterator[Finding]:
@@ -38,8 +40,8 @@ def unreachable(snapshot: Snapshot) -> Iterator[Finding]:
 
 
 def migration_disabled(snapshot: Snapshot) -> Iterator[Finding]:
-    for node in _reporting(snapshot):
-        if not node.host.settings.migration_enabled:
+    for node, settings in _reporting(snapshot):
+        if not settings.migration_enabled:
             yield finding("migration.disabled", Severity.ERROR, f"Live migration is disabled on {node.name}",
                           "A host with VirtualMachineMigrationEnabled = False neither sends nor receives live migrations.",
                           source=node.name, evidence=[f"Get-VMHost {node.name}: VirtualMachineMigrationEnabled = False"],
@@ -49,10 +51,10 @@ def migration_disabled(snapshot: Snapshot) -> Iterator[Finding]:
 
 def auth_types(snapshot: Snapshot) -> Iterator[Finding]:
     nodes = _reporting(snapshot)
-    counts = Counter(n.host.settings.auth_type for n in nodes)
-    evidence = [f"Get-VMHost {n.name}: VirtualMachineMigrationAuthenticationType = {n.host.settings.auth_type.value}"
-                for n in nodes]
-    credssp = [n for n in nodes if n.host.settings.auth_type == AuthType.CREDSSP]
+    counts = Counter(s.auth_type for _, s in nodes)
+    evidence = [f"Get-VMHost {n.name}: VirtualMachineMigrationAuthenticationType = {s.auth_type.value}"
+                for n, s in nodes]
+    credssp = [n for n, s in nodes if s.auth_type == AuthType.CREDSSP]
     if len(counts) > 1:
         yield finding("auth.mismatch", Severity.ERROR,
                       f"Nodes disagree on migration authentication: {', '.join(f'{k.value}×{v}' for k, v in counts.items())}",
@@ -87,9 +89,10 @@ def ticket_relevant_change(snapshot: Snapshot, node: NodeSnapshot) -> tuple[str,
 
 
 def stale_tickets(snapshot: Snapshot) -> Iterator[Finding]:
-    for node in _reporting(snapshot):
+    for node, _ in _reporting(snapshot):
         found = ticket_relevant_change(snapshot, node)
-        if found is None:
+        issued = node.host.tickets_issued if node.host else None
+        if found is None or issued is None:  # a change is found only when the issue time is known
             continue
         account, change = found
         yield finding("tickets.stale", Severity.ERROR,
@@ -101,5 +104,5 @@ def stale_tickets(snapshot: Snapshot) -> Iterator[Finding]:
                       source=node.name,
                       evidence=[f"{account}$ {change.attribute} changed {change.changed:%Y-%m-%d %H:%M:%S} UTC "
                                 "(replication metadata)",
-                                f"SYSTEM TGT issued {node.host.tickets_issued:%Y-%m-%d %H:%M:%S} UTC (klist -li 0x3e7)"],
+                                f"SYSTEM TGT issued {issued:%Y-%m-%d %H:%M:%S} UTC (klist -li 0x3e7)"],
                       fix=FixPlan(summary=f"klist purge -li 0x3e7 on {node.name}", actions=(), purge_hosts=(node.name,)))

@@ -60,15 +60,16 @@ def no_aes(snapshot: Snapshot) -> Iterator[Finding]:
     explicit Kerberos encryption type configuration")."""
     for node in snapshot.nodes:
         a = node.account
-        if a is not None and _excludes_aes(a.enctypes):
-            yield _no_aes_finding(node.name, f"{node.name}$", a.dn, a.enctypes, computer=True)
+        if a is not None and (enctypes := _without_aes(a.enctypes)):
+            yield _no_aes_finding(node.name, f"{node.name}$", a.dn, enctypes, computer=True)
     op = snapshot.operator
-    if op is not None and op.dn and _excludes_aes(op.enctypes):
-        yield _no_aes_finding(op.name, op.name, op.dn, op.enctypes, computer=False)
+    if op is not None and op.dn and (enctypes := _without_aes(op.enctypes)):
+        yield _no_aes_finding(op.name, op.name, op.dn, enctypes, computer=False)
 
 
-def _excludes_aes(enctypes: int | None) -> bool:
-    return bool(enctypes) and not enctypes & ENCTYPES_AES
+def _without_aes(enctypes: int | None) -> int | None:
+    """The value when it is set and excludes AES, else None."""
+    return enctypes if enctypes and not enctypes & ENCTYPES_AES else None
 
 
 def _no_aes_finding(name: str, account: str, dn: str, enctypes: int, computer: bool) -> Finding:
