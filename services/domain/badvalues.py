@@ -35,7 +35,7 @@ def shown(raw: bytes | str, *, binary: bool = False, limit: int = SHOWN_CHARS) -
     return visible(text[:limit]) + more
 
 
-def lenient(raw: bytes | str) -> str:
+def lenient(raw: object) -> str:
     """Text for values that are only named or compared, never checked: undecodable bytes as ``\\xNN``."""
     return raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from functools import partial
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
@@ -87,9 +88,7 @@ def _text(values: object) -> tuple[str, ...]:
     """Values only named or compared (never checked): bytes that are not UTF-8 as \\xNN escapes."""
     if values is None or values == []:
         return ()
-    if not isinstance(values, list):
-        values = [values]
-    return tuple(lenient(v) for v in values)
+    return tuple(lenient(v) for v in (values if isinstance(values, list) else [values]))
 
 
 def _when(value: object) -> datetime | None:
@@ -243,14 +242,14 @@ class LdapDirectory:
         sid_dn = {sid: dn for dn, (sid, _parents) in groups.items()}
         filled = []
         for a in accounts:
-            dns, primary = seeds[a.dn]
-            todo, seen = list(dns | {sid_dn[s] for s in primary if s in sid_dn}), set()
+            dns, primary_sids = seeds[a.dn]
+            todo, seen = list(dns | {sid_dn[s] for s in primary_sids if s in sid_dn}), set()
             while todo:
                 dn = todo.pop()
                 if dn not in seen and dn in groups:
                     seen.add(dn)
                     todo += groups[dn][1]
-            sids = tuple(sorted({groups[d][0] for d in seen if groups[d][0]} | primary))
+            sids = tuple(sorted({sid for d in seen if (sid := groups[d][0])} | primary_sids))
             filled.append(a.model_copy(update={"group_sids": sids}))
         return filled
 
@@ -367,7 +366,7 @@ class LdapDirectory:
         for e in self._search(self.zone_dn(), flt, ["dc", "dnsRecord"]):
             name = _text(e["raw"].get("dc"))[0].upper()
             check = ValueCheck(name)
-            records = check.blobs("dnsRecord", e["raw"].get("dnsRecord"), lambda blob, name=name: dnsrecord.parse(name, blob),
+            records = check.blobs("dnsRecord", e["raw"].get("dnsRecord"), partial(dnsrecord.parse, name),
                                   dnsrecord.DnsRecordError)
             result[name] = tuple(r for r in records if r is not None)
             bad += check.bad

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from lmdoctor.services.domain import events
 from lmdoctor.services.domain.models import (
@@ -28,6 +29,8 @@ VM_STATES = {1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 6: "Saved", 9: "
              11: "Reset", 32773: "Saving", 32776: "Pausing", 32777: "Resuming"}
 AUTH_TYPES = {0: AuthType.CREDSSP, 1: AuthType.KERBEROS}
 PERFORMANCE_OPTIONS = {0: PerformanceOption.TCPIP, 1: PerformanceOption.COMPRESSION, 2: PerformanceOption.SMB}
+
+E = TypeVar("E", bound=StrEnum)
 
 _DT = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?")  # always fullmatch
 
@@ -56,7 +59,7 @@ def enum_text(value: Any, names: dict[int, Any] | None = None) -> str | None:
     return str(value)
 
 
-def _member(value: Any, enum_type: type, numbers: dict[int, Any]) -> Any:
+def _member(value: Any, enum_type: type[E], numbers: dict[int, E]) -> E:
     text = enum_text(value)
     if isinstance(value, int) and not isinstance(value, bool) and value in numbers:
         return numbers[value]
@@ -84,6 +87,14 @@ def parse_datetime(value: Any) -> datetime | None:
         return when.replace(tzinfo=tz).astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ValueError(f"DateTime out of range: {str(value)[:60]!r}") from None
+
+
+def host_datetime(value: Any) -> datetime:
+    """A DateTime the host always sends (Get-Date, an event's TimeCreated); ValueError when it is missing."""
+    when = parse_datetime(value)
+    if when is None:
+        raise ValueError("a DateTime is missing")
+    return when
 
 
 def local_offset(value: Any) -> timedelta:
@@ -205,7 +216,7 @@ def host_event(obj: Any) -> HostEvent:
                                                                                    or "Unknown")
     message = str(p.get("Message") or "")
     event_id = int(p["Id"])
-    return HostEvent(time=parse_datetime(p["TimeCreated"]), event_id=event_id, level=level_name,
+    return HostEvent(time=host_datetime(p["TimeCreated"]), event_id=event_id, level=level_name,
                      log=str(p.get("LogName") or ""), message=message,
                      cause=events.classify(message, event_id, level_name))
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 import requests
@@ -329,7 +330,7 @@ class PsrpHostGateway:
         asked = datetime.now(timezone.utc)
         (now,) = self._call(host, "Get-Date")
         answered = datetime.now(timezone.utc)
-        offset = (psobjects.parse_datetime(now) - (asked + (answered - asked) / 2)).total_seconds()
+        offset = (psobjects.host_datetime(now) - (asked + (answered - asked) / 2)).total_seconds()
         lines = self._call(host, "klist.exe", "-li", SYSTEM_LOGON_ID)
         return offset, psobjects.klist_tgt_start(lines, psobjects.local_offset(now))
 
@@ -349,7 +350,7 @@ class PsrpHostGateway:
         except HostError as exc:
             raise Unconfirmed(f"{host}: klist purge -li {SYSTEM_LOGON_ID} sent; reading the tickets back failed: "
                               f"{exc}", said.strip()) from None
-        if not psobjects.klist_purged(listing, psobjects.local_offset(before), psobjects.parse_datetime(before)):
+        if not psobjects.klist_purged(listing, psobjects.local_offset(before), psobjects.host_datetime(before)):
             raise Unconfirmed(f"{host}: klist purge -li {SYSTEM_LOGON_ID} sent; the ticket cache still lists "
                               "tickets older than the purge", said.strip())
 
@@ -393,16 +394,15 @@ class PsrpHostGateway:
         if what_if:
             params["WhatIf"] = True
         ps = self._run(source, lambda p: _command(p, "Move-VM", (), params, True), progress=progress)
-        result = dict(vm=vm, source=source.upper(), destination=destination.upper(), what_if=what_if)
+        result = partial(MoveResult, vm=vm, source=source.upper(), destination=destination.upper(), what_if=what_if)
         if ps.streams.error or ps.state == PSInvocationState.FAILED:
             text = psobjects.error_text(ps.streams.error[0]) if ps.streams.error else "Move-VM failed"
             if ps.streams.error and _is_not_found(ps.streams.error[0]):
                 raise HostError(text)
-            return MoveResult(ok=False, error=text, cause=events.classify(text),
-                              duration_s=time.monotonic() - started, **result)
+            return result(ok=False, error=text, cause=events.classify(text), duration_s=time.monotonic() - started)
         duration = time.monotonic() - started
         blackout = None if what_if else self._blackout(vm, (source, destination), since)
-        return MoveResult(ok=True, duration_s=duration, blackout_ms=blackout, **result)
+        return result(ok=True, duration_s=duration, blackout_ms=blackout)
 
     def _blackout(self, vm: str, hosts: Sequence[str], since: datetime) -> float | None:
         """The blackout time of the move just made, from the newest VMMS-Admin 20415 event since `since` naming the

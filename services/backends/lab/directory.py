@@ -118,7 +118,8 @@ class LabDirectory(LdapDirectory):
         groups = {e["dn"].lower(): (sid_text((e["raw"].get("objectSid") or [None])[0]),
                                     {m.decode().lower() for m in e["raw"].get("member", [])})
                   for e in self._search(BASE_DN, "(objectClass=group)", ["member", "objectSid"])}
-        member_of, frontier = set(), {dn.lower()}
+        member_of: set[str] = set()
+        frontier = {dn.lower()}
         while frontier:
             frontier = {g for g, (_s, members) in groups.items() if members & frontier} - member_of
             member_of |= frontier

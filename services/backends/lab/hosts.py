@@ -7,9 +7,10 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from typing import Protocol
 
-from lmdoctor.services.backends.directory.base import Directory
+from lmdoctor.services.backends.directory.ldap import LdapDirectory
 from lmdoctor.services.backends.hosts.base import HostError, HostUnreachable, ProgressCallback
 from lmdoctor.services.backends.lab.scenarios import ADMIN_USER
 from lmdoctor.services.backends.lab.state import LabHost, LabStore, TicketView
@@ -90,7 +91,7 @@ def blackout_message(vm: str, blackout_ms: float) -> str:
 class LabHostGateway:
     """HostGateway over the lab's hosts.json; every call re-reads it so CLI runs see each other."""
 
-    def __init__(self, store: LabStore, directory: Directory, authority: DelegationAuthority | None = None,
+    def __init__(self, store: LabStore, directory: LdapDirectory, authority: DelegationAuthority | None = None,
                  step_delay: float = 0.15, clock: Callable[[], datetime] | None = None,
                  operator: str | None = None) -> None:
         """`operator`: the account the moves are started as (its delegability decides them too); by default
@@ -183,14 +184,14 @@ class LabHostGateway:
         if not any(v.name.lower() == vm.lower() for v in src.vms):
             raise HostError(f"Hyper-V was unable to find a virtual machine with name \"{vm}\" on '{src.name}'.")
         failure = self._refusal(vm, src, dst, destination)
-        result = dict(vm=vm, source=src.name, destination=dst.name, what_if=what_if)
+        result = partial(MoveResult, vm=vm, source=src.name, destination=dst.name, what_if=what_if)
         if failure:
             if not what_if:
                 self._log(src.name, 21024, failure)
-            return MoveResult(ok=False, error=failure, cause=events.classify(failure),
-                              duration_s=time.monotonic() - started, **result)
+            return result(ok=False, error=failure, cause=events.classify(failure),
+                          duration_s=time.monotonic() - started)
         if what_if:
-            return MoveResult(ok=True, duration_s=time.monotonic() - started, **result)
+            return result(ok=True, duration_s=time.monotonic() - started)
         self._log(src.name, 20413, f"Virtual machine migration of '{vm}' to '{dst.name}' started.", level="Information")
         for pct in range(0, 101, 10):
             if progress:
@@ -203,8 +204,8 @@ class LabHostGateway:
         self._log(src.name, events.BLACKOUT_EVENT, blackout_message(moved.name, blackout_ms), level="Information")
         self._log(src.name, 20417, f"Virtual machine migration of '{vm}' to '{dst.name}' completed successfully.",
                   level="Information")
-        return MoveResult(ok=True, duration_s=time.monotonic() - started, bytes_transferred=transferred,
-                          blackout_ms=blackout_ms, **result)
+        return result(ok=True, duration_s=time.monotonic() - started, bytes_transferred=transferred,
+                      blackout_ms=blackout_ms)
 
     # --- Windows' decision -------------------------------------------------------------
     def _refusal(self, vm: str, src: LabHost, dst: LabHost, addressed: str) -> str | None:
@@ -255,7 +256,7 @@ class LabHostGateway:
         """A VM on an SMB share: both hosts open its files for the operator, so both need cifs/<file server>
         (in the form the path names it)."""
         machine = next(v for v in src.vms if v.name.lower() == vm.lower())
-        first_path = {}
+        first_path: dict[str, str] = {}
         for path in machine.paths:
             if (server := storage.file_server(path)) is not None:
                 first_path.setdefault(server, path)
