@@ -24,8 +24,8 @@ from lmdoctor.services.backends.lab.scenarios import (
 from lmdoctor.services.domain.safetext import visible
 from lmdoctor.services.operations import report
 from lmdoctor.services.operations.session import open_demo
-from tests.hostile import REASON, plant_history
 from tests.support.cli_lab import Lab
+from tests.support.hostile import REASON, plant_history
 
 # What a terminal acts on: C0 controls but line feed, DEL, C1 controls, bidi and other format characters.
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")

@@ -169,7 +169,7 @@ def test_hostile_values_never_drive_the_terminal(terminal: Terminal, tmp_path: P
     from lmdoctor.services.backends.lab.scenarios import C1_CSI, CLEAR, CLIPBOARD_TEXT, OSC8, OSC52
     from lmdoctor.services.operations import lab_admin as manage
     from lmdoctor.services.operations.session import open_demo
-    from tests.hostile import plant_history
+    from tests.support.hostile import plant_history
 
     lab = tmp_path / "lab"
     manage.reset(lab, "hostile")

@@ -42,7 +42,7 @@ from lmdoctor.tui.screens.nodes import NodesScreen
 from lmdoctor.tui.screens.walkthrough import WalkthroughScreen
 from lmdoctor.tui.text import markup_literal
 from lmdoctor.tui.widgets.filter_table import FilterTable
-from tests.hostile import REASON, plant_history
+from tests.support.hostile import REASON, plant_history
 from tests.tui.conftest import FIXED_NOW, settle
 
 SIZE = (400, 70)  # wide enough that no planted value is cut off by a column or the screen edge
