@@ -59,3 +59,18 @@ async def test_column_headers_are_text_not_markup(demo_app):
     async with app.run_test(size=(160, 36)) as pilot:
         table = await open_drain(pilot)
         assert str(table.ordered_columns[4].label) == "Blockers (destination: reason [finding that fixes it])"
+
+
+async def test_the_hosts_compare_vm_words_are_shown_with_their_message_id(demo_app):
+    """drain-switch: only Compare-VM knows APP01's switch 'Production' is missing on every peer."""
+    app = demo_app("drain-switch")
+    async with app.run_test(size=(160, 36)) as pilot:
+        table = await open_drain(pilot)
+        await settle(pilot, lambda: "host pre-flight: Compare-VM" in str(
+            app.screen.query_one(".status-line", Static).render()))
+        assert "HV01 cannot be drained: 1 of 2 VM(s) placed" in str(
+            app.screen.query_one("#drain-verdict", Static).render())
+        blockers = table.get_cell("APP01", table.ordered_columns[4].key).plain.split("␊")  # one per line
+        assert blockers == [f"{d}: Compare-VM 33012: Could not find Ethernet switch 'Production'."
+                            for d in ("HV02", "HV03", "HV04")]
+        assert table.get_cell("APP02", table.ordered_columns[3].key).plain == "HV02"

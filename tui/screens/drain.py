@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.content import Content
 
 from lmdoctor.services.domain import drain
+from lmdoctor.services.domain.errors import LmdoctorError
+from lmdoctor.services.domain.models import Snapshot
+from lmdoctor.services.operations import drain_preflight
+from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble, cell
@@ -19,13 +24,17 @@ COLUMNS = ("VM", "Memory", "Clustered", "Destination", "Blockers (destination: r
 class DrainScreen(BaseScreen):
     HELP = ("Can this node be drained now? Each VM, largest first, is placed on the first other node that passes "
             "every check (delegation, migration enabled and authentication type on both ends, simultaneous "
-            "migration limits, configuration version, processor compatibility) and still has the memory free "
-            "after the VMs placed before it. A VM placed nowhere lists every blocker with the finding that "
-            "fixes it. Read-only: nothing is moved.")
+            "migration limits, configuration version, processor compatibility, VM storage on SMB shares), the "
+            "host's own pre-flight (Compare-VM, whose incompatibilities are shown as the host words them, with "
+            "their MessageId; Move-VM -WhatIf where Compare-VM is missing) found nothing, and it still has the "
+            "memory free after the VMs placed before it. A VM placed nowhere lists every blocker with the finding "
+            "that fixes it. Read-only: nothing is moved.")
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.node_name = name
+        self.preflight: drain.Preflight = {}
+        self.preflight_state = "asking the hosts (Compare-VM)…"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -37,16 +46,38 @@ class DrainScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one(FilterTable).table.focus()
         self.render_plan()
+        self.ask_hosts()
 
     def on_inventory_updated(self, _: InventoryUpdated) -> None:
         self.render_plan()
+        self.ask_hosts()
+
+    def ask_hosts(self) -> None:
+        if self.app.snapshot is not None:
+            self._ask(self.app.snapshot)
+
+    @work(thread=True, exclusive=True, group="drain-preflight")
+    def _ask(self, snapshot: Snapshot) -> None:
+        """The node's host pre-flight against every peer (read-only), off the event loop."""
+        try:
+            answers = drain_preflight.collect(self.app.session.hosts, snapshot, self.node_name)
+        except LmdoctorError as exc:
+            self.app.call_from_thread(self._answered, {}, f"host pre-flight failed: {describe(exc)}")
+            return
+        asked = {a.command for a in answers.values()} or {"Compare-VM"}
+        self.app.call_from_thread(self._answered, answers, f"host pre-flight: {', '.join(sorted(asked))}")
+
+    def _answered(self, answers: drain.Preflight, state: str) -> None:
+        self.preflight, self.preflight_state = answers, state
+        self.render_plan()
 
     def render_plan(self) -> None:
-        self.set_status(("Drain ", "bold"), (self.node_name, "bold"), " · ", self.as_of_text())
+        self.set_status(("Drain ", "bold"), (self.node_name, "bold"), " · ", self.as_of_text(), " · ",
+                        self.preflight_state)
         snapshot = self.app.snapshot
         if snapshot is None:
             return
-        plan = drain.plan(snapshot, self.node_name, findings=self.app.findings)
+        plan = drain.plan(snapshot, self.node_name, self.preflight, findings=self.app.findings)
         self.query_one("#drain-verdict", Plain).update(verdict(plan))
         rows = []
         for p in plan.placements:
