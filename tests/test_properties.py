@@ -11,7 +11,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from lmdoctor.services.backends.directory import dnsrecord
-from lmdoctor.services.backends.directory.ldap import or_filter
+from lmdoctor.services.backends.directory.filters import any_equal
 from lmdoctor.services.domain import events, rbcd
 from lmdoctor.services.domain.spn import Spn, SpnError, spn_key
 
@@ -162,7 +162,7 @@ def unescape(text: str) -> str:
 @example(["*", "(", ")", "\\", "\x00", "a*)(objectClass=*"])
 @example(["\\2a", "\\\\", "))(|(uid=*"])
 def test_or_filter_escapes_every_value(values):
-    flt = or_filter("attr", values)
+    flt = any_equal("attr", values).text
     if not values:
         assert flt == "(!(objectClass=*))"
         return

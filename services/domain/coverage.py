@@ -22,6 +22,7 @@ Windows' rules (the KDC's S4U2Proxy decision):
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
@@ -45,7 +46,8 @@ def rbcd_names(destination: ComputerAccount, source: ComputerAccount) -> bool:
     True when the source's SID is unknown, since then it cannot be ruled out."""
     if source.sid is None:
         return True
-    return bool(_token(source) & {*destination.rbcd_principals, *destination.rbcd_denied})
+    named = destination.rbcd_principals + destination.rbcd_denied
+    return bool(named) and not _token(source).isdisjoint(named)
 
 
 def rbcd_grant(destination: ComputerAccount | None, source: ComputerAccount | None) -> str | None:
@@ -164,22 +166,37 @@ def values_verdict(c: PairCoverage) -> Verdict:
     return verdict(replace(c, protocol_transition=True))
 
 
-def _coverage(have: set[str], values: tuple[str, str]) -> Coverage:
+def _coverage(have: AbstractSet[str], values: tuple[str, str]) -> Coverage:
     found = sum(spn_key(v) in have for v in values)
     return "ok" if found == len(values) else "partial" if found else "missing"
 
 
-def delegated(src: NodeSnapshot) -> set[str]:
+def delegated(src: NodeSnapshot) -> AbstractSet[str]:
     """The comparison keys of the source's msDS-AllowedToDelegateTo values."""
-    return {spn_key(v) for v in src.account.allowed_to_delegate_to} if src.account else set()
+    return _keys(src.account.allowed_to_delegate_to) if src.account else frozenset()
 
 
-def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None,
+@lru_cache(maxsize=256)  # each rule and screen asks again for the same source's ~250 values
+def _keys(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(spn_key(v) for v in values)
+
+
+def target_keys(dst: NodeSnapshot) -> frozenset[str]:
+    """The comparison keys of the four KCD values a source needs for `dst`."""
+    return _keys(delegation_targets(dst.name, dst.fqdn))
+
+
+def lacking(have: AbstractSet[str], dst: NodeSnapshot) -> tuple[str, ...]:
+    """The KCD values for `dst` that `have` (comparison keys) lacks, in delegation_targets order."""
+    return tuple(v for v in delegation_targets(dst.name, dst.fqdn) if spn_key(v) not in have)
+
+
+def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: AbstractSet[str] | None = None,
              shares: tuple[ShareGap, ...] = ()) -> PairCoverage:
     """The pair's coverage; `shares`: the SMB storage gaps of its two ends (vm_storage.gaps), if counted."""
     account = src.account
     have = delegated(src) if have is None else have
-    missing = tuple(v for v in delegation_targets(dst.name, dst.fqdn) if spn_key(v) not in have)
+    missing = lacking(have, dst)
     return PairCoverage(source=src.name, destination=dst.name, names=(dst.name, dst.fqdn), missing=missing,
                         protocol_transition=bool(account and account.protocol_transition),
                         unconstrained=bool(account and account.unconstrained),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime
 from typing import Literal
@@ -22,7 +23,7 @@ MOVE_EVENTS = {20417: True, 21024: False, 21502: False, 21111: False}
 _DESTINATION = re.compile(r"(?:\bto|\bhost|destination host)\s+'([^']+)'", re.IGNORECASE)
 
 
-def pair(src: NodeSnapshot, dst: NodeSnapshot, have: set[str] | None = None,
+def pair(src: NodeSnapshot, dst: NodeSnapshot, have: AbstractSet[str] | None = None,
          gaps: dict[str, tuple[vm_storage.ShareGap, ...]] | None = None) -> PairStatus:
     """One cell; `gaps` (vm_storage.gaps of the snapshot) adds the SMB storage needs of both ends."""
     shares = (*gaps.get(src.name, ()), *gaps.get(dst.name, ())) if gaps else ()
@@ -37,7 +38,7 @@ def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus
     """The status of just these pairs; each source's values are read once, the SMB storage gaps once per grid."""
     nodes = {n.name: n for n in snapshot.nodes}
     gaps = vm_storage.gaps(snapshot)
-    haves: dict[str, set[str]] = {}
+    haves: dict[str, AbstractSet[str]] = {}
     found: dict[Pair, PairStatus] = {}
     for s, d in pairs:
         if s in nodes and d in nodes and s != d:

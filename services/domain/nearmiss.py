@@ -53,12 +53,13 @@ def near_misses(values: Iterable[str], wanted: Sequence[str], lacking: Sequence[
 
     `lacking` (the wanted values the holder does not have) are preferred as what a value meant, each used
     once. A value that names some other service or host plainly (cifs/FILESERVER) is no near miss."""
-    wanted_keys = {spn_key(w): w for w in wanted}
+    wanted_keys = {spn_key(w) for w in wanted}
+    strays = [value for value in values if spn_key(value) not in wanted_keys]
+    if not strays:  # every value names a wanted SPN: nothing can be a near miss
+        return []
     pool = list(dict.fromkeys(list(lacking) + list(wanted)))
     found = []
-    for value in values:
-        if spn_key(value) in wanted_keys:
-            continue
+    for value in strays:
         meant = _tidied_match(value, pool)
         tidied = meant is not None
         if meant is None:

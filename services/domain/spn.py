@@ -80,21 +80,25 @@ def spn_key(text: str) -> str:
         return text.lower()
 
 
+@lru_cache(maxsize=4096)  # pure: a 64-node grid asks the same few thousand times
 def for_host(service: str, short: str, fqdn: str) -> tuple[str, str]:
     """The short-name and FQDN forms of one service on one host."""
     return (f"{service}/{short}", f"{service}/{fqdn}")
 
 
+@lru_cache(maxsize=1024)
 def required_host_spns(short: str, fqdn: str, cluster_node: bool = True) -> tuple[str, ...]:
     services = HOST_SPN_SERVICES + (CLUSTER_SPN_SERVICES if cluster_node else ())
     return tuple(s for service in services for s in for_host(service, short, fqdn))
 
 
+@lru_cache(maxsize=1024)
 def delegation_targets(short: str, fqdn: str) -> tuple[str, ...]:
     """The four msDS-AllowedToDelegateTo values a source needs for destination `short`."""
     return tuple(s for service in DELEGATION_SERVICES for s in for_host(service, short, fqdn))
 
 
+@lru_cache(maxsize=65536)
 def registered_form(spn: str) -> str:
     """The SPN the KDC looks up: cifs/X is registered as HOST/X."""
     parsed = Spn.parse(spn)

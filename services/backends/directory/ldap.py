@@ -12,10 +12,18 @@ from functools import partial
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
 from ldap3.protocol.formatters.formatters import format_sid
-from ldap3.utils.conv import escape_filter_chars
 
-from lmdoctor.services.backends.directory import dnsrecord
+from lmdoctor.services.backends.directory import dnsrecord, wire
 from lmdoctor.services.backends.directory.base import ClusterView, DirectoryConflict, DirectoryError
+from lmdoctor.services.backends.directory.filters import (
+    Filter,
+    all_of,
+    any_equal,
+    any_of,
+    equals,
+    negate,
+    present,
+)
 from lmdoctor.services.domain import rbcd, replmeta
 from lmdoctor.services.domain.badvalues import ValueCheck, lenient
 from lmdoctor.services.domain.models import (
@@ -46,17 +54,12 @@ RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 MAX_NESTING = 16  # group nesting levels followed when resolving RBCD grants to groups
 OPERATOR_ATTRIBUTES = ["userAccountControl", "objectSid", "msDS-SupportedEncryptionTypes"]
 PAGE_SIZE = 500
-PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results control
+COMPUTERS = equals("objectClass", "computer")
+ANY_OBJECT = present("objectClass")
 
 
 def domain_to_base_dn(domain: str) -> str:
     return ",".join(f"DC={part}" for part in domain.split("."))
-
-
-def or_filter(attribute: str, values: Iterable[str]) -> str:
-    """(|(attr=v1)(attr=v2)…) with every value escaped (RFC 4515)."""
-    parts = "".join(f"({attribute}={escape_filter_chars(v)})" for v in values)
-    return f"(|{parts})" if parts else "(!(objectClass=*))"
 
 
 def explain(exc: Exception) -> str:
@@ -147,8 +150,8 @@ def _owners(wanted: dict[str, str], entries: list[dict]) -> dict[str, tuple[str,
     """Asked SPN -> short names of every entry holding its registered form."""
     held: dict[str, set[str]] = {k: set() for k in wanted.values()}
     for e in entries:
-        name = _short((_text(e["attributes"].get("sAMAccountName")) or (e["dn"],))[0])
-        for spn in _text(e["attributes"].get("servicePrincipalName")):
+        name = _short((_text(e["raw"].get("sAMAccountName")) or (e["dn"],))[0])
+        for spn in _text(e["raw"].get("servicePrincipalName")):
             if spn_key(spn) in held:
                 held[spn_key(spn)].add(name)
     return {asked: tuple(sorted(held[lookup])) for asked, lookup in wanted.items()}
@@ -174,9 +177,9 @@ class LdapDirectory:
         return sum(c.usage.search_operations for c in (self.connection, self.spare) if c is not None and c.usage)
 
     # --- reads -------------------------------------------------------------------------
-    def _search(self, base: str, flt: str, attributes: list[str], scope: str = SUBTREE,
+    def _search(self, base: str, flt: Filter, attributes: list[str], scope: str = SUBTREE,
                 on_spare: bool = False) -> list[dict]:
-        """Paged search returning entries ({dn, attributes, raw}); every page counts as a round trip."""
+        """Paged search returning entries ({dn, raw}: values as bytes); every page counts as a round trip."""
         conn, lock = (self.spare, self._spare_lock) if on_spare and self.spare else (self.connection, self._lock)
         entries: list[dict] = []
         cookie: bytes | None = None
@@ -184,14 +187,9 @@ class LdapDirectory:
             try:
                 while True:
                     self.round_trips += 1
-                    conn.search(base, flt, search_scope=scope, attributes=attributes,
-                                paged_size=PAGE_SIZE if scope == SUBTREE else None, paged_cookie=cookie)
-                    for item in conn.response or []:
-                        if item.get("type") == "searchResEntry":
-                            entries.append({"dn": item["dn"], "attributes": item["attributes"],
-                                            "raw": item["raw_attributes"]})
-                    controls = (conn.result or {}).get("controls") or {}
-                    cookie = controls.get(PAGED_RESULTS, {}).get("value", {}).get("cookie")
+                    page, cookie = wire.search(conn, base, flt, scope, attributes,
+                                               PAGE_SIZE if scope == SUBTREE else None, cookie)
+                    entries += page
                     if not cookie:
                         return entries
             except lx.LDAPNoSuchObjectResult:
@@ -201,7 +199,7 @@ class LdapDirectory:
 
     def _account(self, entry: dict) -> ComputerAccount:
         """The raw values read into an account; a value it cannot use is set aside in bad_values."""
-        a, raw = entry["attributes"], entry["raw"]
+        raw = entry["raw"]
         name = _short((_text(raw.get("sAMAccountName")) or (entry["dn"],))[0])
         check = ValueCheck(name)
         descriptors = check.blobs(RBCD, raw.get(RBCD), lambda b: (rbcd.allowed_sids(b), rbcd.denied_sids(b)),
@@ -216,11 +214,11 @@ class LdapDirectory:
             rbcd_principals=tuple(sid for allowed, _denied in descriptors for sid in allowed),
             rbcd_denied=tuple(sid for _allowed, denied in descriptors for sid in denied),
             sid=_sid(raw),
-            when_changed=_when(a.get("whenChanged")),
+            when_changed=_when(raw.get("whenChanged")),
             attribute_changes=tuple(AttributeChange(attribute=k, changed=v)
                                     for k, v in sorted(replmeta.change_times(raw).items())),
             bad_values=tuple(check.bad),
-            enctypes=_int(a.get("msDS-SupportedEncryptionTypes")),
+            enctypes=_int(raw.get("msDS-SupportedEncryptionTypes")),
         )
 
     def _with_groups(self, accounts: list[ComputerAccount], entries: list[dict]) -> list[ComputerAccount]:
@@ -233,9 +231,9 @@ class LdapDirectory:
         by_dn = {e["dn"].lower(): e for e in entries}
         seeds: dict[str, tuple[set[str], set[str]]] = {}  # account DN -> (group DNs, primary group SIDs)
         for a in accounts:
-            entry = by_dn.get(a.dn.lower(), {"attributes": {}})
-            primary = _text(entry["attributes"].get("primaryGroupID"))
-            seeds[a.dn] = ({d.lower() for d in _text(entry["attributes"].get("memberOf"))},
+            entry = by_dn.get(a.dn.lower(), {"raw": {}})
+            primary = _text(entry["raw"].get("primaryGroupID"))
+            seeds[a.dn] = ({d.lower() for d in _text(entry["raw"].get("memberOf"))},
                            {f"{a.sid.rsplit('-', 1)[0]}-{primary[0]}"} if a.sid and primary else set())
         groups = self._group_closure({d for dns, _ in seeds.values() for d in dns},
                                      {s for _, sids in seeds.values() for s in sids})
@@ -259,9 +257,9 @@ class LdapDirectory:
         for _level in range(MAX_NESTING):
             if not dns and not sids:
                 break
-            flt = f"(|{or_filter('distinguishedName', sorted(dns))}{or_filter('objectSid', sorted(sids))})"
+            flt = any_of(any_equal("distinguishedName", sorted(dns)), any_equal("objectSid", sorted(sids)))
             for e in self._search(self.base_dn, flt, ["objectSid", "memberOf"]):
-                found[e["dn"].lower()] = (_sid(e["raw"]), [d.lower() for d in _text(e["attributes"].get("memberOf"))])
+                found[e["dn"].lower()] = (_sid(e["raw"]), [d.lower() for d in _text(e["raw"].get("memberOf"))])
             dns = {p for _sid_, parents in found.values() for p in parents} - set(found)
             sids = set()
         return found
@@ -270,13 +268,13 @@ class LdapDirectory:
         sams = _sams(names)
         if not sams:
             return []
-        flt = f"(&(objectClass=computer){or_filter('sAMAccountName', sams)})"
+        flt = all_of(COMPUTERS, any_equal("sAMAccountName", sams))
         entries = self._search(self.base_dn, flt, COMPUTER_ATTRIBUTES)
         return self._with_groups([self._account(e) for e in entries], entries)
 
     def find_spn_owners(self, spns: Iterable[str]) -> dict[str, tuple[str, ...]]:
         wanted = _lookups(spns)
-        flt = or_filter("servicePrincipalName", sorted(set(wanted.values())))
+        flt = any_equal("servicePrincipalName", sorted(set(wanted.values())))
         return _owners(wanted, self._search(self.base_dn, flt, ["sAMAccountName", "servicePrincipalName"]))
 
     def read_cluster(self, names: Iterable[str], spns: Iterable[str], targets: Iterable[str],
@@ -293,34 +291,34 @@ class LdapDirectory:
             return ClusterView(accounts=[], spn_owners={}, delegators=[], dns={})
         node_sams, wanted = _sams(names), _lookups(spns)
         attributes = COMPUTER_ATTRIBUTES + ["objectClass"]
-        others_filter = (f"(&{or_filter('servicePrincipalName', sorted(set(wanted.values())))}"
-                         f"(!{or_filter('sAMAccountName', node_sams)}))")
+        others_filter = all_of(any_equal("servicePrincipalName", sorted(set(wanted.values()))),
+                               negate(any_equal("sAMAccountName", node_sams)))
         def on_spare() -> tuple[list[dict], float | None]:
             return self._search(self.base_dn, others_filter, attributes, SUBTREE, True), self.dc_clock_offset(True)
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             spare_part = pool.submit(on_spare)
-            own = self._search(self.base_dn, f"(&(objectClass=computer)"
-                               f"{or_filter('sAMAccountName', _sams(names + ([cluster] if cluster else [])))})",
+            own = self._search(self.base_dn, all_of(COMPUTERS, any_equal("sAMAccountName",
+                                                                       _sams(names + ([cluster] if cluster else [])))),
                                attributes)
             dns, bad_dns = self._dns_records(names)
             others, clock_offset = spare_part.result()
             entries = list({e["dn"].lower(): e for e in own + others}.values())
         computers = self._with_groups([self._account(e) for e in entries
-                                       if "computer" in {c.lower() for c in _text(e["attributes"].get("objectClass"))}],
+                                       if "computer" in {c.lower() for c in _text(e["raw"].get("objectClass"))}],
                                       entries)
         nodes, wanted_targets = set(names), {t.lower() for t in targets}
         accounts = [a for a in computers if a.name in nodes]
-        delegators = [a for a in computers if wanted_targets & {v.lower() for v in a.allowed_to_delegate_to}]
+        delegators = [a for a in computers if any(v.lower() in wanted_targets for v in a.allowed_to_delegate_to)]
         return ClusterView(accounts=accounts, spn_owners=_owners(wanted, entries), delegators=delegators, dns=dns,
                            bad_values=bad_dns, dc_clock_offset_s=clock_offset)
 
     def dc_clock_offset(self, on_spare: bool = False) -> float | None:
         """The DC's clock minus ours, in seconds, from the RootDSE's currentTime (whole seconds; None if absent)."""
         asked = datetime.now(timezone.utc)
-        entries = self._search("", "(objectClass=*)", ["currentTime"], scope=BASE, on_spare=on_spare)
+        entries = self._search("", ANY_OBJECT, ["currentTime"], scope=BASE, on_spare=on_spare)
         answered = datetime.now(timezone.utc)
-        current = _when(entries[0]["attributes"].get("currentTime")) if entries else None
+        current = _when(entries[0]["raw"].get("currentTime")) if entries else None
         return None if current is None else (current - (asked + (answered - asked) / 2)).total_seconds()
 
     def read_operator(self, name: str, how: str) -> OperatorAccount:
@@ -328,14 +326,14 @@ class LdapDirectory:
         (nested too) from its tokenGroups. Two searches: the user by UPN or sAMAccountName, then its
         tokenGroups (a constructed attribute, returned only for a base-scope read)."""
         local = name.split("@", 1)[0]
-        flt = (f"(&(objectClass=user)(!(objectClass=computer))"
-               f"(|(userPrincipalName={escape_filter_chars(name)})(sAMAccountName={escape_filter_chars(local)})))")
+        flt = all_of(equals("objectClass", "user"), negate(COMPUTERS),
+                     any_of(equals("userPrincipalName", name), equals("sAMAccountName", local)))
         found = self._search(self.base_dn, flt, OPERATOR_ATTRIBUTES + ["userPrincipalName"])
         if not found:
             return OperatorAccount(name=name, how=how)
-        entry = next((e for e in found if name.lower() in {u.lower() for u in _text(e["attributes"].get("userPrincipalName"))}),
+        entry = next((e for e in found if name.lower() in {u.lower() for u in _text(e["raw"].get("userPrincipalName"))}),
                      found[0])
-        a = entry["attributes"]
+        a = entry["raw"]
         sid = sid_text((entry["raw"].get("objectSid") or [None])[0])
         return OperatorAccount(name=name, how=how, dn=entry["dn"], uac=_int(a.get("userAccountControl")) or 0,
                                enctypes=_int(a.get("msDS-SupportedEncryptionTypes")),
@@ -343,7 +341,7 @@ class LdapDirectory:
 
     def _in_protected_users(self, dn: str, user_sid: str | None) -> bool | None:
         """Whether the account's token holds <domain SID>-525; None when the token groups cannot be read."""
-        entries = self._search(dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
+        entries = self._search(dn, ANY_OBJECT, ["tokenGroups"], scope=BASE)
         groups = {sid_text(b) for b in (entries[0]["raw"].get("tokenGroups") or [])} if entries else set()
         if not groups or not user_sid:
             return None
@@ -362,7 +360,7 @@ class LdapDirectory:
         bad: list[BadValue] = []
         if not names:
             return result, bad
-        flt = f"(&(objectClass=dnsNode){or_filter('dc', names)})"
+        flt = all_of(equals("objectClass", "dnsNode"), any_equal("dc", names))
         for e in self._search(self.zone_dn(), flt, ["dc", "dnsRecord"]):
             name = _text(e["raw"].get("dc"))[0].upper()
             check = ValueCheck(name)
@@ -373,12 +371,12 @@ class LdapDirectory:
         return result, bad
 
     def read_values(self, dn: str, attribute: str) -> tuple[str, ...]:
-        entries = self._search(dn, "(objectClass=*)", [attribute], scope=BASE)
+        entries = self._search(dn, ANY_OBJECT, [attribute], scope=BASE)
         if not entries:
             raise DirectoryError(f"no such object: {dn}")
         if attribute.lower() == rbcd.ATTRIBUTE.lower():  # a binary descriptor: journaled exactly, as base64
             return tuple(base64.b64encode(v).decode() for v in entries[0]["raw"].get(attribute) or [])
-        return _text(entries[0]["attributes"].get(attribute))
+        return _text(entries[0]["raw"].get(attribute))
 
     # --- writes ------------------------------------------------------------------------
     def _modify(self, dn: str, changes: dict) -> None:

@@ -8,6 +8,7 @@ from ldap3 import BASE, MOCK_SYNC, MODIFY_ADD, MODIFY_REPLACE, OFFLINE_AD_2012_R
 from ldap3.core.exceptions import LDAPException
 
 from lmdoctor.services.backends.directory.base import DirectoryError
+from lmdoctor.services.backends.directory.filters import equals
 from lmdoctor.services.backends.directory.ldap import LdapDirectory, sid_text
 from lmdoctor.services.backends.lab.scenarios import (
     ADMIN_DN,
@@ -117,7 +118,7 @@ class LabDirectory(LdapDirectory):
             return None
         groups = {e["dn"].lower(): (sid_text((e["raw"].get("objectSid") or [None])[0]),
                                     {m.decode().lower() for m in e["raw"].get("member", [])})
-                  for e in self._search(BASE_DN, "(objectClass=group)", ["member", "objectSid"])}
+                  for e in self._search(BASE_DN, equals("objectClass", "group"), ["member", "objectSid"])}
         member_of: set[str] = set()
         frontier = {dn.lower()}
         while frontier:

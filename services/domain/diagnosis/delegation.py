@@ -12,6 +12,7 @@ from lmdoctor.services.domain.coverage import (
     coverage,
     delegated,
     rbcd_grant,
+    target_keys,
     values_verdict,
 )
 from lmdoctor.services.domain.diagnosis.common import finding
@@ -34,14 +35,16 @@ def missing(snapshot: Snapshot) -> Iterator[Finding]:
     nodes = _accounted(snapshot)
     for src, account in nodes:
         have = delegated(src)
+        misses: list[NearMiss] | None = None  # the source's near misses, found once when first needed
         for dst, _ in nodes:
-            if dst is src:
+            if dst is src or target_keys(dst) <= have:  # a covered pair (most of a healthy grid): one set test
                 continue
             pair = coverage(src, dst, have)
-            if not pair.missing or pair.rbcd:
+            if pair.rbcd:
                 continue
             judged = values_verdict(pair)
-            close = [m for m in misses_of(snapshot, src) if m.meant in pair.missing]
+            misses = misses_of(snapshot, src) if misses is None else misses
+            close = [m for m in misses if m.meant in pair.missing]
             yield finding(
                 "delegation.missing", judged.severity or Severity.INFO, _missing_message(pair, judged),
                 _missing_cause(pair, judged), source=src.name, target=dst.name,
@@ -59,8 +62,10 @@ def misses_of(snapshot: Snapshot, src: NodeSnapshot) -> list[NearMiss]:
     if src.account is None:
         return []
     peers = [d for d, _ in _accounted(snapshot) if d is not src]
-    wanted = [v for d in peers for v in delegation_targets(d.name, d.fqdn)]
     have = delegated(src)
+    if have <= frozenset().union(*(target_keys(d) for d in peers)):  # every value names a peer's service
+        return []
+    wanted = [v for d in peers for v in delegation_targets(d.name, d.fqdn)]
     return near_misses(src.account.allowed_to_delegate_to, wanted, [v for v in wanted if spn_key(v) not in have])
 
 
@@ -160,9 +165,10 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
 def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
     nodes = _accounted(snapshot)
     for node, a in nodes:
+        if a.uac is None or not a.allowed_to_delegate_to or a.protocol_transition or a.unconstrained:
+            continue
         relying = [d for d, _ in nodes if d is not node and not rbcd_grant(d.account, a)]  # RBCD needs no transition
-        if (a.uac is not None and a.allowed_to_delegate_to and not a.protocol_transition and not a.unconstrained
-                and relying):
+        if relying:
             yield finding(
                 "delegation.kerberos_only", Severity.ERROR,
                 f"{node.name} delegates with 'Kerberos only': remotely started moves from it fail",
