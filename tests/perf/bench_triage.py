@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import os
 import resource
 import shutil
@@ -99,6 +100,15 @@ class SlowLabHosts(LabHostGateway):
         return super().host_report(host)
 
 
+def with_migration_off(hosts: MemoryHosts, name: str) -> MemoryHosts:
+    """The same reports with live migration off on one node: the console has a finding, and a fix to preview."""
+    changed = copy.copy(hosts)
+    report = hosts.reports[name]
+    changed.reports = {**hosts.reports, name: report.model_copy(
+        update={"settings": report.settings.model_copy(update={"migration_enabled": False})})}
+    return changed
+
+
 # --------------------------------------------------------------------------- the two methods
 
 
@@ -160,18 +170,34 @@ async def _key_round_trip(pilot, key: str, changed: Callable[[], bool]) -> float
     return time.perf_counter() - started
 
 
-async def _cursor_and_push(pilot, table, is_pushed: Callable[[], bool]) -> tuple[float, float]:
-    """Median ↓ (cursor moved) and median f (a screen pushed, then Esc) over KEY_REPEATS presses."""
-    downs, pushes = [], []
+async def _cursor_moves(pilot, table) -> float:
+    """Median ↓ (the cursor moved) over KEY_REPEATS presses."""
+    downs = []
     for _ in range(KEY_REPEATS):
         row = table.cursor_row
         downs.append(await _key_round_trip(pilot, "down", lambda row=row: table.cursor_row != row))
+    return statistics.median(downs)
+
+
+async def _screen_opens(pilot, app, keys: tuple[str, ...]) -> float:
+    """Median over KEY_REPEATS of the last of `keys` (the ones before it lead there, untimed) until the screen
+    it opens is on top and refreshed; then Esc back to where the harness started."""
+    home = len(app.screen_stack)
+    opens = []
     for _ in range(KEY_REPEATS):
-        pushes.append(await _key_round_trip(pilot, "f", is_pushed))
-        await pilot.press("escape")
-        while is_pushed():
+        for key in keys[:-1]:
+            depth = len(app.screen_stack)
+            await pilot.press(key)
+            while len(app.screen_stack) == depth:
+                await pilot.pause(0.001)
+            await pilot.pause()
+        depth = len(app.screen_stack)
+        opens.append(await _key_round_trip(pilot, keys[-1], lambda depth=depth: len(app.screen_stack) > depth))
+        while len(app.screen_stack) > home:
+            await pilot.press("escape")
             await pilot.pause(0.001)
-    return statistics.median(downs), statistics.median(pushes)
+        await pilot.pause()
+    return statistics.median(opens)
 
 
 def bare_textual_timings(rows: int) -> tuple[float, float]:
@@ -207,18 +233,32 @@ def bare_textual_timings(rows: int) -> tuple[float, float]:
     async def drive() -> tuple[float, float]:
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.pause(0.5)
-            return await _cursor_and_push(pilot, app.query_one(DataTable), lambda: isinstance(app.screen, Pushed))
+            return await _cursor_moves(pilot, app.query_one(DataTable)), await _screen_opens(pilot, app, ("f",))
 
     return asyncio.run(drive())
 
 
+# Every screen a key opens, as reached from the nodes screen: (name, keys; the last one is timed).
+SCREENS = (
+    ("findings", ("f",)),
+    ("node", ("enter",)),
+    ("fix preview", ("f", "enter")),
+    ("matrix", ("x",)),
+    ("walkthrough", ("w",)),
+    ("journal", ("j",)),
+    ("test move", ("m",)),
+    ("profiles", ("p",)),
+    ("help", ("question_mark",)),
+    ("drain", ("d",)),
+)
+
+
 def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str,
-                    root: Path) -> tuple[float, float, float]:
-    """Pilot: launch → nodes table painted with every node; median ↓ → cursor moved; median f → findings
-    screen shown."""
+                    root: Path) -> tuple[float, float, dict[str, float]]:
+    """Pilot: launch → nodes table painted with every node; median ↓ → cursor moved; for each screen, the
+    median key → screen shown."""
     from lmdoctor.services.operations.session import Session
     from lmdoctor.tui.app import LmDoctorApp
-    from lmdoctor.tui.screens.findings import FindingsScreen
     from lmdoctor.tui.widgets.filter_table import FilterTable
 
     session = Session(label=f"bench · {DOMAIN} · {cluster}", demo=False, cluster=cluster, directory=directory,
@@ -226,7 +266,7 @@ def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str,
     app = LmDoctorApp(session)
     size = len(hosts.nodes)
 
-    async def drive() -> tuple[float, float, float]:
+    async def drive() -> tuple[float, float, dict[str, float]]:
         started = time.perf_counter()
         async with app.run_test(size=(160, 50)) as pilot:
             table = app.screen.query_one(FilterTable).table
@@ -234,8 +274,9 @@ def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str,
                 await pilot.pause(0.005)
             first_paint = time.perf_counter() - started
             await pilot.pause(0.5)
-            down, findings = await _cursor_and_push(pilot, table, lambda: isinstance(app.screen, FindingsScreen))
-        return first_paint, down, findings
+            down = await _cursor_moves(pilot, table)
+            screens = {name: await _screen_opens(pilot, app, keys) for name, keys in SCREENS}
+        return first_paint, down, screens
 
     return asyncio.run(drive())
 
@@ -297,9 +338,10 @@ def main() -> int:
         snapshot = take_snapshot(directory, slow, "C64")
         hosts_s = time.perf_counter() - t0
         serial_s = (len(snapshot.nodes) + 1) * HOST_DELAY
-        first_paint, down, findings = console_timings(directory, memory[64], "C64", work)
+        os.environ["LMDOCTOR_CONFIG_DIR"] = str(work / "config")  # the console's profiles and journal: its own
+        os.environ["LMDOCTOR_DATA_DIR"] = str(work / "data")
+        first_paint, down, screens = console_timings(directory, with_migration_off(memory[64], "C64N01"), "C64", work)
         bare_down, bare_push = bare_textual_timings(64)
-        key = max(down, findings)
         directory.close()
     finally:
         dc.close()
@@ -315,16 +357,27 @@ def main() -> int:
     print("population: " + ", ".join(f"M={m}: {s:.1f} s" for m, s in population.items() if m))
     print(f"hosts: 64-host inventory with {HOST_DELAY * 1000:.0f} ms per call: {hosts_s:.2f} s "
           f"(serial sum {serial_s:.1f} s, {serial_s / hosts_s:.1f}× faster)")
-    print(f"console: first paint of 64 nodes {first_paint:.2f} s; key → screen update (median of {KEY_REPEATS}, "
-          f"Pilot round trip): ↓ {down * 1000:.0f} ms, f (findings screen) {findings * 1000:.0f} ms; "
-          f"the same harness on a bare Textual DataTable app: ↓ {bare_down * 1000:.0f} ms, "
-          f"f (push a screen) {bare_push * 1000:.0f} ms; lmdoctor's own share: ↓ {(down - bare_down) * 1000:.0f} ms, "
-          f"f {(findings - bare_push) * 1000:.0f} ms")
+    print(f"console: first paint of 64 nodes {first_paint:.2f} s; key → screen update (median of {KEY_REPEATS} "
+          f"Pilot round trips); the same harness on a bare Textual app (a 64-row DataTable; a key pushes a screen "
+          f"with one): ↓ {bare_down * 1000:.0f} ms, push {bare_push * 1000:.0f} ms")
+    print()
+    print("| key → | lmdoctor ms | bare Textual ms | lmdoctor's own ms |")
+    print("|---|---:|---:|---:|")
+    print(f"| ↓ (cursor) | {down * 1000:.0f} | {bare_down * 1000:.0f} | {(down - bare_down) * 1000:.0f} |")
+    for name, keys in SCREENS:
+        print(f"| {' then '.join(keys)} → {name} | {screens[name] * 1000:.0f} | {bare_push * 1000:.0f} | "
+              f"{(screens[name] - bare_push) * 1000:.0f} |")
+    print()
     print(f"total run {time.monotonic() - started:.0f} s")
     last = max(rows, key=lambda r: (r["m"], r["n"]))
+    trips = {r["a_rt"] for r in rows}
+    worst = max(screens, key=screens.__getitem__)
+    own = screens[worst] - bare_push
+    print(f"round trips per triage: {'constant, ' if len(trips) == 1 else 'NOT constant: '}{sorted(trips)}")
     print(f"triage_s={last['a_s']:.3f} naive_s={last['b_s']:.3f} ratio={last['ratio']:.1f} "
-          f"round_trips={max(r['a_rt'] for r in rows)} first_paint_s={first_paint:.2f} key_ms={key * 1000:.0f} "
-          f"key_own_ms={max(down - bare_down, findings - bare_push) * 1000:.0f} rss_mb={rss_mb():.0f}")
+          f"min_ratio={min(r['ratio'] for r in rows):.1f} round_trips={max(trips)} first_paint_s={first_paint:.2f} "
+          f"key_ms={screens[worst] * 1000:.0f} key_own_ms={own * 1000:.0f} "
+          f"worst_screen={worst.replace(' ', '_')}:{own * 1000:.0f} rss_mb={rss_mb():.0f}")
     return 0
 
 
