@@ -29,7 +29,7 @@ FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
 Scene = Callable[[Pilot], Awaitable[None]]
 FROZEN_MODULES = ("lmdoctor.services.storage.journal", "lmdoctor.services.storage.move_log", "lmdoctor.services.backends.lab.hosts", "lmdoctor.services.backends.lab.directory",
-                  "lmdoctor.services.operations.inventory")
+                  "lmdoctor.services.operations.inventory", "lmdoctor.services.operations.tour")
 
 
 def make_app(lab_dir: Path, scenario: str = "seed", read_only: bool = False) -> LmDoctorApp:
@@ -71,6 +71,7 @@ def frozen_clock() -> Iterator[None]:
             stack.enter_context(mock.patch(f"{module}.datetime", _FrozenDatetime))
         stack.enter_context(mock.patch("lmdoctor.services.backends.lab.hosts.time", fake_time))
         stack.enter_context(mock.patch("lmdoctor.services.storage.journal.uuid", fake_uuid))
+        stack.enter_context(mock.patch("lmdoctor.services.operations.tour.uuid", fake_uuid))
         yield
 
 
@@ -161,6 +162,24 @@ async def migrate(pilot: Pilot) -> None:
     await settle(pilot, lambda: bool(pilot.app.snapshot.node("HV02").host.vms))
 
 
+async def tour(pilot: Pilot) -> None:
+    """A tour of WEB01 (on HV03) on the seed lab: the first hop passes, the second meets HV01's missing delegation."""
+    from textual.widgets import Input
+
+    from lmdoctor.tui.screens.confirm import ReasonDialog
+    from lmdoctor.tui.screens.tour import TourScreen
+
+    await ready(pilot)
+    await pilot.press("t")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, TourScreen))
+    pilot.app.screen.query_one("#vm").value = "WEB01"
+    await pilot.press("g")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, ReasonDialog))
+    pilot.app.screen.query_one("#reason", Input).value = "CHG-1002 maintenance test"
+    await pilot.press("enter")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, TourScreen) and not pilot.app.screen.running)
+
+
 async def journal(pilot: Pilot) -> None:
     await fix_applied(pilot)
     await pilot.press("escape", "escape")
@@ -248,6 +267,6 @@ SCENES: dict[str, Scene] = {
     "fix-preview": fix_preview, "migrate-failed": migrate_failed, "migrate": migrate, "journal": journal,
     "help": help, "connect": connect, "connect-errors": connect_errors, "palette": palette, "matrix": matrix,
     "walkthrough": walkthrough_at(Step.SYMPTOM), "walkthrough-triage": walkthrough_at(Step.TRIAGE),
-    "walkthrough-fix": walkthrough_at(Step.FIX), "drain": drain,
+    "walkthrough-fix": walkthrough_at(Step.FIX), "drain": drain, "tour": tour,
 }
 LABS: dict[str, str] = {"drain": "smb-storage"}  # scene -> the lab scenario it runs on (default: seed)

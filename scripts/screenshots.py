@@ -27,7 +27,7 @@ from scripts import console_scenes as scenes  # noqa: E402
 from scripts.console_scenes import make_app  # noqa: E402
 
 SHOTS = ("nodes", "node", "findings", "fix-preview", "migrate", "journal", "help", "connect", "walkthrough",
-         "matrix", "palette", "drain")
+         "matrix", "palette", "drain", "tour")
 
 
 def no_secret_on_screen(app) -> None:

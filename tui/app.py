@@ -173,6 +173,11 @@ class LmDoctorApp(App[int]):
 
         self.push_screen(MigrateScreen(vm, destination))
 
+    def open_tour(self, vm: str | None = None) -> None:
+        from lmdoctor.tui.screens.tour import TourScreen
+
+        self.push_screen(TourScreen(vm))
+
     def open_journal(self) -> None:
         from lmdoctor.tui.screens.journal import JournalScreen
 
@@ -208,6 +213,8 @@ class LmDoctorApp(App[int]):
         yield SystemCommand("Refresh inventory", "Read the directory and every host again", self.action_refresh)
         yield SystemCommand("Findings", "Everything wrong, with evidence and fixes", self.open_findings)
         yield SystemCommand("Test Move-VM", "Pre-flight, live move with progress, verify", self.open_migrate)
+        yield SystemCommand("Migration tour", "One test VM through every node and back, hop by hop",
+                            self.open_tour)
         yield SystemCommand("Guided walkthrough", "The runbook step by step, on this cluster", self.open_walkthrough)
         yield SystemCommand("Delegation matrix", "Source × destination: who may migrate to whom", self.open_matrix)
         yield SystemCommand("Profiles", "Connect to a cluster: create, edit, switch profiles", self.open_connect)

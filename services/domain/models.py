@@ -208,6 +208,10 @@ class Snapshot(Model):
         key = name.upper()
         return next((n for n in self.nodes if n.name == key), None)
 
+    def vm_hosts(self) -> dict[str, str]:
+        """Each VM's name → the node whose host reported it."""
+        return {vm.name: node.name for node in self.nodes if node.host for vm in node.host.vms}
+
 
 class Severity(StrEnum):
     ERROR = "error"

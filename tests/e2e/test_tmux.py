@@ -233,3 +233,27 @@ def test_hostile_values_never_drive_the_terminal(terminal: Terminal, tmp_path: P
         assert planted.encode() not in raw
     assert "␛]52;c;aWV4KHBsYW50ZWQtY2xpcGJvYXJkKQ==␇".encode() in raw  # shown, as stand-ins
     assert CLIPBOARD_TEXT not in clipboard and base64.b64encode(CLIPBOARD_TEXT.encode()).decode() not in clipboard
+
+
+def test_a_migration_tour_in_a_real_terminal(terminal: Terminal, tmp_path: Path) -> None:
+    """nodes → t → preview → start with a reason → live hops → every hop passed; the VM back on its node."""
+    from lmdoctor.services.operations import lab_admin as manage
+
+    lab = tmp_path / "lab"
+    manage.reset(lab, "healthy")
+    terminal.start([str(LMDOCTOR), "--demo", "--lab-dir", str(lab)])
+    terminal.wait_for("HV01", "HV04", "as of", "Tour")
+    terminal.keys("t")
+    terminal.wait_for("Preview hops", "APP01  (on HV01)")
+    terminal.keys("p")
+    terminal.wait_for("APP01 from HV01, 4 live move(s)", "HV04  HV01  not run")
+    terminal.keys("g")
+    terminal.wait_for("Migration tour of APP01", "Start the tour")
+    terminal.keys("CHG-1003 tour", literal=True)
+    terminal.keys("Enter")
+    terminal.wait_for("Running", "copied")  # a hop's live progress in its row
+    screen = terminal.wait_for("Tour complete: every hop passed (4 of 4).", "APP01 is on HV01.", timeout=90)
+    assert screen.count("passed") >= 4 and "68 ms" in screen and "8.0 GiB" in screen
+    terminal.keys("Escape")
+    terminal.wait_for("Walkthrough", absent="Preview hops")
+    terminal.keys("q")

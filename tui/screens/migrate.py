@@ -17,6 +17,7 @@ from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble, cell, join_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLog
+from lmdoctor.tui.widgets.vm_select import show_vms
 
 
 class MigrateScreen(BaseScreen):
@@ -60,10 +61,7 @@ class MigrateScreen(BaseScreen):
         self.fill_choices()
 
     def vm_hosts(self) -> dict[str, str]:
-        snapshot = self.app.snapshot
-        if snapshot is None:
-            return {}
-        return {vm.name: node.name for node in snapshot.nodes if node.host for vm in node.host.vms}
+        return self.app.snapshot.vm_hosts() if self.app.snapshot else {}
 
     def fill_choices(self) -> None:
         self.set_status(self.as_of_text())
@@ -74,12 +72,7 @@ class MigrateScreen(BaseScreen):
         dest_select = self.query_one("#destination", Select)
         chosen_vm = vm_select.value if vm_select.value != Select.BLANK else self.initial_vm
         chosen_dest = dest_select.value if dest_select.value != Select.BLANK else self.initial_destination
-        hosts = self.vm_hosts()
-        vm_select.set_options([(cell(f"{vm}  (on {host})"), vm) for vm, host in sorted(hosts.items())])
-        if chosen_vm in hosts:
-            vm_select.value = chosen_vm
-        elif hosts:
-            vm_select.value = sorted(hosts)[0]
+        show_vms(vm_select, self.vm_hosts(), chosen_vm)
         self._fill_destinations(chosen_dest)
 
     def _fill_destinations(self, preferred: str | None = None) -> None:

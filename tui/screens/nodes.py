@@ -31,6 +31,7 @@ class NodesScreen(BaseScreen):
         Binding("w", "walkthrough", "Walkthrough", id="nodes.walkthrough"),
         Binding("x", "matrix", "Matrix", id="nodes.matrix"),
         Binding("d", "drain", "Drain?", id="nodes.drain"),
+        Binding("t", "tour", "Tour", id="nodes.tour"),
         Binding("j", "journal", "Journal", id="nodes.journal"),
         Binding("p", "connect", "Profiles", id="nodes.connect"),
         Binding("r", "refresh", "Refresh", id="nodes.refresh"),
@@ -113,6 +114,9 @@ class NodesScreen(BaseScreen):
         key = self.query_one(FilterTable).selected_key
         if key:
             self.app.open_drain(key)
+
+    def action_tour(self) -> None:
+        self.app.open_tour()
 
     def action_journal(self) -> None:
         self.app.open_journal()
