@@ -325,7 +325,8 @@ def format_tour(outcome: tour.TourOutcome) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
     for r in (r for r in state.results if not r.passed):
         error = (r.move.error or "no error text").replace("\n", "\n  ")
-        lines.append(f"hop {r.index + 1} {r.move.source} → {r.move.destination} failed: {error}")
+        then = " (passed when resumed)" if state.retried(r) else ""
+        lines.append(f"hop {r.index + 1} {r.move.source} → {r.move.destination} failed{then}: {error}")
         if r.move.cause:
             lines.append(f"  likely cause: {events.describe(r.move.cause)}")
     lines.append(f"{state.vm} is on {outcome.location}." if outcome.location

@@ -158,6 +158,7 @@ def test_resume_after_the_fix_retries_the_failed_hop_and_finishes(lab_session) -
         ("HV03", "HV01", True), ("HV01", "HV02", False), ("HV01", "HV02", True), ("HV02", "HV04", True),
         ("HV04", "HV03", True)]
     assert state.passed == 4 and not state.failures
+    assert [state.retried(r) for r in state.results] == [False, True, False, False, False]
     assert tour_state.unfinished(session.journal) is None
     with pytest.raises(TourError, match="no unfinished tour"):
         tour.saved(session.journal)

@@ -70,3 +70,6 @@ def test_fix_then_resume_json_exits_0_and_the_report_lists_the_tour(lab: Lab) ->
     md = lab.run("report", "--no-check")
     assert md.returncode == 0 and f"Tour `{doc['id']}` of APP01 — reason: CHG-6 tour" in md.stdout
     assert "Test moves: 4 OK, 1 failed." in md.stdout
+    again = lab.run("tour", "--vm", "APP01", "--reason", "CHG-6 again", "--yes")
+    assert again.returncode == 0 and "Tour complete: 4 of 4 hop(s) passed." in again.stdout
+    assert "failed" not in again.stdout  # a new tour: the earlier tour's failure is not shown

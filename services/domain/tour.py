@@ -65,6 +65,11 @@ class TourState(Model):
         latest = {r.index: r for r in self.results}
         return tuple(r for r in latest.values() if not r.passed)
 
+    def retried(self, result: HopResult) -> bool:
+        """A failed attempt of a hop that a later attempt (on resume) passed."""
+        return not result.passed and any(r.passed and r.index == result.index
+                                          for r in self.results[self.results.index(result) + 1:])
+
     @property
     def passed(self) -> int:
         """How many planned hops passed (their latest attempt)."""

@@ -259,7 +259,9 @@ class TourScreen(BaseScreen):
         lines: list = []
         for r in state.results:
             if not r.passed:
-                lines += [assemble((f"✖ hop {r.index + 1} {r.move.source} → {r.move.destination} failed:", "b red")),
+                then = " (passed when resumed)" if state.retried(r) else ""
+                lines += [assemble((f"✖ hop {r.index + 1} {r.move.source} → {r.move.destination} failed{then}:",
+                                    "b red")),
                           r.move.error or "no error text"]
                 if r.move.cause:
                     lines.append(assemble(("Likely cause:", "b"), f" {events.describe(r.move.cause)}"))
