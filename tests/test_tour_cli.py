@@ -73,3 +73,61 @@ def test_fix_then_resume_json_exits_0_and_the_report_lists_the_tour(lab: Lab) ->
     again = lab.run("tour", "--vm", "APP01", "--reason", "CHG-6 again", "--yes")
     assert again.returncode == 0 and "Tour complete: 4 of 4 hop(s) passed." in again.stdout
     assert "failed" not in again.stdout  # a new tour: the earlier tour's failure is not shown
+
+
+def test_ctrl_c_stops_after_the_current_hop_and_resume_finishes(lab: Lab) -> None:
+    """The first Ctrl-C (SIGINT) lets the running hop finish, saves the tour as stopped and exits 2; --resume
+    continues from the VM's node."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.cli_lab import REPO
+
+    lab.reset("healthy")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lmdoctor.cli.main", "tour", "--demo", "--lab-dir", str(lab.root), "--vm", "APP01",
+         "--reason", "CHG-7", "--yes"], cwd=REPO, env=os.environ.copy(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # progress comes on stderr as it happens
+        seen.append(line)
+        if line.startswith("hop 1/4"):
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=60)
+    err = "".join(seen) + err
+    assert process.returncode == 2, err
+    assert "stopping after the current hop" in err and "hop 1: passed" in err and "hop 2/4" not in err
+    assert "Tour stopped: 3 hop(s) left; resume with `lmdoctor tour --resume`." in out
+    assert "APP01 is on HV02." in out and _where(lab, "APP01") == ["HV02"]
+    r = lab.run("tour", "--resume", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "Tour complete: 4 of 4 hop(s) passed." in r.stdout and _where(lab, "APP01") == ["HV01"]
+
+
+def test_every_pair_with_keep_going_covers_the_other_pairs_and_exits_1(lab: Lab, monkeypatch, capsys) -> None:
+    """--pairs all --keep-going on the seed lab: the one pair without delegation fails, the tour goes on from the
+    VM's node, a hop whose destination the VM is already on is shown as skipped, and every other ordered pair is
+    moved over (in-process, the lab without its step delay)."""
+    import functools
+
+    from lmdoctor.cli.commands import main
+    from lmdoctor.services.operations import session
+
+    monkeypatch.setattr(session, "open_demo", functools.partial(session.open_demo, step_delay=0))
+    code = main(["tour", "--demo", "--lab-dir", str(lab.root), "--vm", "APP01", "--pairs", "all", "--keep-going",
+                 "--reason", "CHG-8", "--yes", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["status"] == "done" and doc["mode"] == "all" and len(doc["hops"]) == 12
+    moved = [(x["move"]["source"], x["move"]["destination"], x["move"]["ok"]) for x in doc["results"]]
+    assert [m for m in moved if not m[2]] == [("HV01", "HV02", False)]
+    passed = {(s, d) for s, d, ok in moved if ok}
+    every = {(a, b) for a in ("HV01", "HV02", "HV03", "HV04") for b in ("HV01", "HV02", "HV03", "HV04") if a != b}
+    # the failed pair, and the pair back that the VM (still on HV01) skipped; every other ordered pair moved and verified
+    assert every - passed == {("HV01", "HV02"), ("HV02", "HV01")}
+    assert doc["skipped"] == [1] and doc["rows"][1]["Result"] == "skipped: VM already on HV01"
+    assert [r["Result"] for r in doc["rows"]].count("passed") == 10 and len(doc["rows"]) == 12
+    assert doc["location"] == "HV01"

@@ -51,6 +51,7 @@ class TourState(Model):
     hops: tuple[Hop, ...]
     results: tuple[HopResult, ...] = ()
     next: int = 0  # index in `hops` of the next hop to run
+    skipped: tuple[int, ...] = ()  # hops not run because the VM was already on their destination (after a failure)
     status: Status = "running"
     started: datetime
     updated: datetime
@@ -191,11 +192,23 @@ def hop_row(result: HopResult) -> tuple[str, ...]:
             "—" if rate is None else size_text(rate) + "/s")
 
 
-def pending_row(index: int, hop: Hop) -> tuple[str, ...]:
-    return (str(index + 1), hop.source, hop.destination, "not run", "", "", "", "")
+def pending_row(index: int, hop: Hop, result: str = "not run") -> tuple[str, ...]:
+    return (str(index + 1), hop.source, hop.destination, result, "", "", "", "")
 
 
-def rows(state: TourState) -> list[tuple[str, ...]]:
-    """Every hop run, in order, then the hops not run yet (a failed hop to retry shows once, as it failed)."""
-    ran = {r.index for r in state.results}
-    return [hop_row(r) for r in state.results] + [pending_row(i, h) for i, h in state.pending if i not in ran]
+def rows(state: TourState, running: tuple[int, Hop, str] | None = None) -> list[tuple[str, ...]]:
+    """Every hop of the plan in order: each attempt as it ran (a failed hop retried on resume shows both), the hop
+    `running` (index, the hop as it runs, its progress text), a hop skipped after a failure, a hop not reached."""
+    out = []
+    for index, hop in enumerate(state.hops):
+        attempts = [hop_row(r) for r in state.results if r.index == index]
+        out += attempts
+        if running is not None and running[0] == index:
+            out.append(pending_row(index, running[1], running[2]))
+        elif attempts:
+            continue
+        elif index in state.skipped:
+            out.append(pending_row(index, hop, f"skipped: VM already on {hop.destination}"))
+        else:
+            out.append(pending_row(index, hop))
+    return out

@@ -115,8 +115,10 @@ def run(hosts: HostGateway, journal: Journal, state: TourState, nodes: list[str]
             break
         index = state.next
         hop = tour.next_hop(state.hops[index], current)
-        if hop is None:  # the VM is already where this hop goes
-            state = state.model_copy(update={"next": index + 1, "updated": clock()})
+        if hop is None:  # the VM is already where this hop goes (it stayed there after a failed hop)
+            state = state.model_copy(update={"next": index + 1, "skipped": (*state.skipped, index),
+                                             "updated": clock()})
+            tour_state.save(journal, state)
             continue
         tell(HopStarted(index=index, total=len(state.hops), hop=hop))
         started = clock()

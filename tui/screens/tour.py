@@ -223,26 +223,18 @@ class TourScreen(BaseScreen):
             self.show_state(running=(event.index, event.hop, text + stopping))
 
     def show_state(self, running: tuple[int, plan.Hop, str] | None = None) -> None:
-        """The hops table: every hop run, the hop running (with the host's progress), then those not run."""
-        state = self.state
-        if state is None:
+        """The hops table: every hop run, the hop running (with the host's progress), skipped and not-run hops."""
+        if self.state is None:
             return
-        rows: list[tuple[str, tuple[str | Text, ...]]] = []
-        for n, r in enumerate(state.results):
-            rows.append((f"ran-{n}", self.styled(plan.hop_row(r))))
-        ran = {r.index for r in state.results}
-        for index, hop in state.pending:
-            if running is not None and index == running[0]:
-                rows.append((f"hop-{index}", (str(index + 1), running[1].source, running[1].destination,
-                                              Text(running[2], style="b yellow"), "", "", "", "")))
-            elif index not in ran:
-                rows.append((f"hop-{index}", self.styled(plan.pending_row(index, hop))))
-        self.query_one(FilterTable).set_rows(rows)
+        shown = plan.rows(self.state, running)
+        self.query_one(FilterTable).set_rows([(f"row-{n}", self.styled(row)) for n, row in enumerate(shown)])
 
     @staticmethod
     def styled(row: tuple[str, ...]) -> tuple[str | Text, ...]:
         result = row[3]
-        return (*row[:3], cell(result, RESULT_STYLE.get(result, "b red")), *row[4:])
+        style = RESULT_STYLE.get(result) or ("b red" if result.startswith("FAILED") else
+                                             "dim" if result.startswith("skipped") else "b yellow")
+        return (*row[:3], cell(result, style), *row[4:])
 
     def finished(self, outcome: tour.TourOutcome | None, error: str | None) -> None:
         self.running = False
