@@ -98,3 +98,17 @@ def test_unreachable_hosts_make_check_exit_2_or_report_them(wired: LabCluster, c
     wired.endpoints["HV01"].fault = "http_500"  # the one endpoint: every host answers 500
     code, _, err = _run(capsys, "check", "--profile", PROFILE, "--json")
     assert code == 2 and "no cluster node answered Get-ClusterNode" in err and "HTTP 500" in err
+
+
+def test_tour_with_a_profile_stops_at_the_hosts_error_with_the_blackout_the_host_logged(wired: LabCluster,
+                                                                                         capsys) -> None:
+    code, out, err = _run(capsys, "tour", "--profile", PROFILE, "--vm", "WEB01", "--reason", "CHG-12 tour", "--yes")
+    assert code == 1, err
+    lines = out.splitlines()
+    first, failed = lines[2].split(), lines[3].split()
+    assert first[:4] == ["1", "HV03", "HV01", "passed"] and first[6:8] == ["44", "ms"]  # from VMMS-Admin 20415
+    assert first[8:] == ["—", "—"]  # no transferred bytes from Windows, so no throughput
+    assert failed[:5] == ["2", "HV01", "HV02", "FAILED", "(pre-flight)"]
+    assert "No credentials are available in the security package (0x8009030E)." in out
+    assert "WEB01 is on HV01." in out
+    assert "WEB01" in [vm.name for vm in LabStore(wired.lab_dir).load_hosts().hosts["HV01"].vms]
