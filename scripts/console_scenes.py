@@ -59,6 +59,21 @@ class _FrozenDatetime(datetime):
         return FIXED_NOW if tz else FIXED_NOW.replace(tzinfo=None)
 
 
+async def open_node(pilot: Pilot, name: str) -> None:
+    """From home: the cursor to `name`'s row, Enter opens the node (Esc first when another screen is up)."""
+    from lmdoctor.tui.screens.nodes import NodesScreen
+    from lmdoctor.tui.widgets.filter_table import FilterTable
+
+    while not isinstance(pilot.app.screen, NodesScreen):
+        await pilot.press("escape")
+        await settle(pilot)
+    table = pilot.app.screen.query_one(FilterTable).table
+    table.focus()
+    table.move_cursor(row=table.get_row_index(name))
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 @contextmanager
 def frozen_clock() -> Iterator[None]:
     """Journal lines, host events, directory stamps, snapshots and move durations at FIXED_NOW; batch and
@@ -88,8 +103,8 @@ async def ready(pilot: Pilot) -> None:
 
     def shown() -> bool:
         snapshot = pilot.app.snapshot
-        home = next((s for s in pilot.app.screen_stack if isinstance(s, NodesScreen)), None)
-        return (snapshot is not None and home is not None
+        home = pilot.app.screen_stack[0]
+        return (snapshot is not None and isinstance(home, NodesScreen)
                 and home.query_one(FilterTable).table.row_count == len(snapshot.nodes))
 
     await settle(pilot, shown)
@@ -102,8 +117,7 @@ async def nodes(pilot: Pilot) -> None:
 
 async def node(pilot: Pilot) -> None:
     await ready(pilot)
-    pilot.app.open_node("HV01")
-    await settle(pilot)
+    await open_node(pilot, "HV01")
 
 
 async def node_delegation(pilot: Pilot) -> None:
@@ -184,7 +198,7 @@ async def journal(pilot: Pilot) -> None:
     await fix_applied(pilot)
     await pilot.press("escape", "escape")
     await settle(pilot)
-    pilot.app.open_journal()
+    await pilot.press("j")
     await settle(pilot)
 
 

@@ -115,12 +115,13 @@ def test_report_over_a_damaged_journal_refuses_and_writes_no_report(worked_lab, 
 
 async def test_console_test_moves_are_logged_for_the_report(tmp_path):
     from lmdoctor.services.storage import move_log as moves
+    from lmdoctor.tui.messages import OpenMigrate
     from scripts.console_scenes import make_app, settle
 
     app = make_app(tmp_path / "lab", "healthy")
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot, until=lambda: app.snapshot is not None)
-        app.open_migrate("APP01", "HV02")
+        app.post_message(OpenMigrate("APP01", "HV02"))
         await settle(pilot)
         await pilot.press("g")
         await settle(pilot, until=lambda: bool(moves.history(app.session.journal)))

@@ -70,7 +70,7 @@ async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_ser
 
             app = LmDoctorApp(session)
             async with app.run_test(size=(140, 40)) as pilot:
-                while app.snapshot is None and app.inventory_error is None:
+                while app.snapshot is None and app.inventory.error is None:
                     await pilot.pause(0.05)
                 await pilot.pause()
                 (out_dir / "console.svg").write_text(app.export_screenshot(), encoding="utf-8")

@@ -293,8 +293,8 @@ async def test_the_console_reads_the_cluster_over_kerberos_http(wired: LabCluste
         session = open_profile(profiles.load(PROFILE), prompt=lambda _label: pytest.fail("asked for a password"))
         app = LmDoctorApp(session)
         async with app.run_test(size=(140, 44)) as pilot:
-            await settle(pilot, lambda: app.snapshot is not None or app.inventory_error is not None, timeout=30)
-            assert app.inventory_error is None
+            await settle(pilot, lambda: app.snapshot is not None or app.inventory.error is not None, timeout=30)
+            assert app.inventory.error is None
             assert [(n.name, n.host.reachable) for n in app.snapshot.nodes] == [
                 (h, True) for h in ("HV01", "HV02", "HV03", "HV04")]
             assert "delegation.missing:HV01:HV02" in {f.id for f in app.findings}

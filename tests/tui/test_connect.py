@@ -16,6 +16,7 @@ from lmdoctor.services.operations.session import open_demo
 from lmdoctor.services.storage import profiles
 from lmdoctor.tui.screens.connect import ConnectScreen
 from lmdoctor.tui.screens.help import HelpScreen
+from lmdoctor.tui.screens.nodes import NodesScreen
 from tests.tui.conftest import settle
 
 PASSWORD = "S3cret-for-the-keyring!"
@@ -210,5 +211,5 @@ async def test_opening_a_profile_swaps_the_session(demo_app, dirs, tmp_path, mon
         await pilot.press("ctrl+o")
         await settle(pilot, lambda: app.session.scenario == "healthy" and app.snapshot is not None)
         assert opened == ["other"]
-        assert app.findings == [] and len(app.screen_stack) == 2
+        assert app.findings == [] and app.screen_stack == [app.screen] and isinstance(app.screen, NodesScreen)
         assert "healthy" in app.sub_title

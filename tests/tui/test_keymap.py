@@ -13,9 +13,11 @@ from textual.widgets import Input
 
 from lmdoctor.services.storage import config
 from lmdoctor.tui import keymap
+from lmdoctor.tui.screens.connect import ConnectScreen
 from lmdoctor.tui.screens.findings import FindingsScreen
 from lmdoctor.tui.screens.help import HelpScreen, key_lines
 from lmdoctor.tui.screens.journal import JournalScreen
+from lmdoctor.tui.screens.migrate import MigrateScreen
 from lmdoctor.tui.screens.nodes import NodesScreen
 from lmdoctor.tui.widgets.filter_table import FilterTable
 from tests.tui.conftest import settle
@@ -31,26 +33,31 @@ def errors(app) -> list[str]:
     return [n.message for n in app._notifications if n.severity == "error"]
 
 
-@pytest.mark.parametrize("opener", ["open_findings", "open_journal", "open_migrate", "open_connect"])
-async def test_colon_opens_the_palette_everywhere(demo_app, conf, opener):
+@pytest.mark.parametrize("key,screen_type", [("f", FindingsScreen), ("j", JournalScreen), ("m", MigrateScreen),
+                                             ("p", ConnectScreen)])
+async def test_colon_opens_the_palette_everywhere(demo_app, conf, key, screen_type):
     app = demo_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
-        getattr(app, opener)()
+        await pilot.press(key)
         await settle(pilot)
+        assert isinstance(app.screen, screen_type)
         app.set_focus(None)  # not typing in a field
         await pilot.press("colon")
         await settle(pilot, lambda: isinstance(app.screen, CommandPalette))
+        assert isinstance(app.screen_stack[-2], screen_type)  # over the screen it was opened on
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, screen_type)
 
 
-@pytest.mark.parametrize("opener,screen_type", [(None, NodesScreen), ("open_findings", FindingsScreen),
-                                                ("open_journal", JournalScreen)])
-async def test_slash_filters_every_list_screen(demo_app, conf, opener, screen_type):
+@pytest.mark.parametrize("key,screen_type", [(None, NodesScreen), ("f", FindingsScreen), ("j", JournalScreen)])
+async def test_slash_filters_every_list_screen(demo_app, conf, key, screen_type):
     app = demo_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
-        if opener:
-            getattr(app, opener)()
+        if key:
+            await pilot.press(key)
             await settle(pilot)
         assert isinstance(app.screen, screen_type)
         await pilot.press("slash")

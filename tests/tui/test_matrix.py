@@ -10,7 +10,7 @@ from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.matrix import COVERAGE_GLYPH
 from lmdoctor.services.domain.models import VSMS
 from lmdoctor.services.domain.spn import for_host, spn_key
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.console import Inventory
 from lmdoctor.tui.screens.fix import FixScreen
 from lmdoctor.tui.screens.matrix import MatrixScreen
 from tests.support.snapshots import synthetic
@@ -99,7 +99,7 @@ async def test_a_64_node_grid_renders_and_the_cursor_moves(demo_app):
     big = synthetic(64, lacking=[(0, 63)], kerberos_only=[5])
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
-        app.snapshot, app.findings = big, diagnose(big)
+        app.inventory = Inventory(big, diagnose(big), FIXED_NOW)
         await pilot.press("x")
         await settle(pilot, lambda: isinstance(app.screen, MatrixScreen))
         screen = app.screen
@@ -120,8 +120,7 @@ async def test_a_64_node_grid_renders_and_the_cursor_moves(demo_app):
         # A fresh inventory updates cells in place: the grid is not rebuilt.
         columns_before = list(table.columns)
         fixed = synthetic(64, kerberos_only=[5])
-        app.snapshot, app.findings = fixed, diagnose(fixed)
-        screen.post_message(InventoryUpdated())
+        app.inventory = Inventory(fixed, diagnose(fixed), FIXED_NOW)
         await settle(pilot, lambda: cell(table, "N001", "N064") == "●●P·")
         assert list(table.columns) == columns_before and table.cursor_coordinate.row == 63
 

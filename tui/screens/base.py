@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -14,12 +15,12 @@ from lmdoctor.tui.text import Part, assemble
 from lmdoctor.tui.widgets.plain import Plain
 
 if TYPE_CHECKING:
-    from lmdoctor.tui.app import LmDoctorApp
+    from lmdoctor.tui.console import Console
 
 
 class BaseScreen(Screen[None]):
     if TYPE_CHECKING:
-        app: LmDoctorApp  # the running lmdoctor console, typed for the checker; Textual supplies it
+        app: Console  # the running lmdoctor console, typed for the checker; Textual supplies it
 
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
 
@@ -33,23 +34,35 @@ class BaseScreen(Screen[None]):
     def compose_bottom(self) -> ComposeResult:
         yield Footer()
 
+    def on_mount(self) -> None:
+        """(Textual runs this as well as a screen's own on_mount: every class's handler is called.)"""
+        self.watch(self.app, "progress", self.show_progress, init=False)
+
+    def follow_inventory(self, render: Callable[[], object]) -> None:
+        """Run `render` now and after every inventory read (app.inventory), queued on this screen like a
+        message handler: a DataTable measures its columns on its next idle, and rows added from the app's own
+        loop could be painted before that, with the header's widths, and stay so."""
+        render()
+        self.watch(self.app, "inventory", lambda: self.call_later(render), init=False)
+
     def set_status(self, *parts: Part) -> None:
         """The status line: lmdoctor's words and values, each shown as text (lmdoctor.tui.text.assemble)."""
         self.query_one(".status-line", Plain).update(assemble(*parts))
 
     def as_of_text(self) -> Content:
-        app = self.app
-        if app.inventory_error:
-            return assemble(("inventory failed:", "b red"), " ", app.inventory_error)
-        if app.as_of is None:
+        inventory = self.app.inventory
+        if inventory.error:
+            return assemble(("inventory failed:", "b red"), " ", inventory.error)
+        if inventory.as_of is None:
             return assemble("reading the directory and the hosts…")
-        errors = sum(1 for f in app.findings if f.severity == "error")
-        return assemble(f"as of {app.as_of:%H:%M:%S} UTC · {len(app.findings)} finding(s), {errors} error(s) · ",
-                        ("ctrl+r refresh", "dim"))
+        errors = sum(1 for f in inventory.findings if f.severity == "error")
+        return assemble(f"as of {inventory.as_of:%H:%M:%S} UTC · {len(inventory.findings)} finding(s), "
+                        f"{errors} error(s) · ", ("ctrl+r refresh", "dim"))
 
-    def show_progress(self, message: str, done: int, total: int) -> None:
-        self.set_status(f"{message}… ({done}/{total})")
+    def show_progress(self, message: str) -> None:
+        """The inventory read under way, on the status line until the screen shows the new inventory."""
+        if message:
+            self.set_status(message)
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
+        self.dismiss()

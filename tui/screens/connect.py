@@ -14,6 +14,7 @@ from lmdoctor.services.operations.session import Session, open_profile
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.services.storage.profiles import Profile
+from lmdoctor.tui.messages import SessionOpened
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble
 from lmdoctor.tui.widgets.filter_table import FilterTable, Row
@@ -227,7 +228,7 @@ class ConnectScreen(BaseScreen):
         self.set_status(f"connecting to {profile.dc} and the hosts of {profile.cluster}…")
         self.connect(profile)
 
-    @work(thread=True, exclusive=True, group="connect")
+    @work(thread=True, group="connect")  # one at a time (self.connecting); a session is never half-opened twice
     def connect(self, profile: Profile) -> None:
         try:
             session = open_profile(profile)
@@ -243,5 +244,4 @@ class ConnectScreen(BaseScreen):
 
     def _connected(self, session: Session) -> None:
         self.connecting = False
-        self.app.switch_session(session)
-        self.app.notify(f"now on {session.label}", title="Profile opened")
+        self.post_message(SessionOpened(session))

@@ -12,7 +12,6 @@ from lmdoctor.services.domain.errors import LmdoctorError
 from lmdoctor.services.domain.models import Snapshot
 from lmdoctor.services.operations import drain_preflight
 from lmdoctor.services.storage.error_log import describe
-from lmdoctor.tui.app import InventoryUpdated
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble, cell
 from lmdoctor.tui.widgets.filter_table import FilterTable
@@ -45,14 +44,11 @@ class DrainScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one(FilterTable).table.focus()
-        self.render_plan()
-        self.ask_hosts()
+        self.follow_inventory(self.inventory_read)
 
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
+    def inventory_read(self) -> None:
+        """The plan on the inventory in hand, then the hosts' own pre-flight for it."""
         self.render_plan()
-        self.ask_hosts()
-
-    def ask_hosts(self) -> None:
         if self.app.snapshot is not None:
             self._ask(self.app.snapshot)
 

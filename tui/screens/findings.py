@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 
 from lmdoctor.services.domain.diagnosis import bulk_fixable
 from lmdoctor.services.domain.models import Finding
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import Part, assemble, join_lines
 from lmdoctor.tui.widgets.badges import badge
@@ -45,7 +45,7 @@ class FindingsScreen(BaseScreen):
     BINDINGS = [
         Binding("enter", "fix", "Preview fix", show=True, id="findings.fix"),
         Binding("a", "fix_all", "Fix all", id="findings.fix_all"),
-        Binding("m", "migrate", "Test Move-VM", id="findings.migrate"),
+        Binding("m", "app.open_migrate", "Test Move-VM", id="findings.migrate"),
     ]
 
     def __init__(self, node: str | None = None, focus: str | None = None) -> None:
@@ -63,10 +63,7 @@ class FindingsScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one(FilterTable).table.focus()
-        self.render_findings()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.render_findings()
+        self.follow_inventory(self.render_findings)
 
     @property
     def findings(self) -> list[Finding]:
@@ -112,14 +109,11 @@ class FindingsScreen(BaseScreen):
         if f.fix is None:
             self.notify(f.remedy or "This finding has no automatic fix.", title="Manual remedy", timeout=8)
             return
-        self.app.open_fix([f])
+        self.post_message(OpenFix([f]))
 
     def action_fix_all(self) -> None:
         fixable = bulk_fixable(self.findings)
         if not fixable:
             self.notify("Nothing here has an automatic fix (optional cleanups are chosen one by one: Enter).")
             return
-        self.app.open_fix(fixable)
-
-    def action_migrate(self) -> None:
-        self.app.open_migrate()
+        self.post_message(OpenFix(fixable))

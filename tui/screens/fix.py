@@ -21,7 +21,7 @@ from lmdoctor.tui.text import assemble, typed_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
 
 if TYPE_CHECKING:
-    from lmdoctor.tui.app import LmDoctorApp
+    from lmdoctor.tui.console import Console
 
 def preview_text(previews: list[ChangePreview]) -> Content:
     """The previews as text: additions green, removals red, each line styled by its kind."""
@@ -37,7 +37,7 @@ class FixScreen(ModalScreen[bool]):
     """Returns True when something was written (the caller refreshes the inventory)."""
 
     if TYPE_CHECKING:
-        app: LmDoctorApp  # the running lmdoctor console, typed for the checker
+        app: Console  # the running lmdoctor console, typed for the checker
 
     BINDINGS = [
         Binding("escape", "close", "Cancel", id="fix.close"),
@@ -72,7 +72,7 @@ class FixScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.load_preview()
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True)
     def load_preview(self) -> None:
         remediator = self.app.session.remediator
         try:
@@ -132,13 +132,15 @@ class FixScreen(ModalScreen[bool]):
             return
         self.busy = True
         apply_button.disabled = True
-        self.query_one("#fix-log", PlainLog).remove_class("hidden")
-        self.apply(reason)
+        log = self.query_one("#fix-log", PlainLog)
+        log.remove_class("hidden")
+        self.apply(reason, log)
 
-    @work(thread=True, exclusive=True)
-    def apply(self, reason: str) -> None:
+    @work(thread=True)  # once (self.busy); a write is never replaced by another
+    def apply(self, reason: str, log: PlainLog) -> None:
+        """Write, read back and journal the previewed changes; each step goes to `log` (looked up before)."""
         def note(message: str) -> None:
-            self.app.call_from_thread(self.query_one("#fix-log", PlainLog).write_line, message)
+            self.app.call_from_thread(log.write_line, message)
 
         try:
             outcome = self.app.session.remediator.apply(self.previews, reason, self.purge_hosts, notify=note)

@@ -14,7 +14,7 @@ from lmdoctor.services.domain.models import JournalEntry
 from lmdoctor.services.domain.value_diff import diff, same
 from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.services.storage.error_log import describe
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import ClusterChanged
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.text import Part, assemble, join_lines
@@ -72,10 +72,7 @@ class JournalScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one(FilterTable).table.focus()
-        self.render_journal()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.render_journal()
+        self.follow_inventory(self.render_journal)
 
     def render_journal(self) -> None:
         self.entries = {str(e.seq): e for e in self.app.session.journal.entries()}
@@ -113,15 +110,15 @@ class JournalScreen(BaseScreen):
 
         def answered(reason: str | None) -> None:
             if reason:
-                self.query_one("#rollback-log", PlainLog).remove_class("hidden")
-                self.rollback(entries, reason)
+                log = self.query_one("#rollback-log", PlainLog)
+                log.remove_class("hidden")
+                self.rollback(entries, reason, log)
 
         self.app.push_screen(ReasonDialog(f"{title}: {len(entries)} change(s)", body, "Roll back"), answered)
 
-    @work(thread=True, exclusive=True, group="write")
-    def rollback(self, entries: list[JournalEntry], reason: str) -> None:
-        log = self.query_one("#rollback-log", PlainLog)
-
+    @work(thread=True, group="write")  # a write runs to its end: never replaced by the next one
+    def rollback(self, entries: list[JournalEntry], reason: str, log: PlainLog) -> None:
+        """Undo `entries`, each step written to `log` (looked up before the thread starts)."""
         def note(message: str) -> None:
             self.app.call_from_thread(log.write_line, message)
 
@@ -133,4 +130,4 @@ class JournalScreen(BaseScreen):
             note(f"NOT ROLLED BACK: {exc}")
         except Exception as exc:  # the journal holds what landed
             note(f"FAILED: {describe(exc)}")
-        self.app.call_from_thread(self.app.refresh_inventory)
+        self.app.post_message(ClusterChanged())

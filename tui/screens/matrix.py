@@ -16,7 +16,7 @@ from lmdoctor.services.domain.matrix import Pair, PairStatus
 from lmdoctor.services.domain.models import Snapshot
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.journal import JournalError
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import Part, assemble, cell, join_lines, typed_line
 from lmdoctor.tui.widgets.plain import Plain
@@ -83,10 +83,7 @@ class MatrixScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self.render_matrix()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.render_matrix()
+        self.follow_inventory(self.render_matrix)
 
     # --- the grid ---------------------------------------------------------------------------
     @property
@@ -209,7 +206,7 @@ class MatrixScreen(BaseScreen):
         if not plans:
             self.notify(f"Nothing to fix in this {scope}: every pair in it may delegate with any protocol.")
             return
-        self.app.open_fix(plans)
+        self.post_message(OpenFix(plans))
 
     # --- filter -----------------------------------------------------------------------------
     def action_filter(self) -> None:

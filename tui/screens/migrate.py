@@ -13,7 +13,7 @@ from lmdoctor.services.operations import readonly
 from lmdoctor.services.operations.migration import MoveRequest, run_test_move
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.error_log import describe
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import ClusterChanged
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble, cell, join_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLog
@@ -27,7 +27,7 @@ class MigrateScreen(BaseScreen):
     BINDINGS = [
         Binding("w", "preflight", "Pre-flight", id="migrate.preflight"),
         Binding("g", "move", "Move", id="migrate.move"),
-        Binding("f", "findings", "Findings", id="migrate.findings"),
+        Binding("f", "app.open_findings", "Findings", id="migrate.findings"),
     ]
 
     def __init__(self, vm: str | None = None, destination: str | None = None) -> None:
@@ -55,10 +55,7 @@ class MigrateScreen(BaseScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        self.fill_choices()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.fill_choices()
+        self.follow_inventory(self.fill_choices)
 
     def vm_hosts(self) -> dict[str, str]:
         return self.app.snapshot.vm_hosts() if self.app.snapshot else {}
@@ -106,9 +103,6 @@ class MigrateScreen(BaseScreen):
             return
         self._start(what_if_only=False)
 
-    def action_findings(self) -> None:
-        self.app.open_findings()
-
     def _start(self, what_if_only: bool) -> None:
         if self.running:
             self.notify("A move is already running.")
@@ -124,14 +118,15 @@ class MigrateScreen(BaseScreen):
             button.disabled = True
         self.query_one("#move-progress", ProgressBar).update(progress=0)
         self.query_one("#move-result", Plain).update("")
-        self.query_one("#move-log", PlainLog).clear()
-        self.run_move(MoveRequest(vm=vm, destination=destination, source=source, what_if_only=what_if_only))
-
-    @work(thread=True, exclusive=True, group="move")
-    def run_move(self, request: MoveRequest) -> None:
         log = self.query_one("#move-log", PlainLog)
+        log.clear()
         candidates = [n.name for n in self.app.snapshot.nodes] if self.app.snapshot else []
+        self.run_move(MoveRequest(vm=vm, destination=destination, source=source, what_if_only=what_if_only),
+                      candidates, log)
 
+    @work(thread=True, group="move")  # one at a time (self.running); a move is never replaced by another
+    def run_move(self, request: MoveRequest, candidates: list[str], log: PlainLog) -> None:
+        """Pre-flight, move and verify; the steps go to `log` and the result to `_done` (on the event loop)."""
         def step(message: str) -> None:
             self.app.call_from_thread(log.write_line, message)
 
@@ -163,7 +158,7 @@ class MigrateScreen(BaseScreen):
             tail = "" if result.what_if else f" and is verified there with Get-VM ({result.duration_s:.1f} s)"
             box.update(assemble((f"✔ {result.vm} {verb} {result.source} → {result.destination}{tail}", "b green")))
             if not result.what_if:
-                self.app.refresh_inventory()
+                self.app.post_message(ClusterChanged())
         else:
             from lmdoctor.services.domain import events
 

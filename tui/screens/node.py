@@ -12,7 +12,7 @@ from lmdoctor.services.domain import events as event_rules
 from lmdoctor.services.domain.matrix import pair
 from lmdoctor.services.domain.models import NodeSnapshot
 from lmdoctor.services.domain.spn import required_host_spns, spn_key
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import OpenFindings, OpenMigrate
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import Part, assemble, cell, join_lines, shown
 from lmdoctor.tui.widgets.badges import badge, yes_no
@@ -55,18 +55,16 @@ class NodeScreen(BaseScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        self.render_node()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.render_node()
+        self.follow_inventory(self.render_node)
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
-    def action_migrate(self) -> None:
+    def action_migrate(self, destination: str | None = None) -> None:
+        """The test Move-VM from this node: its first VM, to `destination` when one is chosen."""
         node = self.node
         vm = node.host.vms[0].name if node and node.host and node.host.vms else None
-        self.app.open_migrate(vm)
+        self.post_message(OpenMigrate(vm, destination))
 
     @property
     def node(self) -> NodeSnapshot | None:
@@ -152,8 +150,6 @@ class NodeScreen(BaseScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table is self.query_one("#finding-table", FilterTable).table:
-            self.app.open_findings(self.node_name, focus=event.row_key.value)
+            self.post_message(OpenFindings(self.node_name, focus=event.row_key.value))
         elif event.data_table is self.query_one("#peer-table", FilterTable).table:
-            node = self.node
-            vm = node.host.vms[0].name if node and node.host and node.host.vms else None
-            self.app.open_migrate(vm, event.row_key.value)
+            self.action_migrate(event.row_key.value)

@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from lmdoctor.services.domain.summary import node_row
 from lmdoctor.services.operations import credssp
 from lmdoctor.services.storage.error_log import describe
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import OpenDrain, OpenNode
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import cell, join_lines
 from lmdoctor.tui.widgets.badges import badge, yes_no
@@ -26,15 +26,15 @@ class NodesScreen(BaseScreen):
             "use protocol transition, its VMs, and a health badge from the diagnosis. Enter opens a node.")
     BINDINGS = [
         Binding("enter", "open_node", "Details", show=False, id="nodes.open_node"),
-        Binding("f", "findings", "Findings", id="nodes.findings"),
-        Binding("m", "migrate", "Test Move-VM", id="nodes.migrate"),
-        Binding("w", "walkthrough", "Walkthrough", id="nodes.walkthrough"),
-        Binding("x", "matrix", "Matrix", id="nodes.matrix"),
+        Binding("f", "app.open_findings", "Findings", id="nodes.findings"),
+        Binding("m", "app.open_migrate", "Test Move-VM", id="nodes.migrate"),
+        Binding("w", "app.open_walkthrough", "Walkthrough", id="nodes.walkthrough"),
+        Binding("x", "app.open_matrix", "Matrix", id="nodes.matrix"),
         Binding("d", "drain", "Drain?", id="nodes.drain"),
-        Binding("t", "tour", "Tour", id="nodes.tour"),
-        Binding("j", "journal", "Journal", id="nodes.journal"),
-        Binding("p", "connect", "Profiles", id="nodes.connect"),
-        Binding("r", "refresh", "Refresh", id="nodes.refresh"),
+        Binding("t", "app.open_tour", "Tour", id="nodes.tour"),
+        Binding("j", "app.open_journal", "Journal", id="nodes.journal"),
+        Binding("p", "app.open_connect", "Profiles", id="nodes.connect"),
+        Binding("r", "app.refresh", "Refresh", id="nodes.refresh"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -43,14 +43,14 @@ class NodesScreen(BaseScreen):
         yield Plain("", id="credssp-window")
         yield from self.compose_bottom()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.windows: list[credssp.Window] = []
+
     def on_mount(self) -> None:
         self.query_one(FilterTable).table.focus()
-        self.windows: list[credssp.Window] = []
-        self.render_nodes()
+        self.follow_inventory(self.render_nodes)
         self.set_interval(1, self.render_countdown)
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.render_nodes()
 
     def render_countdown(self) -> None:
         """Open CredSSP windows with the time left (the journal is re-read with each inventory)."""
@@ -91,41 +91,18 @@ class NodesScreen(BaseScreen):
         self.query_one(FilterTable).set_rows(rows)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.app.open_node(event.row_key.value)
+        if event.row_key.value is not None:
+            self.post_message(OpenNode(event.row_key.value))
 
     def action_open_node(self) -> None:
         key = self.query_one(FilterTable).selected_key
         if key:
-            self.app.open_node(key)
-
-    def action_findings(self) -> None:
-        self.app.open_findings()
-
-    def action_migrate(self) -> None:
-        self.app.open_migrate()
-
-    def action_walkthrough(self) -> None:
-        self.app.open_walkthrough()
-
-    def action_matrix(self) -> None:
-        self.app.open_matrix()
+            self.post_message(OpenNode(key))
 
     def action_drain(self) -> None:
         key = self.query_one(FilterTable).selected_key
         if key:
-            self.app.open_drain(key)
-
-    def action_tour(self) -> None:
-        self.app.open_tour()
-
-    def action_journal(self) -> None:
-        self.app.open_journal()
-
-    def action_connect(self) -> None:
-        self.app.open_connect()
-
-    def action_refresh(self) -> None:
-        self.app.refresh_inventory()
+            self.post_message(OpenDrain(key))
 
     def action_back(self) -> None:
         """The home screen has nowhere to go back to."""

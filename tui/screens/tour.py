@@ -17,7 +17,7 @@ from lmdoctor.services.domain.tour import TourState
 from lmdoctor.services.operations import readonly, tour
 from lmdoctor.services.storage import tour_state
 from lmdoctor.services.storage.error_log import describe
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import ClusterChanged
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.text import assemble, cell, join_lines
@@ -70,7 +70,7 @@ class TourScreen(BaseScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        self.fill_choices()
+        self.follow_inventory(self.fill_choices)
         try:
             saved = tour_state.unfinished(self.app.session.journal)
         except Exception as exc:  # a damaged saved tour: say so, a new tour can still be previewed
@@ -84,9 +84,6 @@ class TourScreen(BaseScreen):
                 f" ({saved.mode}, {len(saved.remaining)} of {len(saved.hops)} hop(s) left, reason: ",
                 saved.reason, ") — ", ("r resumes it from the VM's node", "b")))
         self.sync_buttons()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.fill_choices()
 
     # --- choosing ------------------------------------------------------------------------------------------
     def vm_hosts(self) -> dict[str, str]:
@@ -195,7 +192,7 @@ class TourScreen(BaseScreen):
         self.sync_buttons()
         self.run_tour(state, self.nodes(), self.stop_flag)
 
-    @work(thread=True, exclusive=True, group="tour")
+    @work(thread=True, group="tour")  # one at a time (self.running); moves are never replaced by another run
     def run_tour(self, state: TourState, nodes: list[str], stop: threading.Event) -> None:
         """The runner on a worker thread; every event is handed to the UI thread, which alone touches widgets."""
         def listen(event: tour.TourEvent) -> None:
@@ -269,4 +266,4 @@ class TourScreen(BaseScreen):
         self.query_one("#tour-summary", Plain).update(assemble(f"Tour {state.id} of ", (state.vm, "b"),
                                                                f" · reason: {state.reason}"))
         self.sync_buttons()
-        self.app.refresh_inventory()
+        self.app.post_message(ClusterChanged())  # the VM moved

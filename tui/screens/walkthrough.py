@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar
 
-from lmdoctor.services.domain.models import MoveProgress, MoveResult
+from lmdoctor.services.domain.models import Finding, MoveProgress, MoveResult, Snapshot
 from lmdoctor.services.domain.safetext import visible
 from lmdoctor.services.operations import credssp, readonly
 from lmdoctor.services.operations.remediation import RemediationError
@@ -26,7 +26,7 @@ from lmdoctor.services.operations.walkthrough import (
     Walkthrough,
 )
 from lmdoctor.services.storage.error_log import describe
-from lmdoctor.tui.app import InventoryUpdated
+from lmdoctor.tui.messages import ClusterChanged, OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.text import assemble, join_lines, typed_lines
@@ -99,24 +99,25 @@ class WalkthroughScreen(BaseScreen):
     def on_mount(self) -> None:
         self.walkthrough = Walkthrough(self.app.session)
         self.render_step()
-        self.run_check()
-
-    def on_inventory_updated(self, _: InventoryUpdated) -> None:
-        self.run_check()
+        self.follow_inventory(self.check_step)
 
     # --- checking ---------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="walkthrough-check")
-    def run_check(self) -> None:
-        app = self.app
-        if app.snapshot is None or self.walkthrough.state.finished:
-            app.call_from_thread(self.render_step)
+    def check_step(self) -> None:
+        """Check the current step on the inventory in hand (again); the result shows when it is in."""
+        inventory = self.app.inventory
+        if inventory.snapshot is None or self.walkthrough.state.finished:
+            self.render_step()
             return
+        self.run_check(inventory.snapshot, inventory.findings)
+
+    @work(thread=True, exclusive=True, group="walkthrough-check")  # a newer check replaces one under way
+    def run_check(self, snapshot: Snapshot, findings: list[Finding]) -> None:
         step = self.walkthrough.current
         try:
-            result = self.walkthrough.check(app.snapshot, app.findings)
+            result = self.walkthrough.check(snapshot, findings)
         except Exception as exc:  # shown on screen; the console stays up
             result = StepResult(step, False, "problem", f"The check could not run: {describe(exc)}")
-        app.call_from_thread(self._checked, result)
+        self.app.call_from_thread(self._checked, result)
 
     def _checked(self, result: StepResult) -> None:
         if result.step == self.walkthrough.current:
@@ -145,10 +146,11 @@ class WalkthroughScreen(BaseScreen):
         else:
             step = wt.current
             result = self.current_result
-            if result is None and self.app.snapshot is None and self.app.inventory_error:
+            inventory = self.app.inventory
+            if result is None and inventory.snapshot is None and inventory.error:
                 headline.update(assemble((f"Cannot check {TITLES[step]}: the inventory failed.", "b red"),
                                          " ctrl+r tries again"))
-                found.update(self.app.inventory_error)
+                found.update(inventory.error)
                 commands.update("")
             elif result is None:
                 headline.update(assemble((TITLES[step], "b"), " · checking…"))
@@ -198,7 +200,7 @@ class WalkthroughScreen(BaseScreen):
         self.result = None
         self.query_one("#wt-body", VerticalScroll).scroll_home(animate=False)
         self.render_step()
-        self.run_check()
+        self.check_step()
 
     def action_next(self) -> None:
         result = self.current_result
@@ -246,10 +248,11 @@ class WalkthroughScreen(BaseScreen):
     def action_fix(self) -> None:
         result = self.current_result
         if result and result.fixable:
-            self.app.open_fix(result.fixable)
+            self.post_message(OpenFix(result.fixable))
 
     def action_credssp(self) -> None:
-        hosts = self.walkthrough.credssp_hosts(self.app.snapshot) if self.app.snapshot else []
+        snapshot = self.app.snapshot
+        hosts = self.walkthrough.credssp_hosts(snapshot) if snapshot else []
         if not hosts:
             self.notify("No CredSSP window to open: no test pair yet, or it already uses CredSSP.")
             return
@@ -264,8 +267,8 @@ class WalkthroughScreen(BaseScreen):
                  f"Rollback step. Journaled; undo from the journal.\n\n{credssp.CREDENTIAL_GUARD_WARNING}.")
 
         def answered(reason: str | None) -> None:
-            if reason:
-                self.write_credssp(reason, open_window=True)
+            if reason and snapshot:
+                self.write_credssp(reason, open_on=snapshot)
 
         self.app.push_screen(ReasonDialog(f"Open a CredSSP window on {', '.join(hosts)}", body, "Open window"),
                              answered)
@@ -279,16 +282,18 @@ class WalkthroughScreen(BaseScreen):
 
         def answered(reason: str | None) -> None:
             if reason:
-                self.write_credssp(reason, open_window=False)
+                self.write_credssp(reason, open_on=None)
 
         self.app.push_screen(ReasonDialog("Close the CredSSP window", body, "Close window"), answered)
 
-    @work(thread=True, exclusive=True, group="write")
-    def write_credssp(self, reason: str, open_window: bool) -> None:
+    @work(thread=True, group="write")  # a write runs to its end: never replaced by the next one
+    def write_credssp(self, reason: str, open_on: Snapshot | None) -> None:
+        """Open the CredSSP window on the test pair of `open_on`, or close the open window (None)."""
         wt, app = self.walkthrough, self.app
+        open_window = open_on is not None
         try:
-            if open_window:
-                outcomes = wt.open_credssp(app.snapshot, reason, app.clock())
+            if open_on is not None:
+                outcomes = wt.open_credssp(open_on, reason, app.clock())
                 ok = all(o.ok for o in outcomes)
             else:
                 outcome = wt.close_credssp(reason)
@@ -298,13 +303,15 @@ class WalkthroughScreen(BaseScreen):
         except RemediationError as exc:
             message, severity = f"Not written: {exc}", "error"
         app.call_from_thread(self.notify, message, severity=severity)
-        app.call_from_thread(app.refresh_inventory)
+        app.post_message(ClusterChanged())
 
-    def action_undo(self) -> None:
-        self.app.open_journal()
+    async def action_undo(self) -> None:
+        """The journal, where changes are rolled back (a screen action: it is offered on the Rollback step only)."""
+        await self.run_action("app.open_journal")
 
     def action_verify(self) -> None:
-        if self.moving or self.app.snapshot is None:
+        snapshot = self.app.snapshot
+        if self.moving or snapshot is None:
             return
         if self.walkthrough.state.test_move is None:
             self.notify("No test move chosen yet: go back to Symptom (b).", severity="warning")
@@ -316,10 +323,10 @@ class WalkthroughScreen(BaseScreen):
         bar = self.query_one("#wt-progress", ProgressBar)
         bar.update(progress=0)
         bar.remove_class("hidden")
-        self.run_verify()
+        self.run_verify(snapshot)
 
-    @work(thread=True, exclusive=True, group="walkthrough-move")
-    def run_verify(self) -> None:
+    @work(thread=True, group="walkthrough-move")  # one at a time (self.moving); a move is never replaced
+    def run_verify(self, snapshot: Snapshot) -> None:
         def progress(p: MoveProgress) -> None:
             self.app.call_from_thread(self._progress, p.percent, f"{p.activity}: {p.status}")
 
@@ -327,7 +334,7 @@ class WalkthroughScreen(BaseScreen):
             self.app.call_from_thread(self._progress, None, message)
 
         try:
-            result: MoveResult | None = self.walkthrough.run_verify(self.app.snapshot, progress=progress, step=step)
+            result: MoveResult | None = self.walkthrough.run_verify(snapshot, progress=progress, step=step)
         except Exception as exc:  # shown; the console stays up
             step(f"The test move could not be attempted: {describe(exc)}")
             result = None
@@ -342,6 +349,6 @@ class WalkthroughScreen(BaseScreen):
         self.moving = False
         self.query_one("#wt-progress", ProgressBar).add_class("hidden")
         if result is not None and result.ok and not result.what_if:
-            self.app.refresh_inventory()  # the VM moved; the check runs again on the new snapshot
+            self.app.post_message(ClusterChanged())  # the VM moved; the check runs again on the new snapshot
         else:
-            self.run_check()
+            self.check_step()

@@ -1,0 +1,107 @@
+"""The console's state as its screens see it: the session, the clock, and the inventory they watch.
+
+Screens never import `lmdoctor.tui.app` (which imports every screen); they type `self.app` as `Console`,
+watch `inventory` (`BaseScreen.follow_inventory`) and `progress`, and ask for things by posting the
+messages in `lmdoctor.tui.messages` or by running `app.` actions from their bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from textual import work
+from textual.app import App
+from textual.content import Content
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+
+from lmdoctor.services.domain.diagnosis import diagnose
+from lmdoctor.services.domain.models import Finding, Snapshot
+from lmdoctor.services.domain.safetext import visible
+from lmdoctor.services.operations.inventory import take_snapshot
+from lmdoctor.services.operations.session import Session
+from lmdoctor.services.storage.error_log import describe
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, eq=False)
+class Inventory:
+    """What the console knows of the cluster: the last snapshot and its findings, when it was read, or why the
+    last read failed. A new object for every read (so every read reaches the watchers)."""
+
+    snapshot: Snapshot | None = None
+    findings: list[Finding] = field(default_factory=list)
+    as_of: datetime | None = None
+    error: str | None = None
+
+
+class Console(App[int]):
+    """The app's session and inventory; `lmdoctor.tui.app.LmDoctorApp` adds the screens, keys and palette."""
+
+    inventory: reactive[Inventory] = reactive(Inventory, always_update=True)
+    progress: reactive[str] = reactive("")  # the inventory read under way ("Read host HV03… (3/4)"), or ""
+
+    def __init__(self, session: Session, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.clock: Clock = clock or (lambda: datetime.now(timezone.utc))
+        self.sub_title = session.label
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self.inventory.snapshot
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.inventory.findings
+
+    # --- text sinks: values from outside lmdoctor are shown, never parsed as markup or sent as controls ------
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification is text: its message often carries a value (a remedy, an error, a host's answer)."""
+        super().notify(visible(message, multiline=True), title=visible(title), severity=severity,
+                       timeout=timeout, markup=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        return super().format_title(visible(title), visible(sub_title))
+
+    def switch_session(self, session: Session) -> None:
+        """Use `session` from now on (a profile was opened): close the old one, go home and read the new cluster."""
+        old, self.session = self.session, session
+        self.sub_title = session.label
+        old.close()
+        while len(self.screen_stack) > 1:  # the default screen (home) stays
+            self.pop_screen()
+        self.inventory = Inventory()
+        self.refresh_inventory()
+
+    @work(thread=True, exclusive=True, group="inventory")  # a newer read replaces one under way
+    def refresh_inventory(self) -> None:
+        def progress(message: str, done: int, total: int) -> None:
+            self.call_from_thread(setattr, self, "progress", f"{message}… ({done}/{total})")
+
+        session = self.session
+        try:
+            snapshot = take_snapshot(session.directory, session.hosts, session.cluster,
+                                     session.configured_nodes, progress=progress, operator=session.operator)
+            findings = diagnose(snapshot)
+        except Exception as exc:  # shown to the user; the console stays up
+            if session is self.session:
+                self.call_from_thread(self._inventory_failed, describe(exc))
+            return
+        if session is self.session:  # not a cluster the user has switched away from
+            self.call_from_thread(self._inventory_read, snapshot, findings)
+
+    def _inventory_read(self, snapshot: Snapshot, findings: list[Finding]) -> None:
+        self.progress = ""
+        self.inventory = Inventory(snapshot, findings, self.clock())
+
+    def _inventory_failed(self, error: str) -> None:
+        self.progress = ""
+        self.notify(error, title="Inventory failed", severity="error", timeout=10)
+        self.inventory = replace(self.inventory, error=error)  # the last snapshot stays on screen
+
+    def on_unmount(self) -> None:
+        self.session.close()
