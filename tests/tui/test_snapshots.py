@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from scripts import console_scenes as scenes
 from scripts.console_scenes import make_app
@@ -19,6 +20,8 @@ def frozen_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (scenes.frozen_clock)."""
     monkeypatch.setenv("LMDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("LMDOCTOR_DATA_DIR", str(tmp_path / "data"))
+    # a focused input's cursor shows steadily: its 0.5 s blink let a capture on a loaded machine catch it hidden
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     with scenes.frozen_clock():
         yield lambda scene=None: make_app(tmp_path / "lab", scenes.LABS.get(scene, "seed"))
 
