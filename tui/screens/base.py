@@ -36,7 +36,7 @@ class BaseScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """(Textual runs this as well as a screen's own on_mount: every class's handler is called.)"""
-        self.watch(self.app, "progress", self.show_progress, init=False)
+        self.watch(self.app, "progress", self.show_progress)  # a read under way shows on a screen opened during it
 
     def follow_inventory(self, render: Callable[[], object]) -> None:
         """Run `render` now and after every inventory read (app.inventory), queued on this screen like a
