@@ -250,12 +250,6 @@ class Remediator:
                                    "preview again")
         return preview
 
-    def purge(self, hosts: Iterable[str], notify: Notify | None = None) -> Outcome:
-        self._guard()
-        outcome = Outcome(batch=new_id())
-        self._purge(outcome, hosts, notify or (lambda _m: None))
-        return outcome
-
     # --- undoing -----------------------------------------------------------------------
     def undoable(self) -> list[JournalEntry]:
         """Applied changes not yet rolled back, oldest first (rollbacks themselves excluded)."""
