@@ -22,9 +22,14 @@ SPN_ATTRIBUTE = "servicePrincipalName"
 RBCD = "msDS-AllowedToActOnBehalfOfOtherIdentity"
 
 
+def ps_quote(value: str) -> str:
+    """A PowerShell single-quoted string literal (a quote inside the value is doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def ps_list(values: Iterable[str]) -> str:
-    """PowerShell single-quoted string literals, comma-separated (a quote inside a value is doubled)."""
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+    """PowerShell single-quoted string literals, comma-separated."""
+    return ",".join(map(ps_quote, values))
 
 
 def add_delegation(account: ComputerAccount, values: Iterable[str], destination: str,
@@ -88,7 +93,7 @@ ENCTYPES_ATTRIBUTE = "msDS-SupportedEncryptionTypes"
 
 def allow_aes(dn: str, name: str, computer: bool) -> FixAction:
     """OR AES128 + AES256 (0x18) into msDS-SupportedEncryptionTypes; the other bits stay as they are."""
-    cmdlet, identity = ("ADComputer", f"'{name}'") if computer else ("ADUser", "'" + name.replace("'", "''") + "'")
+    cmdlet, identity = ("ADComputer" if computer else "ADUser"), ps_quote(name)
     return FixAction(
         kind="directory.set_bits", target=dn, attribute=ENCTYPES_ATTRIBUTE, values=(hex(ENCTYPES_AES),),
         description=f"Allow AES128 and AES256 Kerberos tickets for {name} (msDS-SupportedEncryptionTypes |= 0x18)",

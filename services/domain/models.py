@@ -218,6 +218,14 @@ class Severity(StrEnum):
     WARNING = "warning"
     INFO = "info"
 
+    @property
+    def rank(self) -> int:
+        """0 for the worst: findings are listed, and a node's health is taken, by this rank."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
+
 
 ActionKind = Literal[
     "directory.add_values",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from lmdoctor.services.domain import events, matrix
 from lmdoctor.services.domain.coverage import verdict
-from lmdoctor.services.domain.models import Finding, HostEvent, NodeSnapshot, Severity, Snapshot
-
-_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+from lmdoctor.services.domain.models import Finding, HostEvent, NodeSnapshot, Snapshot
 
 
 def node_health(node: str, findings: list[Finding]) -> str:
@@ -14,7 +12,7 @@ def node_health(node: str, findings: list[Finding]) -> str:
     mine = [f for f in findings if node in (f.source, f.target)]
     if not mine:
         return "ok"
-    return min((f.severity for f in mine), key=_RANK.__getitem__).value
+    return min((f.severity for f in mine), key=lambda s: s.rank).value
 
 
 def node_row(node: NodeSnapshot, findings: list[Finding]) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lmdoctor.services.domain.errors import LmdoctorError
+from lmdoctor.services.domain.errors import LmdoctorError, validation_problems
 from lmdoctor.services.storage.files import atomic_write, read_small_file
 from lmdoctor.services.storage.paths import config_dir
 
@@ -59,8 +59,7 @@ def load(path: Path | None = None) -> ConsoleConfig:
     try:
         return ConsoleConfig.model_validate(data)
     except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {detail}") from None
+        raise ConfigError(f"{path}: {'; '.join(validation_problems(exc, 'config'))}") from None
 
 
 def save_theme(theme: str, path: Path | None = None) -> Path:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lmdoctor.services.domain.errors import LmdoctorError
+from lmdoctor.services.domain.errors import LmdoctorError, validation_problems
 from lmdoctor.services.domain.models import ChangePreview, JournalEntry, JournalState
 from lmdoctor.services.storage.locks import file_lock
 
@@ -40,13 +40,6 @@ def _lines(path: Path, what: str) -> Iterator[tuple[int, bytes]]:
                 yield number, raw
 
 
-def first_problem(exc: ValidationError) -> str:
-    """The first thing wrong with a validated document, in one line (its place, then what)."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where + ': ' if where else ''}{first['msg']}"
-
-
 def _numbered(path: Path, model: type[M], what: str) -> list[tuple[int, M]]:
     """Every line as `model`, validated strictly (no coercion: a seq of "1" or 1.0 is refused)."""
     if not path.exists():
@@ -56,7 +49,7 @@ def _numbered(path: Path, model: type[M], what: str) -> list[tuple[int, M]]:
         try:
             result.append((number, model.model_validate_json(raw, strict=True)))
         except ValidationError as exc:
-            raise JournalError(f"{path}: line {number} is not a valid {what} ({first_problem(exc)}); {REPAIR}") from None
+            raise JournalError(f"{path}: line {number} is not a valid {what} ({validation_problems(exc)[0]}); {REPAIR}") from None
     return result
 
 

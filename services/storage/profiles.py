@@ -10,7 +10,7 @@ from typing import Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lmdoctor.services.domain.errors import LmdoctorError
+from lmdoctor.services.domain.errors import LmdoctorError, validation_problems
 from lmdoctor.services.domain.inputs import HOSTNAME
 from lmdoctor.services.storage.files import atomic_write, read_small_file
 from lmdoctor.services.storage.paths import config_dir
@@ -101,14 +101,6 @@ def profile_path(name: str, root: Path | None = None) -> Path:
     return (root or config_dir() / "profiles") / f"{name}.toml"
 
 
-def describe_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "profile"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def parse(text: str, name: str) -> Profile:
     try:
         data = tomllib.loads(text)
@@ -120,7 +112,7 @@ def parse(text: str, name: str) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"profile {name}: {describe_error(exc)}") from None
+        raise ProfileError(f"profile {name}: {'; '.join(validation_problems(exc, 'profile'))}") from None
 
 
 def load(name: str, root: Path | None = None) -> Profile:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from lmdoctor.services.domain.errors import LmdoctorError
+from lmdoctor.services.domain.errors import LmdoctorError, validation_problems
 from lmdoctor.services.domain.tour import TourState
 from lmdoctor.services.storage.files import atomic_write, read_small_file
-from lmdoctor.services.storage.journal import Journal, first_problem
+from lmdoctor.services.storage.journal import Journal
 
 MAX_STATE_BYTES = 1 << 20  # an every-pair tour of 64 nodes stays far below
 
@@ -35,7 +35,7 @@ def load(journal: Journal) -> TourState | None:
     try:
         return TourState.model_validate_json(read_small_file(path, MAX_STATE_BYTES), strict=False)
     except ValidationError as exc:
-        raise TourStateError(f"{path}: not a saved tour ({first_problem(exc)}); move the file aside to start "
+        raise TourStateError(f"{path}: not a saved tour ({validation_problems(exc)[0]}); move the file aside to start "
                              "a new tour (each hop is also in the move log)") from None
     except OSError as exc:  # a FIFO, a device, too large, unreadable
         raise TourStateError(str(exc)) from None

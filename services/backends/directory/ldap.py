@@ -11,7 +11,6 @@ from functools import partial
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
-from ldap3.protocol.formatters.formatters import format_sid
 
 from lmdoctor.services.backends.directory import dnsrecord, wire
 from lmdoctor.services.backends.directory.base import ClusterView, DirectoryConflict, DirectoryError
@@ -110,8 +109,7 @@ def _when(value: object) -> datetime | None:
 
 def _sid(raw: dict) -> str | None:
     """objectSid in its S-1-… form, from the raw bytes (whatever schema the connection has)."""
-    value = (raw.get("objectSid") or [None])[0]
-    return format_sid(value) if isinstance(value, bytes) and len(value) >= 8 else None
+    return sid_text((raw.get("objectSid") or [None])[0])
 
 
 def _int(values: object) -> int | None:
@@ -334,7 +332,7 @@ class LdapDirectory:
         entry = next((e for e in found if name.lower() in {u.lower() for u in _text(e["raw"].get("userPrincipalName"))}),
                      found[0])
         a = entry["raw"]
-        sid = sid_text((entry["raw"].get("objectSid") or [None])[0])
+        sid = _sid(entry["raw"])
         return OperatorAccount(name=name, how=how, dn=entry["dn"], uac=_int(a.get("userAccountControl")) or 0,
                                enctypes=_int(a.get("msDS-SupportedEncryptionTypes")),
                                protected_users=self._in_protected_users(entry["dn"], sid))

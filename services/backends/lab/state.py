@@ -13,10 +13,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from lmdoctor.services.domain.errors import LmdoctorError
+from lmdoctor.services.domain.errors import LmdoctorError, validation_problems
 from lmdoctor.services.domain.models import HostEvent, VirtualMachine, VMHostSettings
 from lmdoctor.services.storage.files import atomic_write
-from lmdoctor.services.storage.journal import first_problem
 from lmdoctor.services.storage.locks import file_lock
 
 DIRECTORY_FILE = "directory.json"
@@ -126,7 +125,7 @@ class LabStore:
         try:
             return adapter.validate_json(raw, strict=True)
         except ValidationError as exc:
-            raise self.damaged(name, first_problem(exc)) from None
+            raise self.damaged(name, validation_problems(exc)[0]) from None
 
     def entries_version(self) -> tuple[int, int, int] | None:
         """Changes whenever directory.json is saved (a save replaces the file)."""

@@ -34,12 +34,10 @@ RULES = (
     values.bad_values,
 )
 
-_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
 
 def diagnose(snapshot: Snapshot) -> list[Finding]:
     findings = [f for rule in RULES for f in rule(snapshot)]
-    return sorted(findings, key=lambda f: (_ORDER[f.severity], f.code, f.source or "", f.target or ""))
+    return sorted(findings, key=lambda f: (f.severity.rank, f.code, f.source or "", f.target or ""))
 
 
 def has_errors(findings: list[Finding]) -> bool:
