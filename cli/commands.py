@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 
 from lmdoctor.services.backends.lab.scenarios import SCENARIOS
 from lmdoctor.services.domain import drain, events, inputs
@@ -20,7 +21,7 @@ from lmdoctor.services.domain import tour as tour_domain
 from lmdoctor.services.domain.diagnosis import bulk_fixable, diagnose, has_errors
 from lmdoctor.services.domain.diagnosis.delegation import rbcd_alternative
 from lmdoctor.services.domain.fixes import preview_lines
-from lmdoctor.services.domain.models import ChangePreview, Finding, Snapshot
+from lmdoctor.services.domain.models import ChangePreview, Finding, MoveProgress, Snapshot
 from lmdoctor.services.domain.safetext import VisibleStream
 from lmdoctor.services.domain.summary import check_document
 from lmdoctor.services.operations import credssp, drain_preflight, readonly, report, tour
@@ -140,7 +141,7 @@ def _findings(session: Session) -> tuple[dict, list[Finding]]:
     return check_document(snapshot, findings), findings
 
 
-def cmd_check(args, session: Session) -> int:
+def cmd_check(args: argparse.Namespace, session: Session) -> int:
     doc, findings = _findings(session)
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -167,7 +168,7 @@ def _with_rbcd(snapshot: Snapshot, chosen: list[Finding], by_id: bool) -> list[F
     return [f.model_copy(update={"fix": plans[f.id]}) for f in chosen]
 
 
-def cmd_fix(args, session: Session) -> int:
+def cmd_fix(args: argparse.Namespace, session: Session) -> int:
     snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
     findings = diagnose(snapshot)
     left_alone = [f for f in findings if f.fix and f.fix.cleanup]
@@ -225,11 +226,11 @@ def cmd_fix(args, session: Session) -> int:
     return EXIT_OK if outcome.ok else EXIT_FOUND
 
 
-def cmd_migrate(args, session: Session) -> int:
+def cmd_migrate(args: argparse.Namespace, session: Session) -> int:
     request = MoveRequest(vm=args.vm, destination=args.to, source=args.source, what_if_only=args.what_if)
     candidates = [n.name for n in session.hosts.cluster_nodes()] or list(session.configured_nodes)
 
-    def progress(p) -> None:
+    def progress(p: MoveProgress) -> None:
         if not args.json:
             _say(f"  {p.percent:3d}%  {p.status}")
 
@@ -257,7 +258,7 @@ def _ask_reason(given: str | None) -> str:
     return inputs.reason(input("Reason / change ticket: "))
 
 
-def cmd_tour(args, session: Session) -> int:
+def cmd_tour(args: argparse.Namespace, session: Session) -> int:
     if session.read_only:
         raise readonly.refusal(readonly.LIVE_MOVE)
     nodes = [n.name for n in session.hosts.cluster_nodes()] or list(session.configured_nodes)
@@ -292,7 +293,7 @@ def cmd_tour(args, session: Session) -> int:
     return EXIT_FOUND if outcome.state.failures else EXIT_CANNOT
 
 
-def _run_tour(session: Session, state, nodes: list[str], stop: threading.Event, quiet: bool) -> tour.TourOutcome:
+def _run_tour(session: Session, state: tour_domain.TourState, nodes: list[str], stop: threading.Event, quiet: bool) -> tour.TourOutcome:
     """Run with hop lines on stderr; the first Ctrl-C stops after the current hop, a second interrupts at once."""
     def show(event: tour.TourEvent) -> None:
         if quiet:
@@ -303,7 +304,7 @@ def _run_tour(session: Session, state, nodes: list[str], stop: threading.Event, 
             row = tour_domain.hop_row(event.result)
             _say(f"hop {row[0]}: {row[3]} in {row[4]}")
 
-    def interrupt(_signum, _frame) -> None:
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
         _say("stopping after the current hop (Ctrl-C again to interrupt now; resume with `lmdoctor tour --resume`)")
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -341,14 +342,14 @@ def format_tour(outcome: tour.TourOutcome) -> str:
     return "\n".join(lines)
 
 
-def cmd_drain(args, session: Session) -> int:
+def cmd_drain(args: argparse.Namespace, session: Session) -> int:
     snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
     plan = drain.plan(snapshot, args.node, drain_preflight.collect(session.hosts, snapshot, args.node))
     print(json.dumps(plan.to_json(), indent=2) if args.json else drain.describe(plan))
     return EXIT_CANNOT if not plan.checked else EXIT_OK if plan.drainable else EXIT_FOUND
 
 
-def cmd_rollback(args, session: Session) -> int:
+def cmd_rollback(args: argparse.Namespace, session: Session) -> int:
     remediator = session.remediator
     if session.read_only:
         raise readonly.refusal("to roll back")
@@ -381,7 +382,7 @@ def _credssp_status(session: Session, quiet_when_none: bool = False) -> list[cre
     return open_windows
 
 
-def cmd_credssp(args, session: Session) -> int:
+def cmd_credssp(args: argparse.Namespace, session: Session) -> int:
     if not args.open and not args.revert:
         _credssp_status(session)
         return EXIT_OK
@@ -413,7 +414,7 @@ def cmd_credssp(args, session: Session) -> int:
     return EXIT_OK if outcome.ok else EXIT_FOUND
 
 
-def cmd_report(args, session: Session) -> int:
+def cmd_report(args: argparse.Namespace, session: Session) -> int:
     snapshot_doc = None if args.no_check else _findings(session)[0]
     text = report.render(report.build(session.remediator, session.label, snapshot_doc, _now()), args.format)
     if args.out:
@@ -424,7 +425,7 @@ def cmd_report(args, session: Session) -> int:
     return EXIT_OK
 
 
-def cmd_journal(args, session: Session) -> int:
+def cmd_journal(args: argparse.Namespace, session: Session) -> int:
     entries = session.journal.entries()
     if args.json:
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
@@ -435,7 +436,7 @@ def cmd_journal(args, session: Session) -> int:
     return EXIT_OK
 
 
-def cmd_lab(args) -> int:
+def cmd_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "scenarios":
         for name, (_, text) in SCENARIOS.items():
             print(f"{name:<20} {text}")

@@ -10,7 +10,14 @@ from lmdoctor.services.backends.directory.base import ClusterView, Directory
 from lmdoctor.services.backends.hosts.base import HostGateway, HostUnreachable
 from lmdoctor.services.domain.badvalues import usable_nodes
 from lmdoctor.services.domain.errors import LmdoctorError
-from lmdoctor.services.domain.models import ClusterNode, HostReport, NodeSnapshot, OperatorAccount, Snapshot
+from lmdoctor.services.domain.models import (
+    ClusterNode,
+    ComputerAccount,
+    HostReport,
+    NodeSnapshot,
+    OperatorAccount,
+    Snapshot,
+)
 from lmdoctor.services.domain.spn import delegation_targets, required_host_spns
 
 ProgressFn = Callable[[str, int, int], None]  # (message, done, total)
@@ -80,7 +87,7 @@ def take_snapshot(directory: Directory, hosts: HostGateway, cluster: str, config
     )
 
 
-def _fqdn(account, name: str, domain: str) -> str:
+def _fqdn(account: ComputerAccount | None, name: str, domain: str) -> str:
     return account.dns_host_name if account and account.dns_host_name else f"{name}.{domain}"
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from lmdoctor.services.domain.errors import LmdoctorError, validation_problems
 from lmdoctor.services.domain.inputs import HOSTNAME
@@ -61,8 +61,8 @@ class Profile(BaseModel):
 
     @field_validator("domain", "dc")
     @classmethod
-    def _host(cls, v: str, info) -> str:
-        return _hostname(v, info.field_name)
+    def _host(cls, v: str, info: ValidationInfo) -> str:
+        return _hostname(v, info.field_name or "host name")
 
     @field_validator("cluster")
     @classmethod
@@ -83,7 +83,7 @@ class Profile(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_secrets(cls, data):
+    def _no_secrets(cls, data: Any) -> Any:  # a before-validator sees the raw input, of any type
         if isinstance(data, dict):
             found = sorted(k for k in data if str(k).lower() in SECRET_KEYS)
             if found:

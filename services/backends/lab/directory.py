@@ -8,7 +8,7 @@ from ldap3 import BASE, MOCK_SYNC, MODIFY_ADD, MODIFY_REPLACE, OFFLINE_AD_2012_R
 from ldap3.core.exceptions import LDAPException
 
 from lmdoctor.services.backends.directory.base import DirectoryError
-from lmdoctor.services.backends.directory.filters import equals
+from lmdoctor.services.backends.directory.filters import Filter, equals
 from lmdoctor.services.backends.directory.ldap import LdapDirectory, sid_text
 from lmdoctor.services.backends.lab.scenarios import (
     ADMIN_DN,
@@ -67,10 +67,11 @@ class LabDirectory(LdapDirectory):
                 raise self.store.damaged(DIRECTORY_FILE, str(exc)) from None
             self._version = version
 
-    def _search(self, *args, **kwargs) -> list[dict]:
+    def _search(self, base: str, flt: Filter, attributes: list[str], scope: str = SUBTREE,
+                on_spare: bool = False) -> list[dict]:
         with self._lock:
             self._refresh()
-            return super()._search(*args, **kwargs)
+            return super()._search(base, flt, attributes, scope, on_spare)
 
     def _modify(self, dn: str, changes: dict) -> None:
         """Write, then stamp what a DC records: whenChanged, and each written attribute's originating

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -22,6 +23,8 @@ DIRECTORY_FILE = "directory.json"
 HOSTS_FILE = "hosts.json"
 SCENARIO_FILE = "scenario.txt"
 LOCK_FILE = "lab.lock"  # held while a lab file is read, changed and saved
+
+T = TypeVar("T")
 
 
 class LabError(LmdoctorError):
@@ -115,7 +118,7 @@ class LabStore:
     def damaged(self, name: str, why: str) -> LabError:
         return LabError(f"{self.root / name} is damaged ({why}): {way_out(self.root)}")
 
-    def _load(self, name: str, adapter: TypeAdapter):
+    def _load(self, name: str, adapter: TypeAdapter[T]) -> T:
         """A lab file validated strictly; LabError (file and way out) if missing or damaged."""
         path = self.root / name
         try:
