@@ -28,7 +28,7 @@ from lmdoctor.services.backends.lab.scenarios import SCENARIOS
 from lmdoctor.services.domain import matrix
 from lmdoctor.services.domain.coverage import coverage, rbcd_grant, verdict
 from lmdoctor.services.domain.diagnosis import diagnose, has_errors
-from lmdoctor.services.domain.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity
+from lmdoctor.services.domain.models import UAC_WORKSTATION_TRUST_ACCOUNT, VSMS, Severity, VirtualMachine
 from lmdoctor.services.operations.inventory import take_snapshot
 from tests.support.snapshots import (
     HOSTS_GROUP,
@@ -40,6 +40,7 @@ from tests.support.snapshots import (
     fqdn,
     hv01_lacking,
     pair_findings,
+    replace,
 )
 
 
@@ -108,6 +109,41 @@ def test_kerberos_only_is_not_reported_when_rbcd_covers_every_peer():
              for n in NAMES[1:]}
     findings = diagnose(cluster(HV01=hv01, **grant))
     assert not [f for f in findings if f.source == "HV01"]
+
+
+def test_smb_storage_needs_protocol_transition_even_when_rbcd_covers_every_peer():
+    """HV01 is 'Kerberos only' and every peer's RBCD grants it, so it needs no KCD to them; but APP01 lives on
+    \\\\FS01\\VMs, and a remote move reaches the share by HV01's KCD to cifs/FS01, which needs protocol
+    transition since Windows Server 2016 moved Hyper-V remoting to WinRM ("Live Migration via Constrained
+    Delegation with Kerberos in Windows Server 2016",
+    https://techcommunity.microsoft.com/t5/virtualization/live-migration-via-constrained-delegation-with-kerberos-in/ba-p/382334).
+    The file server's own account is not read, so no RBCD grant on it can be assumed."""
+    fs01 = ("cifs/FS01", "cifs/fs01.contoso.local")
+    hv01 = hv01_lacking(uac=UAC_WORKSTATION_TRUST_ACCOUNT)
+    hv01 = hv01.model_copy(update={"allowed_to_delegate_to": hv01.allowed_to_delegate_to + fs01})
+    others = {n: account(n).model_copy(update={"sid": SID[n], "rbcd_principals": (SID["HV01"],),
+                                               "allowed_to_delegate_to": account(n).allowed_to_delegate_to + fs01})
+              for n in NAMES[1:]}
+    snap = cluster(HV01=hv01, **others)
+    app01 = VirtualMachine(name="APP01", host="HV02", paths=("\\\\FS01\\VMs\\APP01\\APP01.vhdx",))
+    snap = replace(snap, "HV02", host=snap.node("HV02").host.model_copy(update={"vms": (app01,)}))
+    grid = matrix.matrix(snap)
+    for pair in (("HV01", "HV02"), ("HV02", "HV01")):  # HV01 is the source, or the destination that runs APP01 next
+        status = grid[pair]
+        assert not status.ok and verdict(status).severity == Severity.ERROR and matrix.tone(status) == "error"
+        assert [g.finding for g in status.shares] == ["delegation.kerberos_only:HV01:-"]
+    assert grid[("HV01", "HV02")].rbcd == "its own SID"
+    assert grid[("HV02", "HV03")].ok
+    findings = diagnose(snap)
+    assert [f.code for f in findings if f.source == "HV01"] == ["delegation.kerberos_only"]
+    fix = next(f for f in findings if f.id == "delegation.kerberos_only:HV01:-")
+    assert [a.description for a in fix.fix.actions] == [
+        "Let HV01 use any authentication protocol (TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000)"]
+    assert any("an RBCD grant on them, which would cover it, is not known" in e for e in fix.evidence)
+    assert not [f for f in findings if f.code == "storage.smb_delegation"]  # every node holds cifs/FS01
+    cell_fix = matrix.fix_findings(snap, [("HV01", "HV02")])
+    assert [(f.source, [a.description for a in f.fix.actions]) for f in cell_fix] == [
+        ("HV01", ["Let HV01 use any authentication protocol (TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000)"])]
 
 
 def test_rbcd_through_a_nested_group():

@@ -100,7 +100,7 @@ class PairCoverage:
     @property
     def ok(self) -> bool:
         """A remotely started move works by every name of the destination, for VMs on SMB shares too."""
-        return not verdict(self).failing_names and not any(g.blocking for g in self.shares)
+        return not verdict(self).failing_names and not any(g.fails for g in self.shares)
 
     @property
     def needs_values(self) -> bool:
@@ -131,13 +131,15 @@ def verdict(c: PairCoverage) -> Verdict:
     """Whether a remotely started Move-VM source → destination works, by which names it fails, how severe.
 
     ERROR: it fails by every name (values missing for both, or Kerberos only), or an end lacks cifs/<file
-    server> as a VM's paths name it. WARNING: it fails by one form of the name only, it works through
+    server> as a VM's paths name it or
+    lacks protocol transition (a remote move reaches the file server by KCD, which needs it, even when RBCD covers
+    the peers). WARNING: it fails by one form of the name only, it works through
     unconstrained delegation (a risk), or an end lacks only a form of a file server's name no path uses.
     None: it works."""
     base = _names_verdict(c)
     if not c.shares:
         return base
-    storage = Severity.ERROR if any(g.blocking for g in c.shares) else Severity.WARNING
+    storage = Severity.ERROR if any(g.fails for g in c.shares) else Severity.WARNING
     severity = Severity.ERROR if Severity.ERROR in (base.severity, storage) else storage
     return Verdict(severity, base.failing_names, "; ".join([base.text, *(g.text() for g in c.shares)]))
 

@@ -159,7 +159,9 @@ def _destination_blockers(snapshot: Snapshot, findings: list[Finding], src: Node
 def _share_blockers(vm: VirtualMachine, gaps: tuple[vm_storage.ShareGap, ...], end: str) -> list[Reason]:
     """Each file server of the VM this end of a move may not delegate to, with the finding that fixes it."""
     return [Reason("storage.smb", f"{visible(vm.name)}'s files are on {gap.server}'s shares and {gap.node} "
-                                  f"({end}) lacks {', '.join(gap.blocking)}", gap.finding)
+                                  f"({end}) lacks "
+                                  + ", ".join([*gap.blocking, *(["protocol transition"] if gap.kerberos_only else [])]),
+                       gap.finding)
             for gap in vm_storage.blocking_for(vm, gaps)]
 
 

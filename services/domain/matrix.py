@@ -126,7 +126,7 @@ def evidence(snapshot: Snapshot, status: PairStatus, last: bool | None = None) -
     if reversed_values:
         lines.append(info(f"{dst.name}'s own object holds {len(reversed_values)} of these values (wrong object: "
                           "the SOURCE must hold them)"))
-    lines += [Line("fail" if g.blocking else "warn", f"{g.text()}  [fix: {g.finding}]") for g in status.shares]
+    lines += [Line("fail" if g.fails else "warn", f"{g.text()}  [fix: {g.finding}]") for g in status.shares]
     servers = sorted({s.split(".")[0].upper() for s in vm_storage.cluster_servers(snapshot)}
                      - {g.server for g in status.shares})
     if servers:
@@ -142,16 +142,20 @@ def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
     end lacks) and protocol transition."""
     by_source: dict[str, list[PairStatus]] = {}
     shares: dict[str, dict[str, list[str]]] = {}  # node -> file server -> the cifs values it lacks
-    blocking: set[str] = set()  # nodes whose lacking cifs values stop moves
+    blocking: set[str] = set()  # nodes whose lacking cifs values (or protocol transition) stop moves
+    transition: dict[str, dict[str, None]] = {}  # node -> the file servers it lacks protocol transition for
     for status in statuses(snapshot, pairs).values():
         if status.needs_values:
             by_source.setdefault(status.source, []).append(status)
         for gap in status.shares:
-            shares.setdefault(gap.node, {})[gap.server] = list(gap.lacking)
-            if gap.blocking:
+            if gap.lacking:
+                shares.setdefault(gap.node, {})[gap.server] = list(gap.lacking)
+            if gap.fails:
                 blocking.add(gap.node)
+            if gap.kerberos_only:
+                transition.setdefault(gap.node, {})[gap.server] = None
     found = []
-    for node in dict.fromkeys([*by_source, *shares]):
+    for node in dict.fromkeys([*by_source, *shares, *transition]):
         held = snapshot.node(node)
         account = held.account if held else None
         if account is None:
@@ -161,9 +165,10 @@ def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
         values = tuple(dict.fromkeys([*(v for s in chosen for v in s.missing), *(v for vs in cifs.values() for v in vs)]))
         destinations = ", ".join([*(s.destination for s in chosen if s.missing), *cifs])
         actions: tuple[FixAction, ...] = (fixes.add_delegation(account, values, destinations),) if values else ()
-        if chosen and not account.protocol_transition:
+        if (chosen or node in transition) and not account.protocol_transition:
             actions += (fixes.enable_protocol_transition(account),)
-        targets = [*(s.destination for s in chosen), *cifs]
+        servers = transition.get(node, {})
+        targets = [*(s.destination for s in chosen), *dict.fromkeys([*cifs, *servers])]
         failing = node in blocking or any(_names_severity(s) == Severity.ERROR for s in chosen)
         found.append(Finding(
             id=f"matrix:{node}:{','.join(targets)}", code="delegation.missing",
@@ -172,9 +177,11 @@ def fix_findings(snapshot: Snapshot, pairs: Iterable[Pair]) -> list[Finding]:
             message=f"{node} → {', '.join(targets)}: complete constrained delegation",
             cause="The source's computer object must be trusted to delegate, with any authentication protocol, "
                   "to each destination's cifs and Microsoft Virtual System Migration Service"
-                  + (", and every node to the cifs of the file servers holding VMs." if cifs else "."),
+                  + (", and every node to the cifs of the file servers holding VMs." if cifs or servers else "."),
             evidence=tuple(f"{s.source} → {s.destination}: {s.summary}" for s in chosen)
-            + tuple(f"{node} lacks {', '.join(vs)} (VMs on {server}'s shares)" for server, vs in cifs.items()),
+            + tuple(f"{node} lacks {', '.join(vs)} (VMs on {server}'s shares)" for server, vs in cifs.items())
+            + tuple(f"{node} lacks protocol transition (0x1000000) for the KCD to {server}'s cifs (VMs on its shares)"
+                    for server in servers if not account.protocol_transition),
             fix=FixPlan(summary=f"Complete {node}'s delegation to {len(targets)} destination(s)", actions=actions,
                         purge_hosts=(node,)),
         ))

@@ -55,7 +55,7 @@ def matrix_rows(snapshot: Snapshot) -> list[dict]:
                      "verdict": judged.text, "failing_names": list(judged.failing_names),
                      "missing": list(status.missing), "via_rbcd": status.rbcd is not None,
                      "storage": [{"node": g.node, "file_server": g.server, "lacking": list(g.lacking),
-                                  "blocking": bool(g.blocking), "finding": g.finding} for g in status.shares]})
+                                  "blocking": g.fails, "finding": g.finding} for g in status.shares]})
     return rows
 
 

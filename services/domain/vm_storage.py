@@ -11,7 +11,13 @@ Microsoft Virtual System Migration Service; "Set up hosts for live migration wit
 (https://learn.microsoft.com/windows-server/virtualization/hyper-v/deploy/set-up-hosts-for-live-migration-without-failover-clustering)
 sets up the same delegation on each host; "Enable-SmbDelegation"
 (https://learn.microsoft.com/powershell/module/smbshare/enable-smbdelegation) is the file server side of the
-same grant, for a user remoting into a Hyper-V host that opens a share."""
+same grant, for a user remoting into a Hyper-V host that opens a share.
+
+A move started remotely (WinRM from a jump host) reaches the file server through KCD with protocol transition
+(TRUSTED_TO_AUTH_FOR_DELEGATION, "Use any authentication protocol"): without it the KDC refuses the
+cifs/<file server> ticket even when the values are there, so a 'Kerberos only' node counts as a gap for every
+file server. An RBCD grant on the file server's own account would cover it instead, but the snapshot reads only
+the nodes' accounts, so that grant is not known here (the evidence says so)."""
 
 from __future__ import annotations
 
@@ -66,15 +72,25 @@ class ShareGap:
     lacking: tuple[str, ...]  # cifs/<server> values not in the node's msDS-AllowedToDelegateTo
     blocking: tuple[str, ...]  # the lacking values that name the server as the VMs' paths do (moves fail)
     vms: tuple[str, ...]  # the VMs with files on the server
+    kerberos_only: bool = False  # the node lacks protocol transition: its cifs values do not serve a remote move
+
+    @property
+    def fails(self) -> bool:
+        """Moves of the VMs fail: a value their paths use is lacking, or the node may not use any protocol."""
+        return bool(self.blocking) or self.kerberos_only
 
     @property
     def finding(self) -> str:
-        """The id of the storage.smb_delegation finding that fixes it."""
-        return f"storage.smb_delegation:{self.node}:{self.server}"
+        """The id of the finding that fixes it: storage.smb_delegation for lacking values, else
+        delegation.kerberos_only (protocol transition)."""
+        if self.lacking:
+            return f"storage.smb_delegation:{self.node}:{self.server}"
+        return f"delegation.kerberos_only:{self.node}:-"
 
     def text(self) -> str:
-        return (f"VMs on SMB shares ({', '.join(self.vms)} on {self.server}): {self.node} lacks "
-                f"{', '.join(self.lacking)}" + ("" if self.blocking else " (only a name their paths do not use)"))
+        lacks = [*self.lacking, *(["protocol transition (0x1000000)"] if self.kerberos_only else [])]
+        return (f"VMs on SMB shares ({', '.join(self.vms)} on {self.server}): {self.node} lacks {', '.join(lacks)}"
+                + ("" if self.fails else " (only a name their paths do not use)"))
 
 
 def _used(vms: Iterable[VirtualMachine], server: str) -> set[str]:
@@ -83,19 +99,21 @@ def _used(vms: Iterable[VirtualMachine], server: str) -> set[str]:
 
 
 def node_gaps(node: NodeSnapshot, servers: dict[str, list[VirtualMachine]], domain: str) -> tuple[ShareGap, ...]:
-    """What this node lacks for each file server (none when it is unconstrained or has no computer object)."""
+    """What this node lacks for each file server (none when it is unconstrained or has no computer object);
+    'Kerberos only' (userAccountControl read, 0x1000000 not set) is a gap for every file server."""
     a = node.account
     if a is None or a.unconstrained:
         return ()
     have = {spn_key(v) for v in a.allowed_to_delegate_to}
+    kerberos_only = a.uac is not None and not a.protocol_transition
     gaps = []
     for server, on in sorted(servers.items()):
         lacking = tuple(v for v in cifs_targets(server, domain) if spn_key(v) not in have)
-        if lacking:
+        if lacking or kerberos_only:
             used = _used(on, server)
             gaps.append(ShareGap(node=node.name, server=server.split(".")[0].upper(), lacking=lacking,
                                  blocking=tuple(v for v in lacking if spn_key(v) in used),
-                                 vms=tuple(vm.name for vm in on)))
+                                 vms=tuple(vm.name for vm in on), kerberos_only=kerberos_only))
     return tuple(gaps)
 
 
@@ -114,9 +132,13 @@ def gaps(snapshot: Snapshot) -> dict[str, tuple[ShareGap, ...]]:
 
 
 def blocking_for(vm: VirtualMachine, node_gaps: Iterable[ShareGap]) -> list[ShareGap]:
-    """The gaps that stop moves of this VM: a lacking value names a file server the way its paths do."""
+    """The gaps that stop moves of this VM: a lacking value names a file server the way its paths do, or the node
+    lacks protocol transition."""
     found = []
     for gap in node_gaps:
+        if gap.kerberos_only and vm.name in gap.vms:
+            found.append(gap)
+            continue
         used = {spn_key(f"cifs/{s}") for s in map(file_server, vm.paths) if s and s.split(".")[0].upper() == gap.server}
         if any(spn_key(v) in used for v in gap.lacking):
             found.append(gap)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
-from lmdoctor.services.domain import fixes
+from lmdoctor.services.domain import fixes, vm_storage
 from lmdoctor.services.domain.coverage import (
     PairCoverage,
     Verdict,
@@ -163,18 +163,25 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
 
 
 def kerberos_only(snapshot: Snapshot) -> Iterator[Finding]:
+    """A node without protocol transition whose moves rely on KCD: to a peer its RBCD does not cover, or to the
+    cifs of a file server holding VMs (a remote move reaches the share by KCD; the file servers' own accounts
+    are not read, so an RBCD grant on them is not known)."""
     nodes = _accounted(snapshot)
+    servers = sorted({s.split(".")[0].upper() for s in vm_storage.cluster_servers(snapshot)})
     for node, a in nodes:
-        if a.uac is None or not a.allowed_to_delegate_to or a.protocol_transition or a.unconstrained:
+        if a.uac is None or a.protocol_transition or a.unconstrained or not (a.allowed_to_delegate_to or servers):
             continue
         relying = [d for d, _ in nodes if d is not node and not rbcd_grant(d.account, a)]  # RBCD needs no transition
-        if relying:
+        if relying or servers:
             yield finding(
                 "delegation.kerberos_only", Severity.ERROR,
                 f"{node.name} delegates with 'Kerberos only': remotely started moves from it fail",
                 KERBEROS_ONLY_CAUSE, source=node.name,
                 evidence=[f"{node.name} userAccountControl = {a.uac:#x} (0x1000000 TRUSTED_TO_AUTH_FOR_DELEGATION not set)",
-                          f"{node.name} has {len(a.allowed_to_delegate_to)} constrained delegation values"],
+                          f"{node.name} has {len(a.allowed_to_delegate_to)} constrained delegation values"]
+                + ([f"VMs on SMB shares of {', '.join(servers)}: a remote move reaches them by {node.name}'s KCD to "
+                    "cifs/<file server>, which needs protocol transition (the file servers' accounts are not read: "
+                    "an RBCD grant on them, which would cover it, is not known)"] if servers else []),
                 fix=FixPlan(summary=f"Set 'use any authentication protocol' on {node.name}",
                             actions=(fixes.enable_protocol_transition(a),), purge_hosts=(node.name,)),
             )

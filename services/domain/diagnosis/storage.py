@@ -26,6 +26,8 @@ def smb_delegation(snapshot: Snapshot) -> Iterator[Finding]:
         if a is None:  # a gap is found only on a node whose computer account was read
             continue
         for gap in found:
+            if not gap.lacking:  # only protocol transition is lacking: delegation.kerberos_only fixes it
+                continue
             on = [vm for n in snapshot.nodes if n.host and n.host.reachable for vm in n.host.vms if vm.name in gap.vms]
             yield finding(
                 "storage.smb_delegation", Severity.ERROR if gap.blocking else Severity.WARNING,
