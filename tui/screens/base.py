@@ -42,8 +42,11 @@ class BaseScreen(Screen[None]):
         """Run `render` now and after every inventory read (app.inventory), queued on this screen like a
         message handler: a DataTable measures its columns on its next idle, and rows added from the app's own
         loop could be painted before that, with the header's widths, and stay so."""
+        def queued() -> None:
+            self.call_later(render)
+
         render()
-        self.watch(self.app, "inventory", lambda: self.call_later(render), init=False)
+        self.watch(self.app, "inventory", queued, init=False)
 
     def set_status(self, *parts: Part) -> None:
         """The status line: lmdoctor's words and values, each shown as text (lmdoctor.tui.text.assemble)."""

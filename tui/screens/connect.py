@@ -172,7 +172,7 @@ class ConnectScreen(BaseScreen):
         return profile
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is None or event.row_key.value == self.loaded:
+        if event.row_key is None or event.row_key.value is None or event.row_key.value == self.loaded:
             return
         try:
             self.fill(profiles.load(event.row_key.value))

@@ -65,7 +65,7 @@ class FixScreen(ModalScreen[bool]):
             yield PlainLog(id="fix-log", classes="hidden")
 
     def _title(self) -> str:
-        if len(self.findings) == 1:
+        if len(self.findings) == 1 and self.findings[0].fix:
             return f"Fix: {self.findings[0].fix.summary}"
         return f"Fix {len(self.findings)} findings"
 
@@ -76,7 +76,7 @@ class FixScreen(ModalScreen[bool]):
     def load_preview(self) -> None:
         remediator = self.app.session.remediator
         try:
-            previews = [p for f in self.findings for p in remediator.preview(f.fix)]
+            previews = [p for f in self.findings if f.fix for p in remediator.preview(f.fix)]
         except Exception as exc:  # shown in the dialog; nothing was written
             self.app.call_from_thread(self._preview_failed, describe(exc))
             return

@@ -39,10 +39,10 @@ def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> Co
                                                           if plans else ()))]
     if not plans:
         lines.append(("Nothing to fix: the source may delegate to every service, with any protocol.", "green"))
-    for finding in plans:
-        for action in finding.fix.actions:
+    for plan in (finding.fix for finding in plans if finding.fix):
+        for action in plan.actions:
             lines += [f"• {action.description}", assemble("  ", (action.powershell, "cyan"))]
-        lines += [assemble("• then ", (fixes.purge_tickets_command(h), "cyan")) for h in finding.fix.purge_hosts]
+        lines += [assemble("• then ", (fixes.purge_tickets_command(h), "cyan")) for h in plan.purge_hosts]
     lines += ["", ("r fixes the row (this source), c the column (this destination), a the whole grid", "dim")]
     return join_lines(lines)
 
@@ -156,7 +156,8 @@ class MatrixScreen(BaseScreen):
                     self.cells[(src, dst)] = signature
                     table.update_cell(src, dst, grid_cell)
 
-    def selected_pair(self) -> Pair | None:
+    def selected_pair(self) -> tuple[str, str | None] | None:
+        """The (source, destination) under the cursor; destination None on the source column."""
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
@@ -165,6 +166,8 @@ class MatrixScreen(BaseScreen):
         except Exception:
             return None
         src, dst = keys.row_key.value, keys.column_key.value
+        if src is None:
+            return None
         return (src, dst) if dst != "__source__" else (src, None)
 
     def _show_cursor(self) -> None:
@@ -175,7 +178,7 @@ class MatrixScreen(BaseScreen):
             return
         src, dst = chosen
         status = self.statuses.get((src, dst)) if dst else None
-        if status is None:
+        if dst is None or status is None:
             detail.update(assemble((src, "b"), " → itself: a node does not migrate to itself." if dst else
                                    ": move right to a destination. r fixes this whole row."))
             return

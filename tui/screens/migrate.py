@@ -20,6 +20,12 @@ from lmdoctor.tui.widgets.plain import Plain, PlainLog
 from lmdoctor.tui.widgets.vm_select import show_vms
 
 
+def chosen(select: Select) -> str | None:
+    """The value chosen in a Select of names, or None while it is blank."""
+    value = select.value
+    return value if isinstance(value, str) else None
+
+
 class MigrateScreen(BaseScreen):
     HELP = ("Runs a test live migration the way a jump host does: Move-VM started remotely on the source. "
             "w runs the pre-flight only (-WhatIf); g runs pre-flight, the live move with the host's progress, "
@@ -67,15 +73,15 @@ class MigrateScreen(BaseScreen):
             return
         vm_select = self.query_one("#vm", Select)
         dest_select = self.query_one("#destination", Select)
-        chosen_vm = vm_select.value if vm_select.value != Select.BLANK else self.initial_vm
-        chosen_dest = dest_select.value if dest_select.value != Select.BLANK else self.initial_destination
+        chosen_vm = chosen(vm_select) or self.initial_vm
+        chosen_dest = chosen(dest_select) or self.initial_destination
         show_vms(vm_select, self.vm_hosts(), chosen_vm)
         self._fill_destinations(chosen_dest)
 
     def _fill_destinations(self, preferred: str | None = None) -> None:
         snapshot = self.app.snapshot
-        vm = self.query_one("#vm", Select).value
-        source = self.vm_hosts().get(vm) if vm != Select.BLANK else None
+        vm = chosen(self.query_one("#vm", Select))
+        source = self.vm_hosts().get(vm) if vm else None
         names = [n.name for n in snapshot.nodes if n.name != source] if snapshot else []
         dest_select = self.query_one("#destination", Select)
         dest_select.set_options([(cell(n), n) for n in names])
@@ -86,8 +92,7 @@ class MigrateScreen(BaseScreen):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "vm":
-            current = self.query_one("#destination", Select).value
-            self._fill_destinations(current if current != Select.BLANK else None)
+            self._fill_destinations(chosen(self.query_one("#destination", Select)))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_preflight() if event.button.id == "preflight" else self.action_move()
@@ -107,9 +112,9 @@ class MigrateScreen(BaseScreen):
         if self.running:
             self.notify("A move is already running.")
             return
-        vm = self.query_one("#vm", Select).value
-        destination = self.query_one("#destination", Select).value
-        if vm == Select.BLANK or destination == Select.BLANK:
+        vm = chosen(self.query_one("#vm", Select))
+        destination = chosen(self.query_one("#destination", Select))
+        if vm is None or destination is None:
             self.notify("Choose a VM and a destination first.", severity="warning")
             return
         source = self.vm_hosts().get(vm)

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, TabbedContent, TabPane
 
 from lmdoctor.services.domain import events as event_rules
 from lmdoctor.services.domain.matrix import pair
-from lmdoctor.services.domain.models import NodeSnapshot
+from lmdoctor.services.domain.models import NodeSnapshot, Snapshot
 from lmdoctor.services.domain.spn import required_host_spns, spn_key
 from lmdoctor.tui.messages import OpenFindings, OpenMigrate
 from lmdoctor.tui.screens.base import BaseScreen
@@ -73,19 +73,20 @@ class NodeScreen(BaseScreen):
 
     def render_node(self) -> None:
         self.set_status((self.node_name, "b"), " · ", self.as_of_text())
-        node = self.node
-        if node is None:
+        snapshot = self.app.snapshot
+        node = snapshot.node(self.node_name) if snapshot else None
+        if snapshot is None or node is None:
             return
-        self._render_spns(node)
-        self._render_delegation(node)
+        self._render_spns(node, snapshot)
+        self._render_delegation(node, snapshot)
         self._render_events(node)
         mine = [f for f in self.app.findings if self.node_name in (f.source, f.target)]
         self.query_one("#finding-table", FilterTable).set_rows(
             [(f.id, (badge(f.severity.value), f.code, f.message)) for f in mine])
 
-    def _render_spns(self, node: NodeSnapshot) -> None:
+    def _render_spns(self, node: NodeSnapshot, snapshot: Snapshot) -> None:
         have = {spn_key(s) for s in node.account.spns} if node.account else set()
-        owners = self.app.snapshot.spn_owners
+        owners = snapshot.spn_owners
         rows: list[Row] = []
         for spn in required_host_spns(node.name, node.fqdn):
             held = owners.get(spn_key(spn), ())
@@ -95,7 +96,7 @@ class NodeScreen(BaseScreen):
         rows += [(s, (cell(s, "dim"), Text("extra", style="dim"), node.name)) for s in extra]
         self.query_one("#spn-table", FilterTable).set_rows(rows)
 
-    def _render_delegation(self, node: NodeSnapshot) -> None:
+    def _render_delegation(self, node: NodeSnapshot, snapshot: Snapshot) -> None:
         a = node.account
         if a is None:
             self.query_one("#delegation-flags", Plain).update(assemble(("No computer account found.", "b red")))
@@ -111,7 +112,7 @@ class NodeScreen(BaseScreen):
             "",
         ]))
         rows: list[Row] = []
-        for peer in self.app.snapshot.nodes:
+        for peer in snapshot.nodes:
             if peer.name == node.name:
                 continue
             status = pair(node, peer)
@@ -139,7 +140,8 @@ class NodeScreen(BaseScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         node = self.node
         table = self.query_one("#event-table", FilterTable).table
-        if event.data_table is not table or node is None or node.host is None or event.row_key is None:
+        if (event.data_table is not table or node is None or node.host is None or event.row_key is None
+                or event.row_key.value is None):
             return
         e = node.host.events[int(event.row_key.value)]
         self.query_one("#event-detail", Plain).update(join_lines([
