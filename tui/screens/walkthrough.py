@@ -183,8 +183,6 @@ class WalkthroughScreen(BaseScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         wt = self.walkthrough
-        if wt is None:
-            return True
         if action == "restart":
             return wt.state.finished
         if action in ("next", "skip", "copy", "recheck") and wt.state.finished:

@@ -15,8 +15,9 @@ from lmdoctor.tui.text import safe
 class Plain(Static):
     """A Static whose content is text: ``update("[b]x[/]")`` shows the brackets; control characters are shown."""
 
-    def __init__(self, content: str | Content | Text = "", **kwargs) -> None:
-        super().__init__(safe(content), markup=False, **kwargs)
+    def __init__(self, content: str | Content | Text = "", *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(safe(content), markup=False, id=id, classes=classes)
 
     def update(  # type: ignore[override]  # text only, narrower than Static.update on purpose
             self, content: str | Content | Text = "", *, layout: bool = True) -> None:
@@ -26,8 +27,9 @@ class Plain(Static):
 class PlainLabel(Label):
     """A Label whose content is text (see Plain)."""
 
-    def __init__(self, content: str | Content | Text = "", **kwargs) -> None:
-        super().__init__(safe(content), markup=False, **kwargs)
+    def __init__(self, content: str | Content | Text = "", *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(safe(content), markup=False, id=id, classes=classes)
 
     def update(  # type: ignore[override]  # text only, narrower than Static.update on purpose
             self, content: str | Content | Text = "", *, layout: bool = True) -> None:
