@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from lmdoctor.tui.text import Part, assemble
+from lmdoctor.tui.widgets.keys_bar import KeysBar
 from lmdoctor.tui.widgets.plain import Plain
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class BaseScreen(Screen[None]):
         yield Plain("", classes="status-line")
 
     def compose_bottom(self) -> ComposeResult:
-        yield Footer()
+        yield KeysBar()
 
     def on_mount(self) -> None:
         """(Textual runs this as well as a screen's own on_mount: every class's handler is called.)"""

@@ -37,7 +37,7 @@ class FilterTable(Vertical):
         self._rows: list[tuple[str, Sequence[Text]]] = []
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter… (Esc to clear)")
+        # the filter box is mounted on the first `/`: most lists are never filtered, and an Input is costly to mount
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*(Text(c) for c in self.columns))  # a header is text too: "[…]" is not markup
         yield table
@@ -47,8 +47,14 @@ class FilterTable(Vertical):
         return self.query_one(DataTable)
 
     @property
+    def filter_box(self) -> Input | None:
+        boxes = self.query(Input)
+        return boxes.first() if boxes else None
+
+    @property
     def filter_text(self) -> str:
-        return self.query_one(Input).value.strip().lower()
+        box = self.filter_box
+        return box.value.strip().lower() if box else ""
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Rows of (key, cells); every cell is made text (lmdoctor.tui.text.safe_cell) before the table sees it."""
@@ -78,9 +84,13 @@ class FilterTable(Vertical):
         except Exception:
             return None
 
-    def action_filter(self) -> None:
+    async def action_filter(self) -> None:
+        box = self.filter_box
+        if box is None:
+            box = Input(placeholder="filter… (Esc to clear)")
+            await self.mount(box, before=self.table)
         self.add_class("-filtering")
-        self.query_one(Input).focus()
+        box.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -96,7 +106,9 @@ class FilterTable(Vertical):
         return True
 
     def action_clear_filter(self) -> None:
-        self.query_one(Input).value = ""
+        box = self.filter_box
+        if box is not None:
+            box.value = ""
         self.remove_class("-filtering")
         self._render_rows()
         self.table.focus()
