@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import os
 import resource
 import shutil
@@ -100,13 +99,28 @@ class SlowLabHosts(LabHostGateway):
         return super().host_report(host)
 
 
-def with_migration_off(hosts: MemoryHosts, name: str) -> MemoryHosts:
-    """The same reports with live migration off on one node: the console has a finding, and a fix to preview."""
-    changed = copy.copy(hosts)
-    report = hosts.reports[name]
-    changed.reports = {**hosts.reports, name: report.model_copy(
-        update={"settings": report.settings.model_copy(update={"migration_enabled": False})})}
-    return changed
+class ConsoleHosts:
+    """What the console asks the hosts: the reports from memory, one node with live migration off (so there is a
+    finding, and a fix to preview); anything else (Compare-VM for the drain screen…) from the lab host gateway."""
+
+    def __init__(self, memory: MemoryHosts, gateway: LabHostGateway, off: str) -> None:
+        self.memory, self.gateway = memory, gateway
+        report = memory.reports[off]
+        assert report.settings is not None
+        self.reports = {**memory.reports, off: report.model_copy(
+            update={"settings": report.settings.model_copy(update={"migration_enabled": False})})}
+
+    def cluster_nodes(self) -> list[ClusterNode]:
+        return self.memory.cluster_nodes()
+
+    def host_report(self, host: str) -> HostReport:
+        return self.reports[host]
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.gateway, name)
 
 
 # --------------------------------------------------------------------------- the two methods
@@ -253,7 +267,7 @@ SCREENS = (
 )
 
 
-def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str,
+def console_timings(directory: LdapDirectory, hosts: ConsoleHosts, cluster: str,
                     root: Path) -> tuple[float, float, dict[str, float]]:
     """Pilot: launch → nodes table painted with every node; median ↓ → cursor moved; for each screen, the
     median key → screen shown."""
@@ -264,7 +278,7 @@ def console_timings(directory: LdapDirectory, hosts: MemoryHosts, cluster: str,
     session = Session(label=f"bench · {DOMAIN} · {cluster}", demo=False, cluster=cluster, directory=directory,
                       hosts=hosts, journal=Journal(root / "journal.jsonl"))
     app = LmDoctorApp(session)
-    size = len(hosts.nodes)
+    size = len(hosts.cluster_nodes())
 
     async def drive() -> tuple[float, float, dict[str, float]]:
         started = time.perf_counter()
@@ -340,7 +354,8 @@ def main() -> int:
         serial_s = (len(snapshot.nodes) + 1) * HOST_DELAY
         os.environ["LMDOCTOR_CONFIG_DIR"] = str(work / "config")  # the console's profiles and journal: its own
         os.environ["LMDOCTOR_DATA_DIR"] = str(work / "data")
-        first_paint, down, screens = console_timings(directory, with_migration_off(memory[64], "C64N01"), "C64", work)
+        console_hosts = ConsoleHosts(memory[64], LabHostGateway(stores[64], directory, step_delay=0), "C64N01")
+        first_paint, down, screens = console_timings(directory, console_hosts, "C64", work)
         bare_down, bare_push = bare_textual_timings(64)
         directory.close()
     finally:
