@@ -6,13 +6,15 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from lmdoctor.services.backends.lab.scenarios import NODES, build, fqdn
+from lmdoctor.services.domain import matrix
 from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.matrix import COVERAGE_GLYPH
 from lmdoctor.services.domain.models import VSMS
 from lmdoctor.services.domain.spn import for_host, spn_key
 from lmdoctor.tui.console import Inventory
 from lmdoctor.tui.screens.fix import FixScreen
-from lmdoctor.tui.screens.matrix import MatrixScreen
+from lmdoctor.tui.screens.matrix import TONE_STYLE, MatrixScreen
+from lmdoctor.tui.screens.node import NodeScreen
 from tests.support.snapshots import synthetic
 from tests.tui.conftest import FIXED_NOW, settle
 
@@ -140,3 +142,25 @@ async def test_smb_storage_reds_every_cell_and_names_the_storage_finding(demo_ap
         text = detail(app)
         assert "VMs on SMB shares (APP01 on FS01): HV01 lacks cifs/FS01" in text
         assert "storage.smb_delegation:HV02:FS01" in text
+
+
+async def test_node_screen_peer_table_uses_the_matrix_verdict(demo_app):
+    """HV01's peer table judges each pair as the matrix does: with APP01 on \\\\FS01\\VMs and no node delegating
+    to cifs/FS01, every peer is an error naming the storage gap (it was green: the table ignored SMB storage)."""
+    app = demo_app("smb-storage")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, NodeScreen))
+        assert app.screen.node_name == "HV01"
+        await pilot.press("2")
+        await settle(pilot)
+        peers = app.screen.query_one("#peer-table DataTable", DataTable)
+        shown = {peers.get_row_at(i)[0].plain: peers.get_row_at(i)[1] for i in range(peers.row_count)}
+        grid = matrix.matrix(app.snapshot)
+        assert set(shown) == {"HV02", "HV03", "HV04"}
+        for peer, text in shown.items():
+            status = grid[("HV01", peer)]
+            assert matrix.tone(status) == "error"
+            assert text.plain == "✖ " + status.summary and text.style == TONE_STYLE["error"]
+            assert "VMs on SMB shares (APP01 on FS01): HV01 lacks cifs/FS01" in text.plain

@@ -9,15 +9,18 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, TabbedContent, TabPane
 
 from lmdoctor.services.domain import events as event_rules
-from lmdoctor.services.domain.matrix import pair
+from lmdoctor.services.domain import matrix
 from lmdoctor.services.domain.models import NodeSnapshot, Snapshot
 from lmdoctor.services.domain.spn import required_host_spns, spn_key
 from lmdoctor.tui.messages import OpenFindings, OpenMigrate
 from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.screens.matrix import TONE_STYLE
 from lmdoctor.tui.text import Part, assemble, cell, join_lines, shown
 from lmdoctor.tui.widgets.badges import badge, yes_no
 from lmdoctor.tui.widgets.filter_table import FilterTable, Row
 from lmdoctor.tui.widgets.plain import Plain
+
+TONE_MARK = {"ok": "✔ ", "warning": "▲ ", "error": "✖ "}
 
 
 class NodeScreen(BaseScreen):
@@ -112,13 +115,10 @@ class NodeScreen(BaseScreen):
             "",
         ]))
         rows: list[Row] = []
-        for peer in snapshot.nodes:
-            if peer.name == node.name:
-                continue
-            status = pair(node, peer)
-            rows.append((peer.name, (peer.name, Text(("✔ " if status.ok else "✖ ") + status.summary,
-                                                     style="green" if status.ok else "bold red"),
-                                     ", ".join(status.missing) or "—")))
+        for (_, peer), status in matrix.statuses(snapshot, matrix.row(snapshot, node.name)).items():
+            tone = matrix.tone(status)  # the matrix's verdict: SMB storage of both ends counts
+            rows.append((peer, (peer, cell(TONE_MARK[tone] + status.summary, TONE_STYLE[tone]),
+                                ", ".join(status.missing) or "—")))
         self.query_one("#peer-table", FilterTable).set_rows(rows)
         values: list[Part] = [shown(f"  {v}") for v in a.allowed_to_delegate_to] or ["  (none)"]
         self.query_one("#delegation-values", Plain).update(
