@@ -70,7 +70,20 @@ async def test_the_hosts_compare_vm_words_are_shown_with_their_message_id(demo_a
             app.screen.query_one(".status-line", Static).render()))
         assert "HV01 cannot be drained: 1 of 2 VM(s) placed" in str(
             app.screen.query_one("#drain-verdict", Static).render())
-        blockers = table.get_cell("APP01", table.ordered_columns[4].key).plain.split("␊")  # one per line
+        blockers = table.get_cell("APP01", table.ordered_columns[4].key).plain.split("\n")  # one per line
         assert blockers == [f"{d}: Compare-VM 33012: Could not find Ethernet switch 'Production'."
                             for d in ("HV02", "HV03", "HV04")]
         assert table.get_cell("APP02", table.ordered_columns[3].key).plain == "HV02"
+
+
+async def test_several_blockers_are_separate_lines_of_one_cell(demo_app):
+    """APP01 fits on no node: one line per destination in its blockers cell (our line breaks, not a ␊ stand-in),
+    and the row is as tall as its lines."""
+    app = demo_app("drain-no-headroom")
+    async with app.run_test(size=(160, 36)) as pilot:
+        table = await open_drain(pilot)
+        lines = table.get_cell("APP01", table.ordered_columns[4].key).plain.split("\n")
+        assert len(lines) == 6 and {line.split(":", 1)[0] for line in lines} == {"HV02", "HV03", "HV04"}, lines
+        assert "HV02: Compare-VM 40010: 'APP01' could not initialize memory" in lines[0]
+        assert not any("␊" in line for line in lines)
+        assert next(row for key, row in table.rows.items() if key.value == "APP01").height == 6

@@ -33,6 +33,7 @@ from lmdoctor.services.domain.safetext import is_clean, visible
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import open_demo
 from lmdoctor.tui.app import LmDoctorApp
+from lmdoctor.tui.screens.drain import DrainScreen
 from lmdoctor.tui.screens.findings import FindingsScreen
 from lmdoctor.tui.screens.fix import FixScreen
 from lmdoctor.tui.screens.journal import JournalScreen
@@ -246,3 +247,21 @@ async def test_a_node_name_lmdoctor_cannot_use_is_shown_as_text_in_its_finding(a
 def test_palette_titles_show_a_value_literally(value: str):
     """The palette reads command titles as markup: a node name is escaped for it (lmdoctor.tui.text.markup_literal)."""
     assert Content.from_markup(markup_literal(value)).plain == visible(value)
+
+
+
+async def test_drain_shows_planted_vm_names_and_a_cell_of_lines_keeps_each_value_escaped(app):
+    """The drain table lists the planted VM names as text; a cell of several lines (the blockers' cell) breaks
+    only between values: a line feed or control planted inside a value is still shown as a stand-in."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await pilot.press("d")
+        await settle(pilot, lambda: isinstance(app.screen, DrainScreen))
+        assert_safe(app, *HOSTILE_VMS)
+        table = app.screen.query_one(FilterTable)
+        planted = (MARKUP + "\n" + CLEAR, "two " + OSC52 + CLICK)
+        table.set_rows([("row", ("row", planted))])
+        await settle(pilot)
+        assert table.table.get_cell("row", table.table.ordered_columns[1].key).plain == "\n".join(map(visible, planted))
+        assert "␊" in visible(planted[0])
+        assert_safe(app, *planted)

@@ -77,7 +77,7 @@ class DrainScreen(BaseScreen):
         self.query_one("#drain-verdict", Plain).update(verdict(plan))
         rows = []
         for p in plan.placements:
-            blockers = Text("\n").join(
+            blockers = tuple(  # one line each (the table's Lines); a value's own line feed stays shown as ␊
                 cell(f"{b.destination or '-'}: {b.text}") + (cell(f" [{b.finding}]", "dim") if b.finding
                                                               else Text(""))
                 for b in p.blockers)

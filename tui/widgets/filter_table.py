@@ -13,8 +13,17 @@ from textual.widgets import DataTable, Input
 
 from lmdoctor.tui.text import safe_cell
 
-Cell = str | Text  # a str is shown as text, never as markup
+Lines = tuple[str | Text, ...]  # several values in one cell, each on its own line
+Cell = str | Text | Lines  # a str is shown as text, never as markup
 Row = tuple[str, Sequence[Cell]]  # the row's key and its cells
+
+
+def _safe(value: Cell) -> Text:
+    """A cell made safe (lmdoctor.tui.text.safe_cell); Lines are put on separate lines, a line feed within a
+    value still shown as ␊."""
+    if isinstance(value, tuple):
+        return Text("\n", end="").join(safe_cell(v) for v in value)
+    return safe_cell(value)
 
 
 class FilterTable(Vertical):
@@ -58,7 +67,7 @@ class FilterTable(Vertical):
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Rows of (key, cells); every cell is made text (lmdoctor.tui.text.safe_cell) before the table sees it."""
-        self._rows = [(key, tuple(safe_cell(c) for c in cells)) for key, cells in rows]
+        self._rows = [(key, tuple(_safe(c) for c in cells)) for key, cells in rows]
         self._render_rows()
 
     def _render_rows(self) -> None:
@@ -70,7 +79,7 @@ class FilterTable(Vertical):
             text = " ".join(c.plain for c in cells).lower()
             if needle and needle not in text:
                 continue
-            table.add_row(*cells, key=key)
+            table.add_row(*cells, key=key, height=max((c.plain.count("\n") + 1 for c in cells), default=1))
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
 
