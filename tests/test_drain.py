@@ -8,7 +8,9 @@ import pytest
 from lmdoctor.services.backends.hosts.base import CommandMissing, HostError
 from lmdoctor.services.backends.lab.scenarios import GIB
 from lmdoctor.services.domain import drain
+from lmdoctor.services.domain.diagnosis import diagnose
 from lmdoctor.services.domain.models import (
+    UAC_WORKSTATION_TRUST_ACCOUNT,
     AuthType,
     HostReport,
     Incompatibility,
@@ -361,3 +363,21 @@ def test_cli_exit_codes(tmp_path):
     assert r.returncode == 2 and "HV09 is not a node of cluster HVCLUSTER" in r.stdout
     r = lmdoctor("drain", "--node", "HV01;rm", "--lab-dir", root)
     assert r.returncode == 2 and r.stdout == ""
+
+
+def test_a_destination_without_protocol_transition_cannot_take_a_vm_on_a_share():
+    """N002 holds cifs/FS01 but is 'Kerberos only': the KCD to the file server a remote move needs is refused
+    (lmdoctor.services.domain.vm_storage), so A goes to N003; the blocker points at delegation.kerberos_only."""
+    snap = on_share(cluster(3, vms={"A": 2, "B": 2}), "A", cifs={n: FS01 for n in ("N001", "N002", "N003")})
+    n002 = snap.node("N002")
+    kerberos_only = n002.account.model_copy(update={"uac": UAC_WORKSTATION_TRUST_ACCOUNT})
+    snap = snap.model_copy(update={"nodes": tuple(n.model_copy(update={"account": kerberos_only}) if n is n002 else n
+                                                  for n in snap.nodes)})
+    findings = diagnose(snap)
+    plan = drain.plan(snap, "N001", findings=findings)
+    assert {p.vm: p.destination for p in plan.placements} == {"A": "N003", "B": "N002"}
+    (blocker,) = next(p for p in plan.placements if p.vm == "A").blockers
+    assert (blocker.code, blocker.destination, blocker.finding) == \
+        ("storage.smb", "N002", "delegation.kerberos_only:N002:-")
+    assert blocker.text == "A's files are on FS01's shares and N002 (the destination) lacks protocol transition"
+    assert blocker.finding in {f.id for f in findings}
