@@ -27,7 +27,7 @@ from lmdoctor.services.domain.summary import check_document
 from lmdoctor.services.operations import credssp, drain_preflight, readonly, report, tour
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.inventory import take_snapshot
-from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.operations.migration import MoveRequest, preview, resolved, run_test_move
 from lmdoctor.services.operations.session import Session, UsageError, open_settled_session
 from lmdoctor.services.storage import credentials, error_log, tour_state
 from lmdoctor.services.storage import move_log as moves
@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--to", required=True, metavar="HOST", type=inputs.host_name)
     m.add_argument("--from", dest="source", metavar="HOST", type=inputs.host_name,
                    help="source host (found automatically)")
-    m.add_argument("--what-if", action="store_true", help="pre-flight only")
+    m.add_argument("--what-if", action="store_true", help="pre-flight only (read-only: no reason, no confirmation)")
+    m.add_argument("--yes", action="store_true", help="do not ask for confirmation of the live move")
+    m.add_argument("--reason", type=inputs.reason, help="change ticket / reason, logged with the move")
     m.add_argument("--json", action="store_true")
     t = sub.add_parser("tour", parents=[common],
                        help="move one test VM through every node and back, verifying each hop (writes: moves the VM)")
@@ -210,9 +212,7 @@ def cmd_fix(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     if session.read_only:
         raise readonly.refusal("to write")
-    reason = _ask_reason(args.reason)
-    if not _confirm(f"Apply {len(writes)} change(s)?", args.yes):
-        _say("cancelled; nothing written")
+    if (reason := _approved(f"Apply {len(writes)} change(s)?", args.reason, args.yes, "nothing written")) is None:
         return EXIT_FOUND
     outcome = session.remediator.apply(previews, reason, purge, notify=None if args.json else _say)
     report.update(batch=outcome.batch, applied=len(outcome.applied), failed=[e.error for e in outcome.failed],
@@ -234,10 +234,18 @@ def cmd_migrate(args: argparse.Namespace, session: Session) -> int:
         if not args.json:
             _say(f"  {p.percent:3d}%  {p.status}")
 
-    if session.read_only and not args.what_if:
-        raise readonly.refusal(readonly.LIVE_MOVE)
+    reason = args.reason
+    if not args.what_if:
+        if session.read_only:
+            raise readonly.refusal(readonly.LIVE_MOVE)
+        request = resolved(session.hosts, request, candidates)
+        for line in preview(request):
+            _say(line)
+        if (reason := _approved(f"Move {request.vm} to {request.destination} now?", args.reason, args.yes,
+                                "nothing moved")) is None:
+            return EXIT_FOUND
     result = run_test_move(session.hosts, request, candidates, progress=progress, step=None if args.json else _say)
-    moves.record(session.journal, result)
+    moves.record(session.journal, result, reason=reason)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     elif result.ok:
@@ -258,6 +266,17 @@ def _ask_reason(given: str | None) -> str:
     return inputs.reason(input("Reason / change ticket: "))
 
 
+def _approved(question: str, reason: str | None, yes: bool, untouched: str) -> str | None:
+    """The reason for a previewed write (given, or asked) once the operator confirms; None (said) when declined.
+
+    Without a terminal a missing reason or a missing --yes is a clear refusal (UsageError, exit 2)."""
+    reason = _ask_reason(reason)
+    if not _confirm(question, yes):
+        _say(f"cancelled; {untouched}")
+        return None
+    return reason
+
+
 def cmd_tour(args: argparse.Namespace, session: Session) -> int:
     if session.read_only:
         raise readonly.refusal(readonly.LIVE_MOVE)
@@ -275,11 +294,10 @@ def cmd_tour(args: argparse.Namespace, session: Session) -> int:
              f"{'continue after a failure' if state.keep_going else 'stop at the first failure'}):")
     for index, hop in state.pending:
         _say(f"  {index + 1:>3}. {hop.source} → {hop.destination}")
-    if not args.resume:
-        state = state.model_copy(update={"reason": _ask_reason(args.reason)})
-    if not _confirm(f"Move {state.vm} {len(state.remaining)} time(s)?", args.yes):
-        _say("cancelled; nothing moved")
+    given = state.reason if args.resume else args.reason
+    if (reason := _approved(f"Move {state.vm} {len(state.remaining)} time(s)?", given, args.yes, "nothing moved")) is None:
         return EXIT_FOUND
+    state = state.model_copy(update={"reason": reason})
     stop = threading.Event()
     outcome = _run_tour(session, state, nodes, stop, quiet=args.json)
     if args.json:

@@ -163,8 +163,18 @@ async def move(pilot: Pilot) -> None:
     await pilot.press("m")
     await settle(pilot)
     pilot.app.screen.query_one("#destination").value = "HV02"
+    await confirm_move(pilot, "CHG-1001 test move")
+
+
+async def confirm_move(pilot: Pilot, reason: str) -> None:
+    """On the test Move-VM screen: g, the reason typed key by key into the dialog, Enter; wait for the move."""
+    from lmdoctor.tui.screens.confirm import ReasonDialog
+    from lmdoctor.tui.screens.migrate import MigrateScreen
+
     await pilot.press("g")
-    await settle(pilot, lambda: not pilot.app.screen.running)
+    await settle(pilot, lambda: isinstance(pilot.app.screen, ReasonDialog))
+    await pilot.press(*("space" if c == " " else c for c in reason), "enter")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, MigrateScreen) and not pilot.app.screen.running)
 
 
 async def migrate(pilot: Pilot) -> None:

@@ -57,7 +57,7 @@ def test_seed_fix_migrate_rollback_round_trip(lab):
     assert wrong["source"] == "HV02"
     assert "APP01" in vms(doc)["HV01"]
 
-    r = lab.run("migrate", "--vm", "APP01", "--to", "HV02")
+    r = lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1 test move")
     assert r.returncode == 1
     assert "0x8009030E" in r.stderr
 
@@ -75,7 +75,7 @@ def test_seed_fix_migrate_rollback_round_trip(lab):
     code, doc = lab.check()
     assert code == 0 and doc["findings"] == []
 
-    r = lab.run("migrate", "--vm", "APP01", "--to", "HV02")
+    r = lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1 test move")
     assert r.returncode == 0, r.stderr
     assert "APP01 moved HV01 → HV02" in r.stdout
     code, doc = lab.check()
@@ -221,7 +221,7 @@ def scenario_pipeline(root: Path, scenario: str, env: dict[str, str]) -> dict:
     result["check"] = lab.check()
     fix = lab.run("fix", "--all", "--yes", "--reason", f"CHG-{scenario}")
     result["fix"] = (fix.returncode, fix.stderr)
-    move = lab.run("migrate", "--vm", "APP01", "--to", "HV02")
+    move = lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1 test move")
     result["migrate"] = (move.returncode, move.stdout, move.stderr)
     result["after"] = lab.check()
     result["hosts"] = LabStore(root).load_hosts()

@@ -36,7 +36,7 @@ def test_rbcd_fix_is_previewed_journaled_read_back_and_rolled_back(tmp_path):
     assert rbcd.allowed_sids(base64.b64decode(value)) == (sid_of("HV01"),)
     code, doc = lab.check()
     assert PAIR not in {f["id"] for f in doc["findings"]}
-    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 0
+    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-11").returncode == 0
 
     entries = json.loads(lab.run("journal", "--json").stdout)
     applied = [e for e in entries if e["state"] == "applied"]

@@ -20,7 +20,7 @@ DELEGATE = "msDS-AllowedToDelegateTo"
 def used_lab(lab: Lab) -> Lab:
     """A seed lab with history: a fix, a test move (move log), and the fix rolled back (four journal lines)."""
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1").returncode == 0
-    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 0
+    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1").returncode == 0
     assert lab.run("rollback", "--last", "--yes").returncode == 0
     assert len(journal_lines(lab)) == 4
     return lab

@@ -26,7 +26,7 @@ def fixed_lab(lab: Lab) -> Lab:
     (["rollback", "--last", "--yes"], "read-only: refusing to roll back"),
     (["credssp", "--open", "HV03", "--reason", "CHG-3", "--yes"], "read-only"),
     (["credssp", "--revert", "--reason", "CHG-3", "--yes"], "read-only"),
-    (["migrate", "--vm", "APP01", "--to", "HV02"], "read-only: refusing a live move"),
+    (["migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1"], "read-only: refusing a live move"),
 ])
 def test_write_commands_refuse_with_exit_2(fixed_lab, argv, says):
     before = files_under(fixed_lab.root)

@@ -48,7 +48,7 @@ def healthy_lab(tmp_path: Path) -> Lab:
 
 @pytest.mark.parametrize("argv", [
     ["fix", "--all", "--yes", "--reason", "CHG-1"],
-    ["migrate", "--vm", "APP01", "--to", "HV02"],
+    ["migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1"],
     ["credssp", "--open", "HV03", "--reason", "CHG-1", "--yes"],
 ])
 def test_read_only_given_before_the_command_is_kept(tmp_path, argv):

@@ -22,11 +22,11 @@ def worked_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "LMDOCTOR_DATA_DIR": str(home / "data"), "LMDOCTOR_CONFIG_DIR": str(home / "config")}
     lab = Lab(home / "lab", env=env)
     lab.reset("seed")
-    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 1
+    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1234 test move").returncode == 1
     assert lab.run("fix", "--all", "--yes", "--reason", "CHG-1234 | KCD for HV01→HV02").returncode == 0
     assert lab.run("fix", "--finding", "delegation.wrong_object:HV02:HV02", "--yes",  # the cleanup: chosen by id
                    "--reason", "CHG-1234 | KCD for HV01→HV02").returncode == 0
-    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02").returncode == 0
+    assert lab.run("migrate", "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1234 test move").returncode == 0
     assert lab.run("credssp", "--open", "HV04", "--minutes", "30", "--reason", "CHG-99", "--yes").returncode == 0
     return lab.root
 
@@ -116,15 +116,15 @@ def test_report_over_a_damaged_journal_refuses_and_writes_no_report(worked_lab, 
 async def test_console_test_moves_are_logged_for_the_report(tmp_path):
     from lmdoctor.services.storage import move_log as moves
     from lmdoctor.tui.messages import OpenMigrate
-    from scripts.console_scenes import make_app, settle
+    from scripts.console_scenes import confirm_move, make_app, settle
 
     app = make_app(tmp_path / "lab", "healthy")
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot, until=lambda: app.snapshot is not None)
         app.post_message(OpenMigrate("APP01", "HV02"))
         await settle(pilot)
-        await pilot.press("g")
-        await settle(pilot, until=lambda: bool(moves.history(app.session.journal)))
+        await confirm_move(pilot, "CHG-77 console move")
     (record,) = moves.history(app.session.journal)
     assert (record.result.vm, record.result.destination, record.result.ok, record.result.verified) == (
         "APP01", "HV02", True, True)
+    assert record.reason == "CHG-77 console move"

@@ -339,4 +339,4 @@ class MoveRecord(BaseModel):
     time: datetime
     result: MoveResult
     tour: str | None = None  # the migration tour this move was a hop of
-    reason: str | None = None  # the reason the operator gave for the tour
+    reason: str | None = None  # the reason the operator gave for the live move or the tour

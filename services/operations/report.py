@@ -40,7 +40,8 @@ def build(remediator: Remediator, label: str, snapshot_doc: dict | None, now: da
     entries = remediator.journal.entries()
     changes = change_rows(entries)
     history = moves.history(remediator.journal)
-    tests = [{"time": m.time.isoformat(), "tour": m.tour, **m.result.model_dump(mode="json")} for m in history]
+    tests = [{"time": m.time.isoformat(), "tour": m.tour, "reason": m.reason, **m.result.model_dump(mode="json")}
+             for m in history]
     findings = (snapshot_doc or {}).get("findings", [])
     return {
         "generated_at": now.isoformat(),
@@ -144,9 +145,10 @@ def to_markdown(doc: dict) -> str:
             for w in doc["credssp_windows"]] or ["None open."]
     out += ["", "## Verification (test Move-VM)", ""]
     if doc["verification"]:
-        out += ["| Time | VM | From | To | Pre-flight only | Result | Verified on destination | Error | Likely cause |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        out += ["| Time | VM | From | To | Pre-flight only | Reason | Result | Verified on destination | Error | "
+                "Likely cause |", "|---|---|---|---|---|---|---|---|---|---|"]
         out += [f"| {t['time']} | {_cell(t['vm'])} | {_cell(t['source'])} | {_cell(t['destination'])} | {t['what_if']} | "
+                f"{_cell(t['reason'])} | "
                 f"{'OK' if t['ok'] else 'FAILED'} | {t['verified']} | {_cell(t['error'])} | "
                 f"{_cell(events.describe(t['cause'])) if t['cause'] else ''} |" for t in doc["verification"]]
     else:

@@ -15,7 +15,7 @@ def log_path(journal: Journal) -> Path:
 
 def record(journal: Journal, result: MoveResult, now: datetime | None = None, tour: str | None = None,
            reason: str | None = None) -> MoveRecord:
-    """Append one test move (fsync'd, like the journal); a tour's hop names its tour and the tour's reason."""
+    """Append one test move (fsync'd, like the journal) with the operator's reason; a tour's hop names its tour."""
     entry = MoveRecord(time=now or datetime.now(timezone.utc), result=result, tour=tour, reason=reason)
     append_jsonl(log_path(journal), entry)
     return entry

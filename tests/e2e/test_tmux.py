@@ -120,6 +120,9 @@ def test_seed_find_fix_migrate_rollback_in_a_real_terminal(terminal: Terminal, t
     terminal.keys("m")
     terminal.wait_for("Move and verify", "APP01  (on HV01)", "HV02")
     terminal.keys("g")
+    terminal.wait_for("Live test move of APP01", "Get-VM -ComputerName HV02 -Name APP01", "Move the VM")
+    terminal.keys("CHG-1001 test move", literal=True)
+    terminal.keys("Enter")
     terminal.wait_for("APP01 moved HV01 → HV02 and is verified there", timeout=60)
     terminal.keys("Escape")
 
@@ -144,6 +147,9 @@ def test_seed_find_fix_migrate_rollback_in_a_real_terminal(terminal: Terminal, t
     terminal.keys("Enter")
     terminal.wait_for("APP02  (on HV01)", "HV02", absent="APP01  (on HV02)")  # the list has closed
     terminal.keys("g")
+    terminal.wait_for("Live test move of APP02", "Move the VM")
+    terminal.keys("CHG-1001 retest", literal=True)
+    terminal.keys("Enter")
     screen = terminal.wait_for("Move failed", timeout=60)
     assert "0x8009030E" in screen or "No credentials are available" in screen
     terminal.keys("q")

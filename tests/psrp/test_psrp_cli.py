@@ -88,7 +88,8 @@ def test_check_fix_and_migrate_with_a_profile(wired: LabCluster, tmp_path: Path,
     report = json.loads(out)
     assert code == 0 and report["applied"] >= 1 and "HV01" in report["purged"]
 
-    code, out, err = _run(capsys, "migrate", "--profile", PROFILE, "--vm", "APP01", "--to", "HV02")
+    code, out, err = _run(capsys, "migrate", "--profile", PROFILE, "--vm", "APP01", "--to", "HV02",
+                            "--yes", "--reason", "CHG-1")
     assert code == 0, err
     assert "100%" in err and "OK: APP01 moved HV01 → HV02 and is verified there" in out
     assert "APP01" in [vm.name for vm in LabStore(wired.lab_dir).load_hosts().hosts["HV02"].vms]

@@ -99,7 +99,7 @@ def test_protocol_transition_fix_is_granted_by_the_kdc_and_rollback_refuses_agai
 
 def move(dc: SambaDC, vm: str, capsys) -> tuple[int, str]:
     with dc.inside():
-        code = cli.main(["migrate", "--profile", "samba", "--vm", vm, "--to", "HV02", "--json"])
+        code = cli.main(["migrate", "--profile", "samba", "--vm", vm, "--to", "HV02", "--json", "--yes", "--reason", "CHG-1"])
     out = capsys.readouterr()
     return code, out.out + out.err
 
@@ -167,7 +167,8 @@ def test_fqdn_only_delegation_the_kdc_grants_the_fqdn_and_refuses_the_short_name
     code, text = move(fresh_dc, "APP01", capsys)
     assert code == 1 and "0x8009030E" in text and kdc.asked[-1][:2] == ("cifs/HV02", False), kdc.asked
     with fresh_dc.inside():
-        code = cli.main(["migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02.contoso.local", "--json"])
+        code = cli.main(["migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02.contoso.local", "--json", "--yes",
+                         "--reason", "CHG-1"])
     out = capsys.readouterr()
     assert code == 0, out.out + out.err
     assert kdc.asked[-1][:2] == ("cifs/HV02.contoso.local", True), kdc.asked

@@ -118,7 +118,8 @@ def test_the_operator_is_read_from_the_dc_and_the_kdc_refuses_a_sensitive_one(
     assert code == 1 and ids(doc) == {"operator.not_delegable:-:-"}, doc["findings"]
     (finding,) = [f for f in doc["findings"] if f["code"] == "operator.not_delegable"]
     assert any("0x100000" in e for e in finding["evidence"]) and OPS_UPN in finding["message"]
-    code, text = run(dc, capsys, "migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV03", "--json")
+    code, text = run(dc, capsys, "migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV03", "--json", "--yes",
+                     "--reason", "CHG-1")
     assert code == 1 and "0x8009030E" in text["error"], text
 
     # Protected Users on Samba 4.17: the nested membership is read (above), but this KDC still delegates.

@@ -51,7 +51,7 @@ async def test_the_password_is_in_no_file_log_or_message(samba_dc_up, secret_ser
                 (["check", *p, "--json"], 1),
                 (["fix", *p, "--all", "--yes", "--reason", "CHG-5150 KCD HV01→HV02"], 0),
                 (["check", *p], 0),
-                (["migrate", *p, "--vm", "APP01", "--to", "HV02"], 0),
+                (["migrate", *p, "--vm", "APP01", "--to", "HV02", "--yes", "--reason", "CHG-1"], 0),
                 (["credssp", *p, "--open", "HV04", "--minutes", "20", "--reason", "CHG-5151", "--yes"], 0),
                 (["report", *p, "--format", "md", "--out", str(out_dir / "change.md")], 0),
                 (["report", *p, "--format", "json", "--out", str(out_dir / "change.json")], 0),

@@ -40,7 +40,8 @@ def test_a_vm_on_a_share_needs_cifs_of_the_file_server_on_both_hosts(
     assert granted(dc, keytab, ["cifs/HV02.contoso.local"]) == [True]  # the peers' delegation is in place
     assert granted(dc, keytab, FS01) == [False, False]  # the file server's is not
 
-    code, text = run(dc, capsys, "migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02", "--json")
+    code, text = run(dc, capsys, "migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02", "--json",
+                     "--yes", "--reason", "CHG-1")
     assert code == 1 and "0x80070005" in text, text
     assert ("cifs/FS01", False) in [(spn, ok) for spn, ok, _ in kdc.asked], kdc.asked
 
@@ -52,7 +53,8 @@ def test_a_vm_on_a_share_needs_cifs_of_the_file_server_on_both_hosts(
     assert code == 0 and json.loads(text)["applied"] == 4, text
     assert granted(dc, keytab, FS01) == [True, True]  # the KDC's verdict after the fix
     kdc.asked.clear()
-    code, text = run(dc, capsys, "migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02", "--json")
+    code, text = run(dc, capsys, "migrate", "--profile", "samba", "--vm", "APP01", "--to", "HV02", "--json",
+                     "--yes", "--reason", "CHG-1")
     assert code == 0, text
     asked = [(spn, ok) for spn, ok, _ in kdc.asked if spn == "cifs/FS01"]
     assert asked and all(ok for _spn, ok in asked), kdc.asked  # pre-flight and move, each for source and destination

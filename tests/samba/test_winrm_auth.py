@@ -140,7 +140,8 @@ def test_check_fix_and_migrate_over_each_combination(wired: LabCluster, kerberos
     code, out, err = run_cli(kerberos_env, capsys, "fix", "--profile", PROFILE, "--all", "--reason", "CHG-14 auth",
                              "--yes", "--json")
     assert code == 0 and json.loads(out)["applied"] >= 1, err
-    code, out, err = run_cli(kerberos_env, capsys, "migrate", "--profile", PROFILE, "--vm", "APP01", "--to", "HV02")
+    code, out, err = run_cli(kerberos_env, capsys, "migrate", "--profile", PROFILE, "--vm", "APP01", "--to", "HV02",
+                                "--yes", "--reason", "CHG-1")
     assert code == 0, err
     assert "OK: APP01 moved HV01 → HV02 and is verified there" in out
 

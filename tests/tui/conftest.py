@@ -11,9 +11,9 @@ import pytest
 from lmdoctor.services.operations.walkthrough import Step
 from lmdoctor.tui.app import LmDoctorApp
 from lmdoctor.tui.screens.walkthrough import WalkthroughScreen
-from scripts.console_scenes import FIXED_NOW, make_app, settle
+from scripts.console_scenes import FIXED_NOW, confirm_move, make_app, settle
 
-__all__ = ["FIXED_NOW", "make_app", "open_walkthrough", "settle", "step_to"]
+__all__ = ["FIXED_NOW", "confirm_move", "make_app", "open_walkthrough", "settle", "step_to"]
 
 
 @pytest.fixture

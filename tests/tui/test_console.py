@@ -12,7 +12,7 @@ from lmdoctor.tui.screens.journal import JournalScreen
 from lmdoctor.tui.screens.migrate import MigrateScreen
 from lmdoctor.tui.screens.node import NodeScreen
 from lmdoctor.tui.screens.nodes import NodesScreen
-from tests.tui.conftest import settle
+from tests.tui.conftest import confirm_move, settle
 
 
 def text_of(app, selector: str) -> str:
@@ -43,8 +43,7 @@ async def test_seed_walkthrough_find_fix_migrate_rollback(demo_app):
         await settle(pilot)
         assert isinstance(app.screen, MigrateScreen)
         app.screen.query_one("#destination").value = "HV02"
-        await pilot.press("g")
-        await settle(pilot, lambda: not app.screen.running)
+        await confirm_move(pilot, "CHG-1001 test move")
         result = text_of(app, "#move-result")
         assert "Move failed" in result and "0x8009030E" in result
 
@@ -74,8 +73,7 @@ async def test_seed_walkthrough_find_fix_migrate_rollback(demo_app):
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, MigrateScreen)
-        await pilot.press("g")
-        await settle(pilot, lambda: not app.screen.running)
+        await confirm_move(pilot, "CHG-1001 test move")
         assert "APP01 moved HV01 → HV02" in text_of(app, "#move-result")
         await settle(pilot, lambda: app.snapshot.node("HV02").host.vms)
 

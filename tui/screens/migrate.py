@@ -10,11 +10,12 @@ from textual.widgets import Button, Label, ProgressBar, Select
 
 from lmdoctor.services.domain.models import MoveProgress, MoveResult
 from lmdoctor.services.operations import readonly
-from lmdoctor.services.operations.migration import MoveRequest, run_test_move
+from lmdoctor.services.operations.migration import MoveRequest, preview, run_test_move
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.messages import ClusterChanged
 from lmdoctor.tui.screens.base import BaseScreen
+from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.text import assemble, cell, join_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLog
 from lmdoctor.tui.widgets.vm_select import show_vms
@@ -28,8 +29,10 @@ def chosen(select: Select) -> str | None:
 
 class MigrateScreen(BaseScreen):
     HELP = ("Runs a test live migration the way a jump host does: Move-VM started remotely on the source. "
-            "w runs the pre-flight only (-WhatIf); g runs pre-flight, the live move with the host's progress, "
-            "and Get-VM on the destination. A failure shows the host's own error and its likely cause.")
+            "w runs the pre-flight only (-WhatIf); g shows what the live move does, asks for a reason and a "
+            "confirmation, then runs pre-flight, the live move with the host's progress, and Get-VM on the "
+            "destination; the reason is logged with the move. A failure shows the host's own error and its likely "
+            "cause.")
     BINDINGS = [
         Binding("w", "preflight", "Pre-flight", id="migrate.preflight"),
         Binding("g", "move", "Move", id="migrate.move"),
@@ -98,7 +101,8 @@ class MigrateScreen(BaseScreen):
         self.action_preflight() if event.button.id == "preflight" else self.action_move()
 
     def action_preflight(self) -> None:
-        self._start(what_if_only=True)
+        if (request := self._request(what_if_only=True)) is not None:
+            self._start(request, None)
 
     def action_move(self) -> None:
         if self.app.session.read_only:
@@ -106,18 +110,32 @@ class MigrateScreen(BaseScreen):
             self.query_one("#move-result", Plain).update(assemble((refusal, "b red")))
             self.notify(refusal, severity="warning")
             return
-        self._start(what_if_only=False)
+        if (request := self._request(what_if_only=False)) is None:
+            return
 
-    def _start(self, what_if_only: bool) -> None:
+        def confirmed(reason: str | None) -> None:
+            if reason is not None:
+                self._start(request, reason)
+
+        body = "\n".join(preview(request))
+        self.app.push_screen(ReasonDialog(f"Live test move of {request.vm}", body, "Move the VM"), confirmed)
+
+    def _request(self, what_if_only: bool) -> MoveRequest | None:
+        """The move the choices describe; None (said) while a move runs or before a VM and destination are chosen."""
         if self.running:
             self.notify("A move is already running.")
-            return
+            return None
         vm = chosen(self.query_one("#vm", Select))
         destination = chosen(self.query_one("#destination", Select))
         if vm is None or destination is None:
             self.notify("Choose a VM and a destination first.", severity="warning")
+            return None
+        return MoveRequest(vm=vm, destination=destination, source=self.vm_hosts().get(vm), what_if_only=what_if_only)
+
+    def _start(self, request: MoveRequest, reason: str | None) -> None:
+        if self.running:  # a move started while the dialog was open
+            self.notify("A move is already running.")
             return
-        source = self.vm_hosts().get(vm)
         self.running = True
         for button in self.query(Button):
             button.disabled = True
@@ -126,12 +144,12 @@ class MigrateScreen(BaseScreen):
         log = self.query_one("#move-log", PlainLog)
         log.clear()
         candidates = [n.name for n in self.app.snapshot.nodes] if self.app.snapshot else []
-        self.run_move(MoveRequest(vm=vm, destination=destination, source=source, what_if_only=what_if_only),
-                      candidates, log)
+        self.run_move(request, reason, candidates, log)
 
     @work(thread=True, group="move")  # one at a time (self.running); a move is never replaced by another
-    def run_move(self, request: MoveRequest, candidates: list[str], log: PlainLog) -> None:
-        """Pre-flight, move and verify; the steps go to `log` and the result to `_done` (on the event loop)."""
+    def run_move(self, request: MoveRequest, reason: str | None, candidates: list[str], log: PlainLog) -> None:
+        """Pre-flight, move and verify, logged with the operator's reason (None for a pre-flight); the steps go to
+        `log` and the result to `_done` (on the event loop)."""
         def step(message: str) -> None:
             self.app.call_from_thread(log.write_line, message)
 
@@ -140,7 +158,7 @@ class MigrateScreen(BaseScreen):
 
         try:
             result = run_test_move(self.app.session.hosts, request, candidates, progress=progress, step=step)
-            moves.record(self.app.session.journal, result)  # for the change-record report
+            moves.record(self.app.session.journal, result, reason=reason)  # for the change-record report
         except Exception as exc:  # shown on screen; the console stays up
             step(f"FAILED: {describe(exc)}")
             result = None
