@@ -13,7 +13,8 @@ on one ldap3 connection:
 
 counting LDAP round trips with ldap3's own usage statistics. Then the host side (the lab host gateway
 with a fixed 200 ms per call: 64 hosts concurrently vs the serial sum) and the console (Pilot: launch →
-nodes table painted with 64 rows, key → screen updated). Ends with one summary line.
+nodes table painted with 64 rows, ↓ → cursor moved, and each key that opens a screen → that screen shown, beside
+a bare Textual app in the same harness). Ends with one summary line.
 """
 
 from __future__ import annotations
@@ -264,6 +265,7 @@ SCREENS = (
     ("profiles", ("p",)),
     ("help", ("question_mark",)),
     ("drain", ("d",)),
+    ("tour", ("t",)),
 )
 
 
