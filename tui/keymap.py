@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.screen import Screen
 
 from lmdoctor.services.storage import config
 
@@ -50,6 +51,14 @@ def apply(app: App, settings: config.ConsoleConfig) -> list[str]:
         problems.append(f"[keymap] unknown binding id(s) {', '.join(unknown)}; known ids: {', '.join(sorted(known))}")
     app.set_keymap({k: v for k, v in settings.keymap.items() if k in known})
     return problems
+
+
+def key_of(screen: Screen, binding_id: str) -> str:
+    """The key that runs binding `binding_id` on `screen` now, as console.toml's [keymap] left it (for hints)."""
+    for key, active in screen.active_bindings.items():
+        if active.binding.id == binding_id:
+            return active.binding.key_display or key
+    return binding_ids(screen.app).get(binding_id, "?")
 
 
 def next_theme(current: str, available: Iterable[str]) -> str:

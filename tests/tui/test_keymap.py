@@ -156,3 +156,14 @@ def test_walkthrough_and_matrix_keys_have_ids_for_the_keymap() -> None:
     for screen in (WalkthroughScreen, MatrixScreen):
         missing = [b.key for b in screen.BINDINGS if isinstance(b, Binding) and not b.id]
         assert missing == [], f"{screen.__name__} bindings without an id: {missing}"
+
+
+async def test_the_status_line_names_the_refresh_key_console_toml_chose(demo_app, conf):
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[keymap]\n"app.refresh" = "f5"\n')
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await settle(pilot)
+        status = str(app.screen.query_one(".status-line").render())
+        assert "f5 refresh" in status and "ctrl+r" not in status

@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Header
 
+from lmdoctor.tui.keymap import key_of
 from lmdoctor.tui.text import Part, assemble
 from lmdoctor.tui.widgets.keys_bar import KeysBar
 from lmdoctor.tui.widgets.plain import Plain
@@ -61,7 +62,7 @@ class BaseScreen(Screen[None]):
             return assemble("reading the directory and the hosts…")
         errors = sum(1 for f in inventory.findings if f.severity == "error")
         return assemble(f"as of {inventory.as_of:%H:%M:%S} UTC · {len(inventory.findings)} finding(s), "
-                        f"{errors} error(s) · ", ("ctrl+r refresh", "dim"))
+                        f"{errors} error(s) · ", (f"{key_of(self, 'app.refresh')} refresh", "dim"))
 
     def show_progress(self, message: str) -> None:
         """The inventory read under way, on the status line until the screen shows the new inventory."""
