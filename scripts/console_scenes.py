@@ -166,15 +166,16 @@ async def move(pilot: Pilot) -> None:
     await confirm_move(pilot, "CHG-1001 test move")
 
 
-async def confirm_move(pilot: Pilot, reason: str) -> None:
-    """On the test Move-VM screen: g, the reason typed key by key into the dialog, Enter; wait for the move."""
+async def confirm_move(pilot: Pilot, reason: str, done: Callable[[], bool] | None = None) -> None:
+    """On the test Move-VM screen (or the walkthrough's Verify step): g, the reason typed key by key into the
+    dialog, Enter; wait for the move (until `done`, by default the Move-VM screen no longer running)."""
     from lmdoctor.tui.screens.confirm import ReasonDialog
     from lmdoctor.tui.screens.migrate import MigrateScreen
 
     await pilot.press("g")
     await settle(pilot, lambda: isinstance(pilot.app.screen, ReasonDialog))
     await pilot.press(*("space" if c == " " else c for c in reason), "enter")
-    await settle(pilot, lambda: isinstance(pilot.app.screen, MigrateScreen) and not pilot.app.screen.running)
+    await settle(pilot, done or (lambda: isinstance(pilot.app.screen, MigrateScreen) and not pilot.app.screen.running))
 
 
 async def migrate(pilot: Pilot) -> None:

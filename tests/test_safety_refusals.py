@@ -122,7 +122,7 @@ def test_read_only_walkthrough_verify_does_not_move(healthy_lab):
         snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
         walkthrough.state.test_move = ChosenMove(vm="APP01", source="HV01", destination="HV02")
         with pytest.raises(ReadOnlyError):
-            walkthrough.run_verify(snapshot)
+            walkthrough.run_verify(snapshot, "CHG-1 verify")
         assert session.hosts.get_vm("HV01", "APP01") is not None and session.hosts.get_vm("HV02", "APP01") is None
     finally:
         session.close()

@@ -54,7 +54,7 @@ def drive(session: Session, wt: Walkthrough) -> dict[Step, StepResult]:
             apply_fixes(session, result.fixable)
             result = check(session, wt)
         if result.step == Step.VERIFY:
-            wt.run_verify(look(session)[0])
+            wt.run_verify(look(session)[0], "CHG-2001 verify")
             result = check(session, wt)
         seen[result.step] = result
         if not wt.advance(result):
@@ -158,10 +158,11 @@ def test_credssp_window_is_time_boxed_and_rollback_waits_for_it(lab_session):
     assert Line("warn", "A CredSSP window is open on HV01, HV02.") in check(session, wt).found
     assert wt.advance(check(session, wt))  # optional either way
 
-    wt.run_verify(look(session)[0])  # a remotely started move cannot use CredSSP
+    wt.run_verify(look(session)[0], "CHG-2001 verify")  # a remotely started move cannot use CredSSP
     verify = check(session, wt)
     assert not verify.met and any("run Move-VM in a session on HV01" in line.text for line in verify.found)
-    assert moves.history(session.journal)[-1].result == wt.state.verify  # the verification log has it
+    logged = moves.history(session.journal)[-1]  # the verification log has it, with the reason
+    assert (logged.result, logged.reason) == (wt.state.verify, "CHG-2001 verify")
     wt.skip()
     rollback = check(session, wt)
     assert not rollback.met and "CredSSP window on HV01, HV02 is still open" in rollback.headline

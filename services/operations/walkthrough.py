@@ -479,23 +479,32 @@ class Walkthrough:
             ".SecurityServicesRunning  # 1 = Credential Guard running",
         ])
 
-    def run_verify(self, snapshot: Snapshot, progress: ProgressCallback | None = None,
-                   step: Callable[[str], None] | None = None) -> MoveResult:
-        """The real test move (pre-flight, Move-VM with progress, Get-VM on the destination); recorded."""
+    def verify_request(self, snapshot: Snapshot) -> MoveRequest:
+        """The live test move the Verify step runs (from where the VM is now), for `migration.preview`."""
         tm = self.state.test_move
         if tm is None:
             raise ValueError("no test move chosen: run the Symptom step first")
-        where = self._vm_host(snapshot, tm.vm)
-        if where == tm.destination and self.state.verify is not None and self.state.verify.ok:
+        return MoveRequest(vm=tm.vm, destination=tm.destination, source=self._vm_host(snapshot, tm.vm) or tm.source)
+
+    def verified_already(self, snapshot: Snapshot) -> bool:
+        """The VM is on the destination and the earlier test move there passed: nothing to move."""
+        request = self.verify_request(snapshot)
+        return request.source == request.destination and self.state.verify is not None and self.state.verify.ok
+
+    def run_verify(self, snapshot: Snapshot, reason: str, progress: ProgressCallback | None = None,
+                   step: Callable[[str], None] | None = None) -> MoveResult:
+        """The real test move (pre-flight, Move-VM with progress, Get-VM on the destination); recorded with the
+        operator's reason."""
+        request = self.verify_request(snapshot)
+        if self.verified_already(snapshot) and self.state.verify is not None:
             if step:
-                step(f"{tm.vm} is already on {tm.destination}: verified earlier")
+                step(f"{request.vm} is already on {request.destination}: verified earlier")
             return self.state.verify
-        result = run_test_move(self.session.hosts, MoveRequest(vm=tm.vm, destination=tm.destination,
-                                                               source=where or tm.source),
-                               [n.name for n in snapshot.nodes], progress=progress, step=step)
+        result = run_test_move(self.session.hosts, request, [n.name for n in snapshot.nodes], progress=progress,
+                               step=step)
         self.state.verify = result
         self.save()
-        moves.record(self.session.journal, result)
+        moves.record(self.session.journal, result, reason=reason)
         return result
 
     def _check_verify(self, snapshot: Snapshot, findings: list[Finding]) -> StepResult:
@@ -506,7 +515,8 @@ class Walkthrough:
                     f"Get-VM -ComputerName {tm.destination} -Name {tm.vm}"]
         result = self.state.verify
         if result is None:
-            headline = (f"g runs Move-VM {tm.vm} {tm.source} → {tm.destination} and checks it with Get-VM."
+            headline = (f"g previews Move-VM {tm.vm} {tm.source} → {tm.destination}, asks for a reason, runs it and "
+                        "checks it with Get-VM."
                         if not self.session.read_only else
                         "Read-only session: lmdoctor will not run the live move; run it by hand or reopen without "
                         "--read-only.")

@@ -7,11 +7,12 @@ from textual.widgets import Input, Log, Static
 from lmdoctor.services.operations import credssp
 from lmdoctor.services.operations.session import open_demo
 from lmdoctor.services.operations.walkthrough import Step
+from lmdoctor.services.storage import move_log
 from lmdoctor.tui.app import LmDoctorApp
 from lmdoctor.tui.screens.confirm import ReasonDialog
 from lmdoctor.tui.screens.fix import FixScreen
 from lmdoctor.tui.screens.walkthrough import ConfirmSkip, WalkthroughScreen
-from tests.tui.conftest import FIXED_NOW, make_app, open_walkthrough, settle, step_to
+from tests.tui.conftest import FIXED_NOW, confirm_move, make_app, open_walkthrough, settle, step_to
 
 SIZE = (80, 24)
 
@@ -56,8 +57,8 @@ async def test_seed_from_symptom_to_prevention(demo_app):
         await step_to(pilot, screen, Step.CREDSSP)
         assert "Credential Guard" in text(app, "#wt-found")
         await step_to(pilot, screen, Step.VERIFY)
-        await pilot.press("g")
-        await settle(pilot, lambda: not screen.moving and bool(screen.current_result and screen.current_result.met))
+        await confirm_move(pilot, "CHG-4001 verify", lambda: app.screen is screen and not screen.moving
+                           and bool(screen.current_result and screen.current_result.met))
         assert "APP01 moved HV01 → HV02" in text(app, "#wt-headline")
         assert app.session.hosts.get_vm("HV02", "APP01") is not None
 
@@ -142,3 +143,27 @@ async def test_credssp_window_opened_and_closed_from_the_walkthrough(demo_app):
         await settle(pilot, lambda: app.screen is screen and bool(screen.current_result and screen.current_result.met))
         assert not credssp.windows(app.session.remediator)
         assert {app.snapshot.node(h).host.settings.auth_type.value for h in ("HV01", "HV02")} == {"Kerberos"}
+
+
+async def test_verify_asks_for_a_reason_esc_leaves_the_vm_and_a_reason_moves_it(demo_app):
+    app = demo_app("healthy")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_walkthrough(pilot)
+        for step in (Step.ENVIRONMENT, Step.TRIAGE, Step.DIAGNOSIS, Step.FIX, Step.CREDSSP, Step.VERIFY):
+            await step_to(pilot, screen, step)
+        await pilot.press("g")
+        await settle(pilot, lambda: isinstance(app.screen, ReasonDialog))
+        body = "\n".join(str(w.render()) for w in app.screen.query("Plain").results(Static))
+        assert "a live migration from HV01 to HV02" in body and "Get-VM -ComputerName HV02 -Name APP01" in body
+        await pilot.press("escape")  # cancel: nothing moves
+        await settle(pilot, lambda: app.screen is screen)
+        assert not screen.moving and screen.walkthrough.state.verify is None
+        assert app.session.hosts.get_vm("HV01", "APP01") is not None and app.session.hosts.get_vm("HV02", "APP01") is None
+        assert move_log.history(app.session.journal) == []
+
+        await confirm_move(pilot, "CHG-43 verify", lambda: app.screen is screen and not screen.moving
+                           and bool(screen.current_result and screen.current_result.met))
+        assert "APP01 moved HV01 → HV02" in text(app, "#wt-headline")
+    assert app.session.hosts.get_vm("HV02", "APP01") is not None and app.session.hosts.get_vm("HV01", "APP01") is None
+    (record,) = move_log.history(app.session.journal)
+    assert (record.reason, record.result.ok, record.result.what_if) == ("CHG-43 verify", True, False)

@@ -15,6 +15,7 @@ from textual.widgets import ProgressBar
 from lmdoctor.services.domain.models import Finding, MoveProgress, MoveResult, Snapshot
 from lmdoctor.services.domain.safetext import visible
 from lmdoctor.services.operations import credssp, readonly
+from lmdoctor.services.operations.migration import preview
 from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.services.operations.walkthrough import (
     CREDSSP_MINUTES,
@@ -317,14 +318,27 @@ class WalkthroughScreen(BaseScreen):
         if self.app.session.read_only:
             self.notify(str(readonly.refusal(readonly.LIVE_MOVE)), severity="warning")
             return
+        if self.walkthrough.verified_already(snapshot):
+            self._start_verify(snapshot, "")  # nothing moves: the earlier result is shown again
+            return
+        request = self.walkthrough.verify_request(snapshot)
+
+        def confirmed(reason: str | None) -> None:
+            if reason is not None and not self.moving:
+                self._start_verify(snapshot, reason)
+
+        self.app.push_screen(ReasonDialog(f"Live test move of {request.vm}", "\n".join(preview(request)),
+                                          "Move the VM"), confirmed)
+
+    def _start_verify(self, snapshot: Snapshot, reason: str) -> None:
         self.moving = True
         bar = self.query_one("#wt-progress", ProgressBar)
         bar.update(progress=0)
         bar.remove_class("hidden")
-        self.run_verify(snapshot)
+        self.run_verify(snapshot, reason)
 
     @work(thread=True, group="walkthrough-move")  # one at a time (self.moving); a move is never replaced
-    def run_verify(self, snapshot: Snapshot) -> None:
+    def run_verify(self, snapshot: Snapshot, reason: str) -> None:
         def progress(p: MoveProgress) -> None:
             self.app.call_from_thread(self._progress, p.percent, f"{p.activity}: {p.status}")
 
@@ -332,7 +346,8 @@ class WalkthroughScreen(BaseScreen):
             self.app.call_from_thread(self._progress, None, message)
 
         try:
-            result: MoveResult | None = self.walkthrough.run_verify(snapshot, progress=progress, step=step)
+            result: MoveResult | None = self.walkthrough.run_verify(snapshot, reason, progress=progress,
+                                                                      step=step)
         except Exception as exc:  # shown; the console stays up
             step(f"The test move could not be attempted: {describe(exc)}")
             result = None
