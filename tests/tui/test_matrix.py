@@ -118,6 +118,11 @@ async def test_a_64_node_grid_renders_and_the_cursor_moves(demo_app):
         await pilot.press("ctrl+end")
         await settle(pilot)
         assert table.cursor_coordinate == Coordinate(63, 64) and "N064 → itself" in detail(app)
+        # Scrolled to the right edge, the painted grid shows the last columns (only columns in view are
+        # rendered; a row painted for the first view must not be reused with blanks here).
+        painted = [table.render_line(y).text for y in range(table.size.height)]
+        assert "N064" in painted[0] and "N063" in painted[0]
+        assert any(line.lstrip().startswith("N064") and "●●P·" in line and "─" in line for line in painted)
 
         # A fresh inventory updates cells in place: the grid is not rebuilt.
         columns_before = list(table.columns)

@@ -20,6 +20,7 @@ from lmdoctor.tui.messages import OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import Part, assemble, cell, join_lines, typed_line
 from lmdoctor.tui.widgets.plain import Plain
+from lmdoctor.tui.widgets.wide_table import WideTable
 
 TONE_STYLE = {"ok": "green", "warning": "dark_orange", "error": "bold red"}
 SELF_CELL = Text(" ─ ", style="dim")
@@ -76,7 +77,7 @@ class MatrixScreen(BaseScreen):
         yield Input(placeholder="show nodes whose name contains… (Esc clears)", id="mx-filter", classes="hidden")
         with Horizontal(classes="split"):
             with Vertical(id="mx-grid"):
-                yield DataTable(cursor_type="cell", fixed_columns=1, id="matrix")
+                yield WideTable(cursor_type="cell", fixed_columns=1, id="matrix")
             with VerticalScroll(classes="detail-pane", id="mx-pane"):
                 yield Plain("reading…", id="mx-detail", classes="detail")
         yield from self.compose_bottom()
