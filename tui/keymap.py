@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterable
+from weakref import WeakKeyDictionary
 
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.keys import format_key
 from textual.screen import Screen
 
 from lmdoctor.services.storage import config
+
+_APPLIED: WeakKeyDictionary[App, dict[str, str]] = WeakKeyDictionary()
 
 THEME_ORDER = ("textual-dark", "textual-light", "nord", "gruvbox", "dracula", "tokyo-night", "monokai",
                "catppuccin-mocha", "solarized-light", "flexoki")
@@ -49,8 +53,14 @@ def apply(app: App, settings: config.ConsoleConfig) -> list[str]:
     unknown = sorted(set(settings.keymap) - set(known))
     if unknown:
         problems.append(f"[keymap] unknown binding id(s) {', '.join(unknown)}; known ids: {', '.join(sorted(known))}")
-    app.set_keymap({k: v for k, v in settings.keymap.items() if k in known})
+    _APPLIED[app] = {k: v for k, v in settings.keymap.items() if k in known}
+    app.set_keymap(_APPLIED[app])
     return problems
+
+
+def remapped(app: App) -> dict[str, str]:
+    """The binding ids console.toml's [keymap] moved on `app` → their keys (as written there)."""
+    return dict(_APPLIED.get(app, {}))
 
 
 def key_of(screen: Screen, binding_id: str) -> str:
@@ -58,7 +68,12 @@ def key_of(screen: Screen, binding_id: str) -> str:
     for key, active in screen.active_bindings.items():
         if active.binding.id == binding_id:
             return active.binding.key_display or key
-    return binding_ids(screen.app).get(binding_id, "?")
+    return remapped(screen.app).get(binding_id) or binding_ids(screen.app).get(binding_id, "?")
+
+
+def key_hint(screen: Screen, binding_id: str) -> str:
+    """`key_of`'s first key as Textual's footer formats a key (escape → esc, slash → /), for hints in text."""
+    return format_key(key_of(screen, binding_id).split(",")[0])
 
 
 def next_theme(current: str, available: Iterable[str]) -> str:

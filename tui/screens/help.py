@@ -8,6 +8,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label
 
+from lmdoctor.tui.keymap import remapped
 from lmdoctor.tui.text import Part, assemble, join_lines
 from lmdoctor.tui.widgets.plain import Plain
 
@@ -25,11 +26,11 @@ GLOBAL_KEYS = [
 
 def key_lines(screen: Screen) -> list[tuple[str, str]]:
     """The screen's keys, as remapped by the user's [keymap] where it names the binding's id."""
-    remapped: dict[str, str] = getattr(screen.app, "_keymap", {})
+    moved = remapped(screen.app)
     keys: list[tuple[str, str]] = []
     for binding in screen.BINDINGS:
         if isinstance(binding, Binding) and binding.description:
-            key = remapped[binding.id] if binding.id in remapped else binding.key_display or binding.key
+            key = moved[binding.id] if binding.id in moved else binding.key_display or binding.key
             keys.append((key, binding.description))
     return keys
 
