@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from lmdoctor.services.storage import config
 from lmdoctor.tui import keymap
@@ -167,3 +167,22 @@ async def test_the_status_line_names_the_refresh_key_console_toml_chose(demo_app
         await settle(pilot)
         status = str(app.screen.query_one(".status-line").render())
         assert "f5 refresh" in status and "ctrl+r" not in status
+
+
+async def test_buttons_and_status_hints_name_the_keys_console_toml_chose(demo_app, conf):
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[keymap]\n"migrate.move" = "v"\n"connect.save" = "f2"\n')
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await pilot.press("m")
+        await settle(pilot, lambda: isinstance(app.screen, MigrateScreen))
+        assert str(app.screen.query_one("#move", Button).label) == "Move and verify (v)"
+        assert str(app.screen.query_one("#preflight", Button).label) == "Pre-flight -WhatIf (w)"  # not remapped
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await settle(pilot)
+        status = str(app.screen.query_one(".status-line").render())
+        assert "f2 save" in status and "ctrl+s" not in status and "ctrl+o connect" in status

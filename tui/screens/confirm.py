@@ -10,6 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input
 
 from lmdoctor.services.domain import inputs
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel
 
 
@@ -51,7 +52,7 @@ class ReasonDialog(ModalScreen[str | None]):
             yield from reason_fields()
             with Horizontal(classes="buttons"):
                 yield Button(self.action_label, id="ok", variant="error")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button(f"Cancel ({key_hint(self, 'reason.cancel')})", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()

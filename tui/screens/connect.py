@@ -14,6 +14,7 @@ from lmdoctor.services.operations.session import Session, open_profile
 from lmdoctor.services.storage import credentials, profiles
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.services.storage.profiles import Profile
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.messages import SessionOpened
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import assemble
@@ -103,7 +104,8 @@ class ConnectScreen(BaseScreen):
         yield Plain("", id=f"err-{field}", classes="field-error")
 
     def on_mount(self) -> None:
-        self.set_status("in use: ", (self.app.session.label, "b"), " · ctrl+s save · ctrl+o connect · ctrl+n new")
+        self.set_status("in use: ", (self.app.session.label, "b"), f" · {key_hint(self, 'connect.save')} save · {key_hint(self, 'connect.open_profile')} connect"
+                        f" · {key_hint(self, 'connect.new')} new")
         self.render_profiles()
         self.query_one(FilterTable).table.focus()
 

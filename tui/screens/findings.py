@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 
 from lmdoctor.services.domain.diagnosis import bulk_fixable
 from lmdoctor.services.domain.models import Finding
+from lmdoctor.tui.keymap import key_of
 from lmdoctor.tui.messages import OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import Part, assemble, join_lines
@@ -18,13 +19,13 @@ from lmdoctor.tui.widgets.filter_table import FilterTable
 from lmdoctor.tui.widgets.plain import Plain
 
 
-def finding_detail(f: Finding) -> Content:
+def finding_detail(f: Finding, fix_key: str = "Enter") -> Content:
     """The detail pane's text for one finding: every value shown as text."""
     rows: list[Part] = [(f.message, "b"), (f"{f.code} · {f.id}", "dim"), "", ("Cause", "b u"), f.cause]
     if f.evidence:
         rows += ["", ("Evidence", "b u"), *(f"• {e}" for e in f.evidence)]
     if f.fix:
-        rows += ["", assemble(("Fix", "b u"), f" {f.fix.summary}  ", (" Enter ", "reverse"), " preview and apply")]
+        rows += ["", assemble(("Fix", "b u"), f" {f.fix.summary}  ", (f" {fix_key} ", "reverse"), " preview and apply")]
         for a in f.fix.actions:
             rows += [f"• {a.description}", assemble("  ", ("PowerShell:", "dim"), " ", (a.powershell, "cyan"))]
             if a.aduc:
@@ -91,7 +92,7 @@ class FindingsScreen(BaseScreen):
     def _show(self, finding_id: str | None) -> None:
         f = next((f for f in self.findings if f.id == finding_id), None)
         if f:
-            self.query_one("#finding-detail", Plain).update(finding_detail(f))
+            self.query_one("#finding-detail", Plain).update(finding_detail(f, key_of(self, "findings.fix").split(",")[0].title()))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None:

@@ -16,6 +16,7 @@ from lmdoctor.services.domain.fixes import preview_lines
 from lmdoctor.services.domain.models import ChangePreview, Finding
 from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.services.storage.error_log import describe
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.screens.confirm import checked_reason, reason_fields
 from lmdoctor.tui.text import assemble, typed_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
@@ -60,8 +61,8 @@ class FixScreen(ModalScreen[bool]):
             yield from reason_fields("Reason / change ticket (required), e.g. CHG-1234 enable live migration")
             yield Input(placeholder="", id="confirm-word", classes="hidden")
             with Horizontal(classes="buttons"):
-                yield Button("Apply (ctrl+s)", id="apply", variant="error", disabled=True)
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button(f"Apply ({key_hint(self, 'fix.apply')})", id="apply", variant="error", disabled=True)
+                yield Button(f"Cancel ({key_hint(self, 'fix.close')})", id="cancel")
             yield PlainLog(id="fix-log", classes="hidden")
 
     def _title(self) -> str:
@@ -160,7 +161,7 @@ class FixScreen(ModalScreen[bool]):
         self.busy = False
         self.wrote = wrote
         cancel = self.query_one("#cancel", Button)
-        cancel.label = "Close (esc)"
+        cancel.label = f"Close ({key_hint(self, 'fix.close')})"
         cancel.focus()
 
     def action_close(self) -> None:

@@ -3,6 +3,9 @@ for a pair, a row, a column or the whole grid in one previewed change."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +19,7 @@ from lmdoctor.services.domain.matrix import Pair, PairStatus
 from lmdoctor.services.domain.models import Snapshot
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.journal import JournalError
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.messages import OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.text import Part, assemble, cell, join_lines, typed_line
@@ -30,13 +34,15 @@ def legend_text() -> Content:
     return assemble(("Cell", "b"), " = VSMS · cifs · transition · last move    " + matrix.LEGEND_SHORT)
 
 
-def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> Content:
-    """The detail pane for one pair: evidence, then exactly the fix for that pair."""
+def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None,
+                key: Callable[[str], str]) -> Content:
+    """The detail pane for one pair: evidence, then exactly the fix for that pair (`key`: a binding id → its key)."""
     lines: list[Part] = [assemble((f"{status.source} → {status.destination}", "b"), "  ",
                                   (status.summary, TONE_STYLE[matrix.tone(status)])), ""]
     lines += [typed_line(line) for line in matrix.evidence(snapshot, status, last)[1:]]  # [0]: the header above
     plans = matrix.fix_findings(snapshot, [(status.source, status.destination)])
-    lines += ["", assemble(("Fix for this pair", "b u"), *(("  ", (" f ", "reverse"), " preview and apply")
+    fix_key = f" {key('matrix.fix_pair')} "
+    lines += ["", assemble(("Fix for this pair", "b u"), *(("  ", (fix_key, "reverse"), " preview and apply")
                                                           if plans else ()))]
     if not plans:
         lines.append(("Nothing to fix: the source may delegate to every service, with any protocol.", "green"))
@@ -44,7 +50,8 @@ def pair_detail(snapshot: Snapshot, status: PairStatus, last: bool | None) -> Co
         for action in plan.actions:
             lines += [f"• {action.description}", assemble("  ", (action.powershell, "cyan"))]
         lines += [assemble("• then ", (fixes.purge_tickets_command(h), "cyan")) for h in plan.purge_hosts]
-    lines += ["", ("r fixes the row (this source), c the column (this destination), a the whole grid", "dim")]
+    lines += ["", (f"{key('matrix.fix_row')} fixes the row (this source), {key('matrix.fix_column')} the column "
+                   f"(this destination), {key('matrix.fix_grid')} the whole grid", "dim")]
     return join_lines(lines)
 
 
@@ -183,7 +190,7 @@ class MatrixScreen(BaseScreen):
             detail.update(assemble((src, "b"), " → itself: a node does not migrate to itself." if dst else
                                    ": move right to a destination. r fixes this whole row."))
             return
-        detail.update(pair_detail(snapshot, status, self.moves.get((src, dst))))
+        detail.update(pair_detail(snapshot, status, self.moves.get((src, dst)), partial(key_hint, self)))
 
     def on_data_table_cell_highlighted(self, _: DataTable.CellHighlighted) -> None:
         self._show_cursor()

@@ -13,6 +13,7 @@ from lmdoctor.services.operations import readonly
 from lmdoctor.services.operations.migration import MoveRequest, preview, run_test_move
 from lmdoctor.services.storage import move_log as moves
 from lmdoctor.services.storage.error_log import describe
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.messages import ClusterChanged
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
@@ -54,8 +55,8 @@ class MigrateScreen(BaseScreen):
                 yield Label("to", classes="field-label")
                 yield Select([], id="destination", prompt="destination node", allow_blank=True)
             with Horizontal(classes="buttons"):
-                yield Button("Pre-flight -WhatIf (w)", id="preflight")
-                yield Button("Move and verify (g)", id="move", variant="primary",
+                yield Button(f"Pre-flight -WhatIf ({key_hint(self, 'migrate.preflight')})", id="preflight")
+                yield Button(f"Move and verify ({key_hint(self, 'migrate.move')})", id="move", variant="primary",
                              disabled=self.app.session.read_only)
             yield ProgressBar(total=100, show_eta=False, id="move-progress")
             yield Plain("", id="move-activity")

@@ -17,6 +17,7 @@ from lmdoctor.services.domain.tour import TourState
 from lmdoctor.services.operations import readonly, tour
 from lmdoctor.services.storage import tour_state
 from lmdoctor.services.storage.error_log import describe
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.messages import ClusterChanged
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
@@ -60,10 +61,10 @@ class TourScreen(BaseScreen):
                 yield Select(MODES, id="mode", value="cycle", allow_blank=False)
                 yield Checkbox("keep going after a failed hop", id="keep-going")
             with Horizontal(classes="buttons"):
-                yield Button("Preview hops (p)", id="preview")
-                yield Button("Start tour (g)", id="start", variant="primary", disabled=self.app.session.read_only)
-                yield Button("Stop after this hop (s)", id="stop", disabled=True)
-                yield Button("Resume (r)", id="resume", disabled=True)
+                yield Button(f"Preview hops ({key_hint(self, 'tour.preview')})", id="preview")
+                yield Button(f"Start tour ({key_hint(self, 'tour.start')})", id="start", variant="primary", disabled=self.app.session.read_only)
+                yield Button(f"Stop after this hop ({key_hint(self, 'tour.stop')})", id="stop", disabled=True)
+                yield Button(f"Resume ({key_hint(self, 'tour.resume')})", id="resume", disabled=True)
             yield Plain("", id="tour-summary")
             yield FilterTable(plan.COLUMNS, id="tour-hops")
             yield Plain("", id="tour-result", classes="detail")

@@ -27,6 +27,7 @@ from lmdoctor.services.operations.walkthrough import (
     Walkthrough,
 )
 from lmdoctor.services.storage.error_log import describe
+from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.messages import ClusterChanged, OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
@@ -150,7 +151,7 @@ class WalkthroughScreen(BaseScreen):
             inventory = self.app.inventory
             if result is None and inventory.snapshot is None and inventory.error:
                 headline.update(assemble((f"Cannot check {TITLES[step]}: the inventory failed.", "b red"),
-                                         " ctrl+r tries again"))
+                                         f" {key_hint(self, 'app.refresh')} tries again"))
                 found.update(inventory.error)
                 commands.update("")
             elif result is None:
@@ -313,7 +314,8 @@ class WalkthroughScreen(BaseScreen):
         if self.moving or snapshot is None:
             return
         if self.walkthrough.state.test_move is None:
-            self.notify("No test move chosen yet: go back to Symptom (b).", severity="warning")
+            self.notify(f"No test move chosen yet: go back to Symptom ({key_hint(self, 'walkthrough.back_step')}).",
+                        severity="warning")
             return
         if self.app.session.read_only:
             self.notify(str(readonly.refusal(readonly.LIVE_MOVE)), severity="warning")
