@@ -142,7 +142,9 @@ class WalkthroughScreen(BaseScreen):
         if wt.state.finished:
             done = [TITLES[s] for s in STEPS if wt.state.outcomes.get(s) == "done"]
             skipped = [TITLES[s] for s in STEPS if wt.state.outcomes.get(s) == "skipped"]
-            headline.update(assemble(("✔ Walkthrough complete.", "b green"), " b goes back a step · R starts over"))
+            headline.update(assemble(("✔ Walkthrough complete.", "b green"),
+                                     f" {key_hint(self, 'walkthrough.back_step')} goes back a step · "
+                                     f"{key_hint(self, 'walkthrough.restart')} starts over"))
             found.update(f"Done: {', '.join(done) or 'none'}\nSkipped: {', '.join(skipped) or 'none'}")
             commands.update("")
         else:
@@ -208,7 +210,7 @@ class WalkthroughScreen(BaseScreen):
             self.notify("Still checking…")
             return
         if not self.walkthrough.advance(result):
-            self.notify(f"{result.headline} — s skips this step deliberately.", title="Condition not met",
+            self.notify(f"{result.headline} — {key_hint(self, 'walkthrough.skip')} skips this step deliberately.", title="Condition not met",
                         severity="warning")
             return
         self._moved()
