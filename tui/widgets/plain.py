@@ -24,16 +24,8 @@ class Plain(Static):
         super().update(safe(content), layout=layout)
 
 
-class PlainLabel(Label):
+class PlainLabel(Plain, Label):
     """A Label whose content is text (see Plain)."""
-
-    def __init__(self, content: str | Content | Text = "", *, id: str | None = None,
-                 classes: str | None = None) -> None:
-        super().__init__(safe(content), markup=False, id=id, classes=classes)
-
-    def update(  # type: ignore[override]  # text only, narrower than Static.update on purpose
-            self, content: str | Content | Text = "", *, layout: bool = True) -> None:
-        super().update(safe(content), layout=layout)
 
 
 class PlainLog(Log):
