@@ -25,3 +25,18 @@ def test_values_are_typed_by_what_happens_to_them_not_by_their_text() -> None:
 def test_a_removal_and_an_unchanged_list_are_said_so() -> None:
     assert Line("remove", "cifs/HV02") in preview_lines(preview(("cifs/HV02", "cifs/HV03"), ("cifs/HV03",)))
     assert Line("detail", "(already in place)") in preview_lines(preview(("cifs/HV03",), ("CIFS/HV03",)))
+
+
+def test_a_name_with_a_quote_stays_one_literal_in_every_powershell_line() -> None:
+    """The PowerShell an admin copies names the account as one single-quoted literal, even a name with a quote."""
+    from lmdoctor.services.domain import fixes
+    from lmdoctor.services.domain.models import ComputerAccount
+
+    odd = ComputerAccount(name="HV'01", dn="CN=HV'01,DC=contoso,DC=local")
+    peer = ComputerAccount(name="HV02", dn="CN=HV02,DC=contoso,DC=local")
+    lines = [fixes.add_delegation(odd, ("cifs/HV02",), "HV02").powershell,
+             fixes.enable_protocol_transition(odd).powershell,
+             fixes.clear_unconstrained(odd).powershell,
+             fixes.grant_rbcd(peer, odd).powershell]
+    for line in lines:
+        assert "'HV''01" in line and "'HV'01" not in line

@@ -38,7 +38,7 @@ def add_delegation(account: ComputerAccount, values: Iterable[str], destination:
     return FixAction(
         kind="directory.add_values", target=account.dn, attribute=DELEGATE_TO, values=values,
         description=f"Allow {account.name} to delegate to {destination}'s services ({len(values)} SPNs)",
-        powershell=f"Set-ADComputer -Identity '{account.name}' -Add @{{'{DELEGATE_TO}'=@({ps_list(values)})}}",
+        powershell=f"Set-ADComputer -Identity {ps_quote(account.name)} -Add @{{'{DELEGATE_TO}'=@({ps_list(values)})}}",
         aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
              f"services only' → 'Use any authentication protocol' → Add… → {destination} → {services}",
     )
@@ -49,7 +49,7 @@ def remove_delegation(account: ComputerAccount, values: Iterable[str], why: str)
     return FixAction(
         kind="directory.remove_values", target=account.dn, attribute=DELEGATE_TO, values=values,
         description=f"Remove {len(values)} delegation values from {account.name} ({why})",
-        powershell=f"Set-ADComputer -Identity '{account.name}' -Remove @{{'{DELEGATE_TO}'=@({ps_list(values)})}}",
+        powershell=f"Set-ADComputer -Identity {ps_quote(account.name)} -Remove @{{'{DELEGATE_TO}'=@({ps_list(values)})}}",
         aduc=f"ADUC → {account.name} → Properties → Delegation → select the entries → Remove",
     )
 
@@ -61,9 +61,9 @@ def grant_rbcd(destination: ComputerAccount, source: ComputerAccount) -> FixActi
         kind="directory.grant_rbcd", target=destination.dn, attribute=RBCD, values=(source.sid or "",),
         description=f"Let {source.name} delegate to every service of {destination.name} (RBCD on "
                     f"{destination.name}: add {source.name}'s SID {source.sid} to its descriptor)",
-        powershell=(f"$d = Get-ADComputer '{destination.name}' -Properties PrincipalsAllowedToDelegateToAccount; "
-                    f"Set-ADComputer '{destination.name}' -PrincipalsAllowedToDelegateToAccount "
-                    f"(@($d.PrincipalsAllowedToDelegateToAccount) + (Get-ADComputer '{source.name}'))"),
+        powershell=(f"$d = Get-ADComputer {ps_quote(destination.name)} -Properties PrincipalsAllowedToDelegateToAccount; "
+                    f"Set-ADComputer {ps_quote(destination.name)} -PrincipalsAllowedToDelegateToAccount "
+                    f"(@($d.PrincipalsAllowedToDelegateToAccount) + (Get-ADComputer {ps_quote(source.name)}))"),
     )
 
 
@@ -72,7 +72,7 @@ def enable_protocol_transition(account: ComputerAccount) -> FixAction:
         kind="directory.set_uac_bits", target=account.dn, attribute="userAccountControl",
         values=(hex(UAC_TRUSTED_TO_AUTH_FOR_DELEGATION),),
         description=f"Let {account.name} use any authentication protocol (TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000)",
-        powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedToAuthForDelegation $true",
+        powershell=f"Set-ADAccountControl -Identity {ps_quote(account.name + '$')} -TrustedToAuthForDelegation $true",
         aduc=f"ADUC → {account.name} → Properties → Delegation → 'Use any authentication protocol'",
     )
 
@@ -82,7 +82,7 @@ def clear_unconstrained(account: ComputerAccount) -> FixAction:
         kind="directory.clear_uac_bits", target=account.dn, attribute="userAccountControl",
         values=(hex(UAC_TRUSTED_FOR_DELEGATION),),
         description=f"Stop trusting {account.name} for unconstrained delegation (TRUSTED_FOR_DELEGATION 0x80000)",
-        powershell=f"Set-ADAccountControl -Identity '{account.name}$' -TrustedForDelegation $false",
+        powershell=f"Set-ADAccountControl -Identity {ps_quote(account.name + '$')} -TrustedForDelegation $false",
         aduc=f"ADUC → {account.name} → Properties → Delegation → 'Trust this computer for delegation to specified "
              "services only'",
     )
@@ -106,7 +106,7 @@ def allow_aes(dn: str, name: str, computer: bool) -> FixAction:
 
 def add_spns(account: ComputerAccount, values: Iterable[str]) -> FixAction:
     values = tuple(values)
-    commands = "; ".join(f"setspn -S '{v}' {account.name}" for v in values)
+    commands = "; ".join(f"setspn -S {ps_quote(v)} {account.name}" for v in values)
     return FixAction(
         kind="directory.add_values", target=account.dn, attribute=SPN_ATTRIBUTE, values=values,
         description=f"Register {len(values)} missing SPNs on {account.name}", powershell=commands,
