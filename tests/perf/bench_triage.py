@@ -48,6 +48,7 @@ from lmdoctor.services.domain.spn import spn_key  # noqa: E402
 from lmdoctor.services.operations.inventory import take_snapshot  # noqa: E402
 from lmdoctor.services.storage.journal import Journal  # noqa: E402
 from lmdoctor.services.storage.profiles import Profile  # noqa: E402
+from tests.perf.console_keys import KEY_REPEATS, SCREENS, bare_textual_timings, cursor_moves, screen_opens  # noqa: E402
 from tests.samba.harness import ADMIN_PASSWORD, COMPUTERS_DN, SambaDC, provision_template  # noqa: E402
 from tests.samba.scenarios import MemoryHosts, create_clusters, lab_hosts, node_names  # noqa: E402
 
@@ -172,103 +173,6 @@ def measure(directory: LdapDirectory, run: Callable[[], int]) -> tuple[float, in
 # --------------------------------------------------------------------------- console
 
 
-KEY_REPEATS = 9
-
-
-async def _key_round_trip(pilot, key: str, changed: Callable[[], bool]) -> float:
-    """Pilot press → the change visible in the app's state → the next refresh; seconds."""
-    started = time.perf_counter()
-    await pilot.press(key)
-    while not changed():
-        await pilot.pause(0.001)
-    await pilot.pause()
-    return time.perf_counter() - started
-
-
-async def _cursor_moves(pilot, table) -> float:
-    """Median ↓ (the cursor moved) over KEY_REPEATS presses."""
-    downs = []
-    for _ in range(KEY_REPEATS):
-        row = table.cursor_row
-        downs.append(await _key_round_trip(pilot, "down", lambda row=row: table.cursor_row != row))
-    return statistics.median(downs)
-
-
-async def _screen_opens(pilot, app, keys: tuple[str, ...]) -> float:
-    """Median over KEY_REPEATS of the last of `keys` (the ones before it lead there, untimed) until the screen
-    it opens is on top and refreshed; then Esc back to where the harness started."""
-    home = len(app.screen_stack)
-    opens = []
-    for _ in range(KEY_REPEATS):
-        for key in keys[:-1]:
-            depth = len(app.screen_stack)
-            await pilot.press(key)
-            while len(app.screen_stack) == depth:
-                await pilot.pause(0.001)
-            await pilot.pause()
-        depth = len(app.screen_stack)
-        opens.append(await _key_round_trip(pilot, keys[-1], lambda depth=depth: len(app.screen_stack) > depth))
-        while len(app.screen_stack) > home:
-            await pilot.press("escape")
-            await pilot.pause(0.001)
-        await pilot.pause()
-    return statistics.median(opens)
-
-
-def bare_textual_timings(rows: int) -> tuple[float, float]:
-    """The same harness on a bare Textual app (a DataTable of `rows` rows; f pushes a screen with one):
-    what Pilot and Textual cost by themselves, so the console's own share can be told apart."""
-    from textual.app import App, ComposeResult
-    from textual.binding import Binding
-    from textual.screen import Screen
-    from textual.widgets import DataTable
-
-    def filled() -> DataTable:
-        table = DataTable()
-        table.add_columns("Node", "State")
-        for i in range(rows):
-            table.add_row(f"HV{i:02d}", "Up")
-        return table
-
-    class Pushed(Screen):
-        BINDINGS = [Binding("escape", "app.pop_screen")]
-
-        def compose(self) -> ComposeResult:
-            yield filled()
-
-    class Bare(App):
-        BINDINGS = [Binding("f", "push_screen('pushed')")]
-        SCREENS = {"pushed": Pushed}
-
-        def compose(self) -> ComposeResult:
-            yield filled()
-
-    app = Bare()
-
-    async def drive() -> tuple[float, float]:
-        async with app.run_test(size=(160, 50)) as pilot:
-            await pilot.pause(0.5)
-            return await _cursor_moves(pilot, app.query_one(DataTable)), await _screen_opens(pilot, app, ("f",))
-
-    return asyncio.run(drive())
-
-
-# Every screen a key opens, as reached from the nodes screen: (name, keys; the last one is timed).
-SCREENS = (
-    ("findings", ("f",)),
-    ("node", ("enter",)),
-    ("fix preview", ("f", "enter")),
-    ("matrix", ("x",)),
-    ("walkthrough", ("w",)),
-    ("journal", ("j",)),
-    ("test move", ("m",)),
-    ("profiles", ("p",)),
-    ("help", ("question_mark",)),
-    ("drain", ("d",)),
-    ("tour", ("t",)),
-)
-
-
 def console_timings(directory: LdapDirectory, hosts: ConsoleHosts, cluster: str,
                     root: Path) -> tuple[float, float, dict[str, float]]:
     """Pilot: launch → nodes table painted with every node; median ↓ → cursor moved; for each screen, the
@@ -290,8 +194,8 @@ def console_timings(directory: LdapDirectory, hosts: ConsoleHosts, cluster: str,
                 await pilot.pause(0.005)
             first_paint = time.perf_counter() - started
             await pilot.pause(0.5)
-            down = await _cursor_moves(pilot, table)
-            screens = {name: await _screen_opens(pilot, app, keys) for name, keys in SCREENS}
+            down = await cursor_moves(pilot, table)
+            screens = {name: await screen_opens(pilot, app, keys) for name, keys in SCREENS}
         return first_paint, down, screens
 
     return asyncio.run(drive())

@@ -1,11 +1,12 @@
-"""Opening the matrix and drain screens on a 64-node cluster, in Pilot, without a domain controller: ms per
-screen (median of a few presses, each from the key until the screen is on top and the app idle).
+"""Every screen a key opens, on a 64-node cluster, in Pilot, without a domain controller: ms per screen (median
+of a few presses, each from the key until the screen is on top and the app idle) beside a bare Textual push.
 
-    python tests/perf/profile_screens.py [--profile matrix|drain]
+    python tests/perf/profile_screens.py [--only NAME ...] [--profile NAME] [--presses N]
 
 The console runs on the demo lab; its inventory is then replaced by a synthetic 64-node cluster (full
-delegation, one VM per node, Kerberos, migration on), the same one tests/tui uses for the 64-node matrix.
-With --profile the opens of that screen run under cProfile and the top functions are printed.
+delegation, one VM per node, Kerberos, migration on except on the first node, so there is a finding and a fix
+to preview), the same cluster tests/tui uses for the 64-node matrix. With --profile the opens of that screen run
+under cProfile and the top functions are printed. A tool for finding costs; the benchmark is bench_triage.py.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -26,40 +25,26 @@ from lmdoctor.services.domain.diagnosis import diagnose  # noqa: E402
 from lmdoctor.services.domain.models import AuthType, Snapshot, VirtualMachine, VMHostSettings  # noqa: E402
 from lmdoctor.tui.console import Inventory  # noqa: E402
 from scripts.console_scenes import FIXED_NOW, make_app, settle  # noqa: E402
+from tests.perf.console_keys import SCREENS, bare_textual_timings, cursor_moves, screen_opens  # noqa: E402
 from tests.support.snapshots import synthetic  # noqa: E402
 
 NODES = 64
-PRESSES = 5
-SCREENS = {"matrix": "x", "drain": "d"}
 
 
 def cluster() -> Snapshot:
     """The synthetic cluster with a host report per node: settings, free memory and one running VM."""
     big = synthetic(NODES)
-    settings = VMHostSettings(migration_enabled=True, auth_type=AuthType.KERBEROS)
     nodes = tuple(n.model_copy(update={"host": n.host.model_copy(update={
-        "settings": settings, "memory_free": 64 << 30,
+        "settings": VMHostSettings(migration_enabled=i > 0, auth_type=AuthType.KERBEROS),
+        "memory_free": 64 << 30,
         "vms": (VirtualMachine(name=f"VM{n.name}", host=n.name, memory_assigned=4 << 30),)})})
-        for n in big.nodes)
+        for i, n in enumerate(big.nodes))
     return big.model_copy(update={"nodes": nodes})
 
 
-async def open_screen(pilot, key: str) -> float:
-    """One press of `key` until a screen is pushed and the app is idle; then back; seconds."""
-    app = pilot.app
-    depth = len(app.screen_stack)
-    started = time.perf_counter()
-    await pilot.press(key)
-    while len(app.screen_stack) == depth:
-        await pilot.pause(0.001)
-    await pilot.pause()
-    elapsed = time.perf_counter() - started
-    await pilot.press("escape")
-    await settle(pilot, lambda: len(app.screen_stack) == depth)
-    return elapsed
+async def drive(lab: Path, only: set[str], profile: str | None, presses: int) -> tuple[float, dict[str, float]]:
+    from lmdoctor.tui.widgets.filter_table import FilterTable
 
-
-async def drive(lab: Path, profile: str | None) -> dict[str, float]:
     app = make_app(lab)
     big = cluster()
     timings: dict[str, float] = {}
@@ -67,29 +52,35 @@ async def drive(lab: Path, profile: str | None) -> dict[str, float]:
         await settle(pilot, lambda: app.snapshot is not None)
         app.inventory = Inventory(big, diagnose(big), FIXED_NOW)
         await settle(pilot)
-        for name, key in SCREENS.items():
+        table = app.screen.query_one(FilterTable).table
+        table.focus()
+        down = await cursor_moves(pilot, table, presses)
+        for name, keys in SCREENS:
+            if only and name not in only:
+                continue
             profiler = cProfile.Profile() if name == profile else None
-            runs = []
-            for _ in range(PRESSES):
-                if profiler:
-                    profiler.enable()
-                runs.append(await open_screen(pilot, key))
-                if profiler:
-                    profiler.disable()
-            timings[name] = statistics.median(runs) * 1000
+            timings[name] = await screen_opens(pilot, app, keys, presses, profiler) * 1000
             if profiler:
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-    return timings
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    return down * 1000, timings
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(SCREENS))
+    names = [name for name, _keys in SCREENS]
+    parser.add_argument("--only", nargs="*", choices=names, default=[])
+    parser.add_argument("--profile", choices=names)
+    parser.add_argument("--presses", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        timings = asyncio.run(drive(Path(tmp) / "lab", args.profile))
+        down, timings = asyncio.run(drive(Path(tmp) / "lab", set(args.only), args.profile, args.presses))
+    bare_down, bare_push = (t * 1000 for t in bare_textual_timings(NODES, args.presses))
+    print(f"bare Textual: ↓ {bare_down:.0f} ms, push {bare_push:.0f} ms; ↓ on the nodes screen {down:.0f} ms "
+          f"(own {down - bare_down:.0f})")
     for name, ms in timings.items():
-        print(f"{SCREENS[name]} → {name}: {ms:.0f} ms (median of {PRESSES}, {NODES} nodes)")
+        print(f"{name:12} {ms:6.0f} ms  own {ms - bare_push:6.0f} ms  (median of {args.presses}, {NODES} nodes)")
     return 0
 
 
