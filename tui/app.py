@@ -19,6 +19,7 @@ from lmdoctor.services.storage.credentials import ask_on_terminal
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui import keymap
 from lmdoctor.tui.console import Clock, Console
+from lmdoctor.tui.kept_screens import KeptScreens
 from lmdoctor.tui.messages import ClusterChanged, OpenDrain, OpenFindings, OpenFix, OpenMigrate, OpenNode, SessionOpened
 from lmdoctor.tui.screens.connect import ConnectScreen
 from lmdoctor.tui.screens.drain import DrainScreen
@@ -51,6 +52,7 @@ class LmDoctorApp(Console):
     def __init__(self, session: Session, clock: Clock | None = None) -> None:
         super().__init__(session, clock)
         self._settings_loaded = False
+        self.kept = KeptScreens(self)
 
     def get_default_screen(self) -> Screen:
         return NodesScreen()
@@ -86,37 +88,40 @@ class LmDoctorApp(Console):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.screen))
+            under = self.screen
+            self.push_screen(self.kept.get(f"help:{type(under).__name__}", lambda: HelpScreen(under)))
 
     def action_open_findings(self) -> None:
-        self.push_screen(FindingsScreen())
+        self.on_open_findings(OpenFindings())
 
     def action_open_migrate(self) -> None:
-        self.push_screen(MigrateScreen())
+        self.push_screen(self.kept.get("migrate", MigrateScreen))
 
     def action_open_tour(self) -> None:
-        self.push_screen(TourScreen())
+        self.push_screen(self.kept.get("tour", TourScreen))
 
     def action_open_journal(self) -> None:
-        self.push_screen(JournalScreen())
+        self.push_screen(self.kept.get("journal", JournalScreen))
 
     def action_open_walkthrough(self) -> None:
-        self.push_screen(WalkthroughScreen())
+        self.push_screen(self.kept.get("walkthrough", WalkthroughScreen))
 
     def action_open_matrix(self) -> None:
-        self.push_screen(MatrixScreen())
+        self.push_screen(self.kept.get("matrix", MatrixScreen))
 
     def action_open_connect(self) -> None:
         self.push_screen(ConnectScreen())
 
     def on_open_node(self, message: OpenNode) -> None:
-        self.push_screen(NodeScreen(message.name))
+        self.push_screen(self.kept.get(f"node:{message.name}", lambda: NodeScreen(message.name)))
 
     def on_open_drain(self, message: OpenDrain) -> None:
-        self.push_screen(DrainScreen(message.node))
+        self.push_screen(self.kept.get(f"drain:{message.node}", lambda: DrainScreen(message.node)))
 
     def on_open_findings(self, message: OpenFindings) -> None:
-        self.push_screen(FindingsScreen(message.node, message.focus))
+        screen = self.kept.get(f"findings:{message.node or ''}", lambda: FindingsScreen(message.node))
+        screen.show_finding(message.focus)
+        self.push_screen(screen)
 
     def on_open_migrate(self, message: OpenMigrate) -> None:
         self.push_screen(MigrateScreen(message.vm, message.destination))
@@ -127,6 +132,11 @@ class LmDoctorApp(Console):
                 self.refresh_inventory()
 
         self.push_screen(FixScreen(message.findings), closed)
+
+    def switch_session(self, session: Session) -> None:
+        leaving = list(self.screen_stack)
+        super().switch_session(session)
+        self.kept.forget(leaving)  # their views were of the other cluster
 
     def on_cluster_changed(self, _: ClusterChanged) -> None:
         self.refresh_inventory()

@@ -25,6 +25,7 @@ class BaseScreen(Screen[None]):
         app: Console  # the running lmdoctor console, typed for the checker; Textual supplies it
 
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
+    _render_on_resume: Callable[[], object] | None = None  # an inventory read this screen has not shown yet
 
     def compose_top(self) -> ComposeResult:
         yield Header()
@@ -43,12 +44,21 @@ class BaseScreen(Screen[None]):
     def follow_inventory(self, render: Callable[[], object]) -> None:
         """Run `render` now and after every inventory read (app.inventory), queued on this screen like a
         message handler: a DataTable measures its columns on its next idle, and rows added from the app's own
-        loop could be painted before that, with the header's widths, and stay so."""
+        loop could be painted before that, with the header's widths, and stay so. A screen that is not shown
+        (kept for the next visit, or under another one) renders when it is shown again, once."""
         def queued() -> None:
-            self.call_later(render)
+            if self.is_current:
+                self.call_later(render)
+            else:
+                self._render_on_resume = render
 
         render()
         self.watch(self.app, "inventory", queued, init=False)
+
+    def on_screen_resume(self) -> None:
+        render, self._render_on_resume = self._render_on_resume, None
+        if render is not None:
+            render()
 
     def set_status(self, *parts: Part) -> None:
         """The status line: lmdoctor's words and values, each shown as text (lmdoctor.tui.text.assemble)."""

@@ -54,6 +54,18 @@ class FindingsScreen(BaseScreen):
         self.node = node
         self.focus_id = focus
 
+    def show_finding(self, finding_id: str | None) -> None:
+        """Put the cursor on this finding: now if it is listed, else once the findings are (re)rendered."""
+        self.focus_id = finding_id
+        if finding_id and self.is_mounted:
+            self._focus_row()
+
+    def _focus_row(self) -> None:
+        table = self.query_one(FilterTable)
+        if self.focus_id and self.focus_id in table.table.rows:
+            table.table.move_cursor(row=table.table.get_row_index(self.focus_id))
+            self.focus_id = None
+
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         with Horizontal(classes="split"):
@@ -79,9 +91,7 @@ class FindingsScreen(BaseScreen):
         rows = [(f.id, (badge(f.severity.value), f.code, f.source or "—", f.message)) for f in self.findings]
         table = self.query_one(FilterTable)
         table.set_rows(rows)
-        if self.focus_id and self.focus_id in table.table.rows:
-            table.table.move_cursor(row=table.table.get_row_index(self.focus_id))
-            self.focus_id = None
+        self._focus_row()
         if not rows:
             detail = (assemble(("No findings: every node may migrate to every other node.", "green"))
                       if self.app.snapshot else "reading…")

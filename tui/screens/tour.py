@@ -72,6 +72,13 @@ class TourScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.follow_inventory(self.fill_choices)
+
+    def on_screen_resume(self) -> None:
+        if not self.running:  # at every visit (the screen is kept): a tour may have been saved since, here or by the CLI
+            self.offer_saved()
+
+    def offer_saved(self) -> None:
+        """An unfinished tour from the journal's directory, offered for resume (r)."""
         try:
             saved = tour_state.unfinished(self.app.session.journal)
         except Exception as exc:  # a damaged saved tour: say so, a new tour can still be previewed
