@@ -110,7 +110,7 @@ class LmDoctorApp(Console):
         self.push_screen(self.kept.get("matrix", MatrixScreen))
 
     def action_open_connect(self) -> None:
-        self.push_screen(ConnectScreen())
+        self.push_screen(self.kept.get("connect", ConnectScreen))
 
     def on_open_node(self, message: OpenNode) -> None:
         self.push_screen(self.kept.get(f"node:{message.name}", lambda: NodeScreen(message.name)))

@@ -2,8 +2,8 @@
 is a push of a painted screen, not a compose, a stylesheet pass and a first paint of every widget.
 
 A kept screen follows the inventory while it is away only as far as noting that it changed
-(`BaseScreen.follow_inventory` renders again when it is shown). Screens that hold a write in progress or a
-typed secret (the fix preview, the profiles form) are never kept."""
+(`BaseScreen.follow_inventory` renders again when it is shown). The fix preview (a write being confirmed) is
+never kept; the profiles form clears its password fields whenever it is left."""
 
 from __future__ import annotations
 

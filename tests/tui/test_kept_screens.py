@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Input
+
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import open_demo
+from lmdoctor.tui.screens.connect import ConnectScreen
 from lmdoctor.tui.screens.findings import FindingsScreen
 from lmdoctor.tui.screens.node import NodeScreen
 from lmdoctor.tui.screens.nodes import NodesScreen
@@ -74,3 +77,19 @@ async def test_another_cluster_keeps_none_of_the_old_screens(tmp_path: Path):
         assert again is not first
         assert _listed(again) == [f.id for f in app.findings]
         await settle(pilot, lambda: not first.is_attached)  # the old one is gone, not kept in memory
+
+
+async def test_the_kept_profiles_form_drops_a_typed_password_when_left(tmp_path: Path):
+    app = make_app(tmp_path / "lab", "seed")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        form = app.screen
+        form.query_one("#password", Input).value = "Typed-but-not-saved1"
+        form.query_one("#winrm_password", Input).value = "Typed-but-not-saved2"
+        await _home(pilot)
+        assert [form.query_one(f"#{f}", Input).value for f in ("password", "winrm_password")] == ["", ""]
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        assert app.screen is form

@@ -106,8 +106,15 @@ class ConnectScreen(BaseScreen):
     def on_mount(self) -> None:
         self.set_status("in use: ", (self.app.session.label, "b"), f" · {key_hint(self, 'connect.save')} save · {key_hint(self, 'connect.open_profile')} connect"
                         f" · {key_hint(self, 'connect.new')} new")
-        self.render_profiles()
         self.query_one(FilterTable).table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.render_profiles(self.query_one(FilterTable).selected_key)  # at every visit (kept): the CLI may have saved one
+
+    def on_screen_suspend(self) -> None:
+        """Leaving (the screen is kept for the next visit): a typed password does not stay in the form."""
+        for field in ("password", "winrm_password"):
+            self.query_one(f"#{field}", Input).value = ""
 
     def render_profiles(self, select: str | None = None) -> None:
         rows: list[Row] = []
