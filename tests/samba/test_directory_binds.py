@@ -4,6 +4,7 @@ way a bind fails."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,18 @@ def test_password_bind_from_the_keyring_validates_the_certificate(samba_dc_up, k
         assert Path(conn.server.tls.ca_certs_file) == dc.ca_file
         assert is_domain_admin(directory)
         assert directory.read_values(dc.base_dn, "name") == ("contoso",)
+    finally:
+        directory.close()
+
+
+@pytest.mark.parametrize("mode", ["ldaps", "starttls"])
+def test_both_connections_send_without_nagle(samba_dc_up, mode) -> None:
+    """A 64-node cluster's SPN filter (~35 KiB) spans several TLS records: with Nagle's algorithm on, the last
+    waited for the DC's delayed ACK (~40 ms per search over loopback)."""
+    directory = open_dir(samba_dc_up, ADMIN_PASSWORD, ldap=mode)
+    try:
+        for conn in (directory.connection, directory.spare):
+            assert conn is not None and conn.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         directory.close()
 

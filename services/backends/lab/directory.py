@@ -68,10 +68,10 @@ class LabDirectory(LdapDirectory):
             self._version = version
 
     def _search(self, base: str, flt: Filter, attributes: list[str], scope: str = SUBTREE,
-                on_spare: bool = False) -> list[dict]:
+                on_spare: bool = False, few: bool = False) -> list[dict]:
         with self._lock:
             self._refresh()
-            return super()._search(base, flt, attributes, scope, on_spare)
+            return super()._search(base, flt, attributes, scope, on_spare, few)
 
     def _modify(self, dn: str, changes: dict) -> None:
         """Write, then stamp what a DC records: whenChanged, and each written attribute's originating
