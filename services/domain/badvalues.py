@@ -56,12 +56,13 @@ class ValueCheck:
 
     def texts(self, attribute: str, raws: Iterable[bytes | str] | None) -> tuple[str, ...]:
         """Every value that is UTF-8 text."""
-        try:  # all of them, as a healthy directory has it (a node holds ~250 delegation values)
-            return tuple(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw) for raw in raws or ())
-        except UnicodeDecodeError:
+        raws = tuple(raws or ())
+        try:  # all of them in one C loop, as a healthy directory has it (a node holds ~250 delegation values)
+            return tuple(map(bytes.decode, raws))  # type: ignore[arg-type]  # UTF-8, strict; a str: TypeError
+        except (UnicodeDecodeError, TypeError):  # a value that is not UTF-8, or one already text
             pass
         out = []
-        for raw in raws or ():
+        for raw in raws:
             try:
                 out.append(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
             except UnicodeDecodeError:
