@@ -142,6 +142,20 @@ def test_a_64_node_grid():
     assert sorted(f.source for f in matrix.fix_findings(snap, matrix.every_pair(snap))) == ["N001", "N006", "N011"]
 
 
+def test_the_grid_is_worked_out_once_per_snapshot():
+    """The last snapshot's grid is kept; a caller changing its copy changes nothing, another snapshot (an equal
+    one too) gets its own."""
+    snap = synthetic(8, lacking=[(0, 7)])
+    grid = matrix.matrix(snap)
+    grid.clear()
+    again = matrix.matrix(snap)
+    assert len(again) == 8 * 7 and again[("N001", "N008")] is matrix.matrix(snap)[("N001", "N008")]
+    assert again == matrix.statuses(snap, again)
+    fixed = synthetic(8)
+    assert matrix.matrix(fixed)[("N001", "N008")].ok and not matrix.matrix(snap)[("N001", "N008")].ok
+    assert matrix.matrix(synthetic(8, lacking=[(0, 7)]))[("N001", "N008")] is not again[("N001", "N008")]
+
+
 def test_smb_storage_counts_in_every_cell_and_its_fix(lab_session):
     """APP01 lives on \\\\FS01\\VMs and no node may delegate to cifs/FS01: every pair is red (both ends must
     open the VM's files), the evidence names the storage finding, and a cell's fix adds the file server's

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from lmdoctor.services.domain.models import VSMS, ComputerAccount, NodeSnapshot, Severity
@@ -119,6 +119,12 @@ class PairCoverage:
     def summary(self) -> str:
         return verdict(self).text
 
+    @cached_property
+    def judged(self) -> Verdict:
+        """The pair's verdict, worked out once: the grid's marks and colours, its status line and the findings
+        ask for it again and again (`verdict` says what it is)."""
+        return _judge(self)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -136,6 +142,10 @@ def verdict(c: PairCoverage) -> Verdict:
     the peers). WARNING: it fails by one form of the name only, it works through
     unconstrained delegation (a risk), or an end lacks only a form of a file server's name no path uses.
     None: it works."""
+    return c.judged
+
+
+def _judge(c: PairCoverage) -> Verdict:
     base = _names_verdict(c)
     if not c.shares:
         return base

@@ -30,8 +30,18 @@ def pair(src: NodeSnapshot, dst: NodeSnapshot, have: AbstractSet[str] | None = N
     return coverage(src, dst, have, shares)
 
 
+_last_grid: list[tuple[Snapshot, dict[Pair, PairStatus]]] = []
+
+
 def matrix(snapshot: Snapshot) -> dict[Pair, PairStatus]:
-    return statuses(snapshot, ((s.name, d.name) for s in snapshot.nodes for d in snapshot.nodes if s is not d))
+    """Every ordered pair's status. A snapshot never changes, so the last one's grid is kept: the summary, the
+    walkthrough and the matrix screen ask again for the same inventory's 4 032 pairs (at 64 nodes)."""
+    last = _last_grid[0] if _last_grid else None  # read once: a worker thread may replace it meanwhile
+    if last is None or last[0] is not snapshot:
+        last = (snapshot, statuses(snapshot, ((s.name, d.name) for s in snapshot.nodes for d in snapshot.nodes
+                                              if s is not d)))
+        _last_grid[:] = [last]
+    return dict(last[1])
 
 
 def statuses(snapshot: Snapshot, pairs: Iterable[Pair]) -> dict[Pair, PairStatus]:
