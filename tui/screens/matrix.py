@@ -90,7 +90,7 @@ class MatrixScreen(BaseScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+        self.set_focus(self.query_one(DataTable))  # now, not after the first paint: focus restyles the whole grid
         self.follow_inventory(self.render_matrix)
 
     # --- the grid ---------------------------------------------------------------------------
