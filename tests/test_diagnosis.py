@@ -17,6 +17,7 @@ from lmdoctor.services.domain.models import (
     ComputerAccount,
     Finding,
     HostReport,
+    NodeSnapshot,
     Severity,
     Snapshot,
 )
@@ -28,9 +29,11 @@ from tests.support.snapshots import (
     ISSUED,
     NAMES,
     NOW,
+    account,
     changes,
     dn,
     fqdn,
+    host,
     node,
     owners_for,
     record,
@@ -166,6 +169,17 @@ def test_wrong_object_own_fqdn_in_other_case_is_caught():
     snap = with_account(snap, "HV03", allowed_to_delegate_to=hv03.allowed_to_delegate_to + ("CIFS/hv03.CONTOSO.local",))
     (f,) = only(diagnose(snap), "delegation.wrong_object")
     assert f.source == "HV03" and f.fix.actions[0].values == ("CIFS/hv03.CONTOSO.local",)
+
+
+def test_wrong_object_compares_the_host_in_its_upper_case_form():
+    """'ſı01' upper-cases to SI01 (long s, dotless i): the value is SI01's own, as the host comparison says."""
+    pair = ("SI01", "SI02")
+    snap = snapshot([NodeSnapshot(name=n, fqdn=fqdn(n), account=account(n, pair), dns=(),
+                                  host=host(n, addresses=(f"10.0.9.{i}",))) for i, n in enumerate(pair, start=1)])
+    si01 = snap.node("SI01").account
+    snap = with_account(snap, "SI01", allowed_to_delegate_to=si01.allowed_to_delegate_to + ("cifs/ſı01",))
+    (f,) = only(diagnose(snap), "delegation.wrong_object")
+    assert f.source == "SI01" and f.fix.actions[0].values == ("cifs/ſı01",)
 
 
 def test_wrong_object_on_the_cluster_name_object():

@@ -195,7 +195,12 @@ def _keys(values: tuple[str, ...]) -> frozenset[str]:
 
 def target_keys(dst: NodeSnapshot) -> frozenset[str]:
     """The comparison keys of the four KCD values a source needs for `dst`."""
-    return _keys(delegation_targets(dst.name, dst.fqdn))
+    return needed_keys(dst.name, dst.fqdn)
+
+
+def needed_keys(name: str, fqdn: str) -> frozenset[str]:
+    """The comparison keys of the four KCD values a source needs for the node `name` (`fqdn`)."""
+    return _keys(delegation_targets(name, fqdn))
 
 
 def lacking(have: AbstractSet[str], dst: NodeSnapshot) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from lmdoctor.services.domain.coverage import (
     Verdict,
     coverage,
     delegated,
+    needed_keys,
     rbcd_grant,
     target_keys,
     values_verdict,
@@ -32,12 +33,12 @@ def _accounted(snapshot: Snapshot) -> list[tuple[NodeSnapshot, ComputerAccount]]
 def missing(snapshot: Snapshot) -> Iterator[Finding]:
     """One finding per pair whose source lacks KCD values, unless RBCD covers it; its severity is the pair's
     verdict on the values (lmdoctor.services.domain.coverage), which the matrix, walkthrough and exit code share."""
-    nodes = _accounted(snapshot)
-    for src, account in nodes:
+    nodes = [(n, account, target_keys(n)) for n, account in _accounted(snapshot)]
+    for src, account, _ in nodes:
         have = delegated(src)
         misses: list[NearMiss] | None = None  # the source's near misses, found once when first needed
-        for dst, _ in nodes:
-            if dst is src or target_keys(dst) <= have:  # a covered pair (most of a healthy grid): one set test
+        for dst, _, needed in nodes:
+            if dst is src or needed <= have:  # a covered pair (most of a healthy grid): one set test
                 continue
             pair = coverage(src, dst, have)
             if pair.rbcd:
@@ -61,12 +62,21 @@ def misses_of(snapshot: Snapshot, src: NodeSnapshot) -> list[NearMiss]:
     """The source's delegation values that almost name a peer's cifs/VSMS SPN (and so cover nothing)."""
     if src.account is None:
         return []
-    peers = [d for d, _ in _accounted(snapshot) if d is not src]
+    accounted = tuple((d.name, d.fqdn) for d, _ in _accounted(snapshot))
     have = delegated(src)
-    if have <= frozenset().union(*(target_keys(d) for d in peers)):  # every value names a peer's service
+    if have <= _all_targets(accounted) and have.isdisjoint(target_keys(src)):  # each names a peer's service
+        return []
+    peers = [d for d, _ in _accounted(snapshot) if d is not src]
+    if have <= frozenset().union(*(target_keys(d) for d in peers)):  # the same, where two nodes share a name
         return []
     wanted = [v for d in peers for v in delegation_targets(d.name, d.fqdn)]
     return near_misses(src.account.allowed_to_delegate_to, wanted, [v for v in wanted if spn_key(v) not in have])
+
+
+@lru_cache(maxsize=16)  # one per snapshot's node list, asked once per source
+def _all_targets(nodes: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The comparison keys of every KCD value any source may need: each node's cifs and VSMS SPNs."""
+    return frozenset(k for name, fqdn in nodes for k in needed_keys(name, fqdn))
 
 
 def near_miss(snapshot: Snapshot) -> Iterator[Finding]:
@@ -143,6 +153,8 @@ def wrong_object(snapshot: Snapshot) -> Iterator[Finding]:
         if name == snapshot.cluster:
             stray = [v for v in account.allowed_to_delegate_to if _host_of(v) in node_names]
             why = "the cluster name object does not run Move-VM; each source node's own object needs them"
+        elif name not in "\n".join(account.allowed_to_delegate_to).upper():  # no value's host can be it
+            stray = []
         else:
             stray = [v for v in account.allowed_to_delegate_to if _host_of(v) == name]
             why = f"delegation to {name}'s own services is useless; the other nodes' objects need them"

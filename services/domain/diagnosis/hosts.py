@@ -82,7 +82,10 @@ def ticket_relevant_change(snapshot: Snapshot, node: NodeSnapshot) -> tuple[str,
     if issued is None or node.account is None:
         return None
     candidates = [(node.name, node.account.last_change(OWN_ATTRIBUTES))]
-    candidates += [(peer.name, peer.account.last_change(PEER_ATTRIBUTES)) for peer in snapshot.nodes
+    # a peer without a descriptor names nobody, unless the node's SID is unknown (then every peer counts)
+    peers = snapshot.nodes if node.account.sid is None else [
+        p for p in snapshot.nodes if p.account and (p.account.rbcd_principals or p.account.rbcd_denied)]
+    candidates += [(peer.name, peer.account.last_change(PEER_ATTRIBUTES)) for peer in peers
                    if peer.name != node.name and peer.account and rbcd_names(peer.account, node.account)]
     later = [(name, c) for name, c in candidates if c is not None and c.changed > issued]
     return max(later, key=lambda pair: pair[1].changed, default=None)
