@@ -296,11 +296,13 @@ def main() -> int:
     trips = {r["a_rt"] for r in rows}
     worst = max(screens, key=lambda name: screens[name][1])
     own = screens[worst][1] - bare_push
+    print(f"peak RSS: {last['rss']:.0f} MiB after the N={last['n']}, M={last['m']} cell (the last line's rss_mb); "
+          f"{rss_mb():.0f} MiB for the whole process after the console part")
     print(f"round trips per triage: {'constant, ' if len(trips) == 1 else 'NOT constant: '}{sorted(trips)}")
     print(f"triage_s={last['a_s']:.3f} naive_s={last['b_s']:.3f} ratio={last['ratio']:.1f} "
           f"min_ratio={min(r['ratio'] for r in rows):.1f} round_trips={max(trips)} first_paint_s={first_paint:.2f} "
           f"key_ms={screens[worst][1] * 1000:.0f} key_own_ms={own * 1000:.0f} "
-          f"worst_screen={worst.replace(' ', '_')}:{own * 1000:.0f} rss_mb={rss_mb():.0f}")
+          f"worst_screen={worst.replace(' ', '_')}:{own * 1000:.0f} rss_mb={last['rss']:.0f}")
     return 0
 
 
