@@ -91,7 +91,7 @@ class PairCoverage:
     @property
     def failing_names(self) -> tuple[str, ...]:
         """The forms of the destination's name by which a move lacks KCD values (RBCD/unconstrained aside)."""
-        if self.rbcd or self.unconstrained:
+        if self.rbcd or self.unconstrained or not self.missing:
             return ()
         lacking = {spn_key(v) for v in self.missing}
         return tuple(name for name in self.names
@@ -213,10 +213,12 @@ def coverage(src: NodeSnapshot, dst: NodeSnapshot, have: AbstractSet[str] | None
     """The pair's coverage; `shares`: the SMB storage gaps of its two ends (vm_storage.gaps), if counted."""
     account = src.account
     have = delegated(src) if have is None else have
-    missing = lacking(have, dst)
-    return PairCoverage(source=src.name, destination=dst.name, names=(dst.name, dst.fqdn), missing=missing,
+    complete = target_keys(dst) <= have  # the usual case, in one set test
+    return PairCoverage(source=src.name, destination=dst.name, names=(dst.name, dst.fqdn),
+                        missing=() if complete else lacking(have, dst),
                         protocol_transition=bool(account and account.protocol_transition),
                         unconstrained=bool(account and account.unconstrained),
                         rbcd=rbcd_grant(dst.account, account),
-                        vsms=_coverage(have, for_host(VSMS, dst.name, dst.fqdn)),
-                        cifs=_coverage(have, for_host("cifs", dst.name, dst.fqdn)), shares=shares)
+                        vsms="ok" if complete else _coverage(have, for_host(VSMS, dst.name, dst.fqdn)),
+                        cifs="ok" if complete else _coverage(have, for_host("cifs", dst.name, dst.fqdn)),
+                        shares=shares)
