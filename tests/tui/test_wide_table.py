@@ -53,6 +53,10 @@ async def painted(table_class: type[DataTable], steps: list[str], focused: bool)
         for step in steps:
             if step == "hover":
                 await pilot.hover(DataTable, offset=(20, 5))
+            elif step == "wider":
+                await pilot.resize_terminal(100, 24)
+            elif step in ("blur", "focus"):
+                app.set_focus(table if step == "focus" else None)
             else:
                 await pilot.press(step)
             await pilot.pause()
@@ -68,6 +72,9 @@ async def painted(table_class: type[DataTable], steps: list[str], focused: bool)
     (["end", "ctrl+end"], True),  # scrolled to the right edge and the bottom
     (["end", "pageup", "left", "left"], True),
     (["hover"], True),
+    (["wider"], True),  # rows are kept per width: a wider view paints the columns it brings in
+    (["blur", "focus", "right"], True),  # and per style: focus taken away and given back
+    (["blur"], True),
 ])
 async def test_wide_table_paints_what_data_table_paints(steps, focused):
     wide = await painted(WideTable, steps, focused)

@@ -27,7 +27,7 @@ from lmdoctor.tui.widgets.plain import Plain
 from lmdoctor.tui.widgets.wide_table import WideTable
 
 TONE_STYLE = {"ok": "green", "warning": "dark_orange", "error": "bold red"}
-SELF_CELL = Text(" ─ ", style="dim")
+SELF_LOOK = (" ─ ", "dim")  # a node and itself: no pair
 
 
 def legend_text() -> Content:
@@ -75,7 +75,7 @@ class MatrixScreen(BaseScreen):
         super().__init__()
         self.statuses: dict[Pair, PairStatus] = {}
         self.moves: dict[Pair, bool] = {}
-        self.cells: dict[Pair, str] = {}
+        self.cells: dict[Pair, tuple[str, str]] = {}
         self.grid_names: tuple[str, ...] | None = None
 
     def compose(self) -> ComposeResult:
@@ -124,15 +124,12 @@ class MatrixScreen(BaseScreen):
             self._update_cells(shown)
         self._show_cursor()
 
-    @staticmethod
-    def _signature(grid_cell: Text) -> str:
-        return grid_cell.plain + str(grid_cell.style)
-
-    def _cell(self, key: Pair) -> Text:
+    def _look(self, key: Pair) -> tuple[str, str]:
+        """A cell's text and style: its marks, coloured by the pair's verdict."""
         status = self.statuses.get(key)
         if status is None:
-            return SELF_CELL
-        return Text(f" {matrix.glyph(status, self.moves.get(key))} ", style=TONE_STYLE[matrix.tone(status)])
+            return SELF_LOOK
+        return f" {matrix.glyph(status, self.moves.get(key))} ", TONE_STYLE[matrix.tone(status)]
 
     def _build(self, names: tuple[str, ...]) -> None:
         """Columns and rows once per set of nodes; later inventories only update changed cells."""
@@ -143,12 +140,14 @@ class MatrixScreen(BaseScreen):
         for name in names:
             table.add_column(cell(name), key=name)
         self.cells = {}
+        texts: dict[tuple[str, str], Text] = {}  # a handful of looks: cells showing the same one share its Text
         for src in names:
             cells = []
             for dst in names:
-                grid_cell = self._cell((src, dst))
-                self.cells[(src, dst)] = self._signature(grid_cell)
-                cells.append(grid_cell)
+                look = self.cells[(src, dst)] = self._look((src, dst))
+                if look not in texts:
+                    texts[look] = Text(look[0], style=look[1])
+                cells.append(texts[look])
             table.add_row(cell(src, "bold"), *cells, key=src)
         if names:  # keep the cursor where it was; the first time, on the first real pair
             column = cursor.column if cursor.column > 0 else min(2, len(names))
@@ -158,11 +157,10 @@ class MatrixScreen(BaseScreen):
         table = self.query_one(DataTable)
         for src in names:
             for dst in names:
-                grid_cell = self._cell((src, dst))
-                signature = self._signature(grid_cell)
-                if self.cells.get((src, dst)) != signature:
-                    self.cells[(src, dst)] = signature
-                    table.update_cell(src, dst, grid_cell)
+                look = self._look((src, dst))
+                if self.cells.get((src, dst)) != look:
+                    self.cells[(src, dst)] = look
+                    table.update_cell(src, dst, Text(look[0], style=look[1]))
 
     def selected_pair(self) -> tuple[str, str | None] | None:
         """The (source, destination) under the cursor; destination None on the source column."""

@@ -23,11 +23,13 @@ from rich.padding import Padding
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.color import Color
 from textual.coordinate import Coordinate
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.render import measure
 from textual.renderables.styled import Styled
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -46,20 +48,37 @@ class WideTable(DataTable):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         self._in_view: tuple[int, int] = (0, -1)
         self._window_key: tuple[int, int, int] | None = None
-        self._looks: dict[tuple[object, ...], SegmentLines] = {}  # before DataTable's own set-up clears caches
+        self._resizes = 0  # DataTable counts a resize as an update; rows here are rendered per width anyway
+        self._styles_key: tuple[object, ...] | None = None
+        self._rows: dict[tuple[object, ...], tuple[SegmentLines, SegmentLines]] = {}
+        self._looks: dict[tuple[object, ...], SegmentLines] = {}
         self._places: dict[tuple[int, int], Style] = {}
         self._widths: dict[str, int] = {}
         super().__init__(*args, **kwargs)
 
+    def _on_resize(self, _: events.Resize) -> None:  # DataTable's own runs too
+        self._resizes += 1
+
+    @property
+    def _content_version(self) -> int:
+        """DataTable's update count without its resizes: changes when a cell, row or column does."""
+        return self._update_count - self._resizes
+
+    def _current_styles(self) -> tuple[object, ...]:
+        """Every style a row is painted with, as values: rows and cell looks are kept by these, so a restyle that
+        changes nothing (a kept screen shown again, focus given back) repaints nothing."""
+        return (self.rich_style, self.background_colors,
+                *(self.get_component_styles(name).rich_style for name in sorted(self.COMPONENT_CLASSES)))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._styles_key = self._current_styles()
+        return super().render_lines(crop)
+
     def notify_style_update(self) -> None:
-        self._looks.clear()
         super().notify_style_update()
+        self._styles_key = None
 
-    def _clear_caches(self) -> None:
-        self._looks.clear()
-        super()._clear_caches()
-
-    # --- which columns are in view ----------------------------------------------------------
+    # --- which columns are in view    # --- which columns are in view ----------------------------------------------------------
     def _view_columns(self) -> tuple[int, int]:
         """Indexes (first, last) of the columns overlapping the view of the scrollable part of a row."""
         columns = self.ordered_columns
@@ -78,20 +97,25 @@ class WideTable(DataTable):
     def _render_line_in_row(self, row_key: RowKey, line_no: int, base_style: Style,
                             cursor_location: Coordinate, hover_location: Coordinate
                             ) -> tuple[SegmentLines, SegmentLines]:
-        window = (int(self.scroll_x), self.size.width, self._update_count)
+        window = (int(self.scroll_x), self.size.width, self._content_version)
         if window != self._window_key:  # a row rendered for another window has blanks where this one shows
             self._row_render_cache.clear()
+            self._rows.clear()
             self._window_key = window
             self._in_view = self._view_columns()
-        if self._labelled_row_exists or self.cursor_type == "row":
+        if self._labelled_row_exists or self.cursor_type != "cell":
             return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
-        cache_key = (row_key, line_no, base_style, cursor_location, hover_location, self.cursor_type,
-                     self.show_cursor, self._show_hover_cursor, self._update_count, self._pseudo_class_state)
-        cached = self._row_render_cache.get(cache_key)
-        if cached is not None:
-            return cached
+        if self._styles_key is None:
+            self._styles_key = self._current_styles()
         row_index = self._row_locations.get(row_key)
         row_index = -1 if row_index is None else row_index
+        # Kept by what the row shows: the cursor and the hover only where they are on this row.
+        cache_key = (row_key, line_no, base_style, cursor_location if cursor_location.row == row_index else None,
+                     hover_location if hover_location.row == row_index else None, self.show_cursor,
+                     self._show_hover_cursor, self._pseudo_class_state, self._styles_key)
+        cached = self._rows.get(cache_key)
+        if cached is not None:
+            return cached
         columns = self.ordered_columns
         widths = [column.get_render_width(self) for column in columns]
         header_style = self.get_component_styles("datatable--header").rich_style
@@ -127,7 +151,9 @@ class WideTable(DataTable):
         extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
         scrollable_row.append([Segment(" " * remaining_space, extend_style)])
         row_pair = (fixed_row, scrollable_row)
-        self._row_render_cache[cache_key] = row_pair
+        if len(self._rows) > 4 * len(self._row_locations) + 64:  # cursor and hover states of rows seen before
+            self._rows.clear()
+        self._rows[cache_key] = row_pair
         return row_pair
 
     # --- cells ------------------------------------------------------------------------------
@@ -151,9 +177,11 @@ class WideTable(DataTable):
         fixed_look = not is_header and (row_index < self.fixed_rows or column_index < self.fixed_columns)
         state = (is_header, fixed_look, hover, cursor, self.show_cursor, self._show_hover_cursor,
                  self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
-        look = (_text_look(content), base_style, width, state, self._pseudo_class_state)
+        look = (_text_look(content), base_style, width, state, self._pseudo_class_state, self._styles_key)
         lines = self._looks.get(look)
         if lines is None:
+            if len(self._looks) > 4096:
+                self._looks.clear()
             component_style, post_style = self._get_styles_to_render_cell(is_header, False, *state[1:])
             options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
             lines = self.app.console.render_lines(
