@@ -55,6 +55,8 @@ async def painted(table_class: type[DataTable], steps: list[str], focused: bool)
                 await pilot.hover(DataTable, offset=(20, 5))
             elif step == "wider":
                 await pilot.resize_terminal(100, 24)
+            elif step == "light":
+                app.theme = "textual-light"
             elif step in ("blur", "focus"):
                 app.set_focus(table if step == "focus" else None)
             else:
@@ -75,6 +77,7 @@ async def painted(table_class: type[DataTable], steps: list[str], focused: bool)
     (["wider"], True),  # rows are kept per width: a wider view paints the columns it brings in
     (["blur", "focus", "right"], True),  # and per style: focus taken away and given back
     (["blur"], True),
+    (["right", "light", "down"], True),  # another theme: every look again
 ])
 async def test_wide_table_paints_what_data_table_paints(steps, focused):
     wide = await painted(WideTable, steps, focused)

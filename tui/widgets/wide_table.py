@@ -26,10 +26,9 @@ from rich.text import Text
 from textual import events
 from textual.color import Color
 from textual.coordinate import Coordinate
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.render import measure
 from textual.renderables.styled import Styled
-from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -70,13 +69,9 @@ class WideTable(DataTable):
         return (self.rich_style, self.background_colors,
                 *(self.get_component_styles(name).rich_style for name in sorted(self.COMPONENT_CLASSES)))
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._styles_key = self._current_styles()
-        return super().render_lines(crop)
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._styles_key = None
+        self._styles_key = None  # worked out again at the next paint
 
     # --- which columns are in view    # --- which columns are in view ----------------------------------------------------------
     def _view_columns(self) -> tuple[int, int]:
@@ -183,10 +178,12 @@ class WideTable(DataTable):
             if len(self._looks) > 4096:
                 self._looks.clear()
             component_style, post_style = self._get_styles_to_render_cell(is_header, False, *state[1:])
-            options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
-            lines = self.app.console.render_lines(
-                Styled(Padding(content, (0, self.cell_padding)), pre_style=base_style + component_style,
-                       post_style=post_style), options)
+            lines = self._plain_look(content, base_style + component_style, post_style, width)
+            if lines is None:
+                options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+                lines = self.app.console.render_lines(
+                    Styled(Padding(content, (0, self.cell_padding)), pre_style=base_style + component_style,
+                           post_style=post_style), options)
             self._looks[look] = lines
         place = self._places.get((row_index, column_index))
         if place is None:
@@ -194,6 +191,19 @@ class WideTable(DataTable):
                                                                              "column": column_index})
         return [[Segment(text, style + place if style else place, control) for text, style, control in line]
                 for line in lines]
+
+    def _plain_look(self, content: Text, pre_style: Style, post_style: Style, width: int) -> SegmentLines | None:
+        """What Rich renders for a padded one-line Text of one style that fits the width (the node names, the
+        marks), built directly; None for any other Text, which Rich renders."""
+        plain, pad = content.plain, self.cell_padding
+        room = width - 2 * pad - cell_len(plain)
+        if content.spans or room < 0 or not plain.isprintable() or content.justify not in (None, "default", "left"):
+            return None
+        fill = pre_style + post_style
+        if not plain:
+            return [[Segment(" " * width, fill)]]
+        style = pre_style + self.app.console.get_style(content.style) + post_style
+        return [[Segment(" " * pad, fill), Segment(plain, style), Segment(" " * (room + pad), fill)]]
 
     # --- measuring --------------------------------------------------------------------------
     def _width(self, renderable: object) -> int:
