@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 KEY_REPEATS = 9
+WAIT_S = 30.0  # a key whose screen never shows (it raised, or the key is unbound) stops the run instead of hanging it
 
 # Every screen a key opens, as reached from the nodes screen: (name, keys; the last one is timed).
 SCREENS = (
@@ -27,12 +28,20 @@ SCREENS = (
 )
 
 
+async def wait_until(pilot, done: Callable[[], bool], what: str) -> None:
+    """Pause until `done()`; an error naming `what` after WAIT_S seconds."""
+    deadline = time.perf_counter() + WAIT_S
+    while not done():
+        if time.perf_counter() > deadline:
+            raise AssertionError(f"{what}: not seen within {WAIT_S:.0f} s (on {type(pilot.app.screen).__name__})")
+        await pilot.pause(0.001)
+
+
 async def key_round_trip(pilot, key: str, changed: Callable[[], bool]) -> float:
     """Pilot press → the change visible in the app's state → the next refresh; seconds."""
     started = time.perf_counter()
     await pilot.press(key)
-    while not changed():
-        await pilot.pause(0.001)
+    await wait_until(pilot, changed, f"after {key}")
     await pilot.pause()
     return time.perf_counter() - started
 
@@ -57,8 +66,7 @@ async def screen_opens(pilot, app, keys: tuple[str, ...], repeats: int = KEY_REP
         for key in keys[:-1]:
             depth = len(app.screen_stack)
             await pilot.press(key)
-            while len(app.screen_stack) == depth:
-                await pilot.pause(0.001)
+            await wait_until(pilot, lambda depth=depth: len(app.screen_stack) > depth, f"a screen after {key}")
             await pilot.pause()
         depth = len(app.screen_stack)
         if profiler:
