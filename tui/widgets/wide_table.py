@@ -73,7 +73,7 @@ class WideTable(DataTable):
         super().notify_style_update()
         self._styles_key = None  # worked out again at the next paint
 
-    # --- which columns are in view    # --- which columns are in view ----------------------------------------------------------
+    # --- which columns are in view ----------------------------------------------------------
     def _view_columns(self) -> tuple[int, int]:
         """Indexes (first, last) of the columns overlapping the view of the scrollable part of a row."""
         columns = self.ordered_columns
