@@ -167,3 +167,14 @@ async def test_verify_asks_for_a_reason_esc_leaves_the_vm_and_a_reason_moves_it(
     assert app.session.hosts.get_vm("HV02", "APP01") is not None and app.session.hosts.get_vm("HV01", "APP01") is None
     (record,) = move_log.history(app.session.journal)
     assert (record.reason, record.result.ok, record.result.what_if) == ("CHG-43 verify", True, False)
+
+
+async def test_the_walkthrough_answers_check_action_before_it_mounts(demo_app):
+    """The key bar may ask a screen's bindings before the screen's on_mount has run (seen under load: an
+    AttributeError from check_action ended the console); the runbook state exists from the start."""
+    app = demo_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        screen = WalkthroughScreen()  # made, not yet pushed or mounted
+        assert screen.check_action("restart", ()) is False  # a fresh runbook is not finished
+        assert screen.check_action("next", ()) is True

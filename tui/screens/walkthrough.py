@@ -81,10 +81,10 @@ class WalkthroughScreen(BaseScreen):
     STEP_ACTIONS = {"verify": Step.VERIFY, "credssp": Step.CREDSSP, "undo": Step.ROLLBACK,
                     "close_credssp": Step.ROLLBACK}
 
-    walkthrough: Walkthrough  # the session's runbook state, made when the screen mounts
-
     def __init__(self) -> None:
         super().__init__()
+        # the session's runbook state, made with the screen: the key bar may ask check_action before on_mount
+        self.walkthrough = Walkthrough(self.app.session)
         self.result: StepResult | None = None
         self.moving = False
 
@@ -99,7 +99,6 @@ class WalkthroughScreen(BaseScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        self.walkthrough = Walkthrough(self.app.session)
         self.render_step()
         self.follow_inventory(self.check_step)
 
