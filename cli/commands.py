@@ -362,7 +362,9 @@ def format_tour(outcome: tour.TourOutcome) -> str:
 
 def cmd_drain(args: argparse.Namespace, session: Session) -> int:
     snapshot = take_snapshot(session.directory, session.hosts, session.cluster, session.configured_nodes)
-    plan = drain.plan(snapshot, args.node, drain_preflight.collect(session.hosts, snapshot, args.node))
+    findings = diagnose(snapshot)
+    preflight = drain_preflight.collect(session.hosts, snapshot, args.node, findings)
+    plan = drain.plan(snapshot, args.node, preflight.answers, findings)
     print(json.dumps(plan.to_json(), indent=2) if args.json else drain.describe(plan))
     return EXIT_CANNOT if not plan.checked else EXIT_OK if plan.drainable else EXIT_FOUND
 

@@ -262,7 +262,7 @@ def test_lab_smb_storage(lab_session):
 # --- the hosts' pre-flight: Compare-VM, and Move-VM -WhatIf where it is missing ----------------------------
 def preflight_plan(session, node: str = "HV01") -> tuple[drain.DrainPlan, drain.Preflight]:
     snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
-    answers = drain_preflight.collect(session.hosts, snapshot, node)
+    answers = drain_preflight.collect(session.hosts, snapshot, node).answers
     return drain.plan(snapshot, node, answers), answers
 
 
@@ -306,9 +306,9 @@ def test_lab_drain_cpu_shows_compare_vm_instead_of_the_name_comparison(lab_sessi
     assert {b.message_id for p in plan.placements for b in p.blockers} == {21014}
 
 
-def test_lab_healthy_compares_every_pair_and_drains(lab_session):
+def test_lab_healthy_compares_only_the_pairs_the_plan_reads_and_drains(lab_session):
     plan, answers = preflight_plan(lab_session("healthy"))
-    assert plan.drainable and set(answers) == {(vm, d) for vm in ("APP01", "APP02") for d in ("HV02", "HV03", "HV04")}
+    assert plan.drainable and set(answers) == {("APP01", "HV02"), ("APP02", "HV02")}  # HV02, the first, takes both
     assert all(a.compared and a.words == () for a in answers.values())
 
 
@@ -327,15 +327,20 @@ class NoCompareVM:
 
 
 def test_without_compare_vm_the_pre_flight_falls_back_to_move_vm_what_if(lab_session):
-    session = lab_session("seed")
+    """clock-skew: HV02's clock is off, so a move to it is refused; the planner cannot tell, the host can."""
+    session = lab_session("clock-skew")
     snapshot = take_snapshot(session.directory, session.hosts, session.cluster)
     hosts = NoCompareVM(session.hosts)
-    answers = drain_preflight.collect(hosts, snapshot, "HV01")
+    collected = drain_preflight.collect(hosts, snapshot, "HV01")
     assert hosts.asked == 1  # asked once; every other pair went straight to -WhatIf
+    assert collected.asked == {(vm, d): "Move-VM -WhatIf" for vm in ("APP01", "APP02") for d in ("HV02", "HV03")}
+    answers = collected.answers
     assert set(answers) == {("APP01", "HV02"), ("APP02", "HV02")}  # only refusals are kept
     answer = answers[("APP01", "HV02")]
     assert answer.command == "Move-VM -WhatIf" and not answer.compared
-    assert answer.words[0].message_id is None and answer.words[0].message.endswith("(0x8009030E).")
+    assert answer.words[0].message_id is None and answer.words[0].message.endswith("(0x80090324).")
+    plan = drain.plan(snapshot, "HV01", answers)
+    assert {p.destination for p in plan.placements} == {"HV03"} and codes(plan, "APP01") == {"preflight"}
 
 
 # --- the CLI ---------------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def _vm_blockers(source: HostReport, dst: NodeSnapshot, destination: HostReport,
 def plan(snapshot: Snapshot, node: str, preflight: Preflight | None = None,
          findings: list[Finding] | None = None) -> DrainPlan:
     """Where each VM of `node` can go now, or why it cannot."""
-    preflight = preflight or {}
+    preflight = {} if preflight is None else preflight
     findings = diagnose(snapshot) if findings is None else findings
     src = snapshot.node(node.upper())
     if src is None:

@@ -324,6 +324,11 @@ def test_refused_comparison_is_a_host_error_with_the_hosts_text(cluster: LabClus
 
 
 def test_a_host_without_compare_vm_falls_back_to_move_vm_what_if(cluster: LabCluster) -> None:
+    """HV03's clock is 10 minutes off: a move to it is refused, which lmdoctor's planner cannot tell but the
+    host can (HV02 the planner rules out itself: HV01 may not delegate to it, so it is not asked)."""
+    state = LabStore(cluster.lab_dir).load_hosts()
+    state.hosts["HV03"].clock_offset_s = 600
+    LabStore(cluster.lab_dir).save_hosts(state)
     cluster.handlers["HV01"].failures["Compare-VM"] = Error(
         "The term 'Compare-VM' is not recognized as the name of a cmdlet, function, script file, or operable program.",
         "CommandNotFoundException", category="ObjectNotFound",
@@ -332,11 +337,14 @@ def test_a_host_without_compare_vm_falls_back_to_move_vm_what_if(cluster: LabClu
     with pytest.raises(CommandMissing):
         gateway.compare_vm("APP01", "HV01", "HV03")
     snapshot = take_snapshot(LabDirectory(LabStore(cluster.lab_dir)), gateway, "HVCLUSTER")
-    answers = drain_preflight.collect(gateway, snapshot, "HV01")
+    collected = drain_preflight.collect(gateway, snapshot, "HV01")
+    answers = collected.answers
     names = [c.name for c in cluster.received("HV01")]
-    assert names.count("Compare-VM") == 2 and names.count("Move-VM") == 6  # asked once more, then -WhatIf only
+    assert names.count("Compare-VM") == 2 and names.count("Move-VM") == 4  # asked once more, then -WhatIf only
     assert all(c.parameters.get("WhatIf") is True for c in cluster.received("HV01") if c.name == "Move-VM")
-    assert {k: a.command for k, a in answers.items()} == {("APP01", "HV02"): "Move-VM -WhatIf",
-                                                          ("APP02", "HV02"): "Move-VM -WhatIf"}
+    assert collected.asked == {(vm, d): "Move-VM -WhatIf" for vm in ("APP01", "APP02") for d in ("HV03", "HV04")}
+    assert {k: a.command for k, a in answers.items()} == {("APP01", "HV03"): "Move-VM -WhatIf",
+                                                          ("APP02", "HV03"): "Move-VM -WhatIf"}
+    assert answers[("APP01", "HV03")].words[0].message.endswith("(0x80090324).")
     plan = drain.plan(snapshot, "HV01", answers)
-    assert plan.drainable and {p.destination for p in plan.placements} == {"HV03"}
+    assert plan.drainable and {p.destination for p in plan.placements} == {"HV04"}

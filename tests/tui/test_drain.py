@@ -66,7 +66,7 @@ async def test_the_hosts_compare_vm_words_are_shown_with_their_message_id(demo_a
     app = demo_app("drain-switch")
     async with app.run_test(size=(160, 36)) as pilot:
         table = await open_drain(pilot)
-        await settle(pilot, lambda: "host pre-flight: Compare-VM" in str(
+        await settle(pilot, lambda: "Compare-VM: 4 pair(s) asked" in str(  # APP01 of every peer, APP02 of HV02
             app.screen.query_one(".status-line", Static).render()))
         assert "HV01 cannot be drained: 1 of 2 VM(s) placed" in str(
             app.screen.query_one("#drain-verdict", Static).render())

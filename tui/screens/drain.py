@@ -9,7 +9,7 @@ from textual.content import Content
 
 from lmdoctor.services.domain import drain
 from lmdoctor.services.domain.errors import LmdoctorError
-from lmdoctor.services.domain.models import Snapshot
+from lmdoctor.services.domain.models import Finding, Snapshot
 from lmdoctor.services.operations import drain_preflight
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.screens.base import BaseScreen
@@ -50,18 +50,19 @@ class DrainScreen(BaseScreen):
         """The plan on the inventory in hand, then the hosts' own pre-flight for it."""
         self.render_plan()
         if self.app.snapshot is not None:
-            self._ask(self.app.snapshot)
+            self._ask(self.app.snapshot, self.app.findings)
 
     @work(thread=True, exclusive=True, group="drain-preflight")
-    def _ask(self, snapshot: Snapshot) -> None:
-        """The node's host pre-flight against every peer (read-only), off the event loop."""
+    def _ask(self, snapshot: Snapshot, findings: list[Finding]) -> None:
+        """The node's host pre-flight for the pairs the plan reads (read-only), off the event loop."""
         try:
-            answers = drain_preflight.collect(self.app.session.hosts, snapshot, self.node_name)
+            collected = drain_preflight.collect(self.app.session.hosts, snapshot, self.node_name, findings)
         except LmdoctorError as exc:
             self.app.call_from_thread(self._answered, {}, f"host pre-flight failed: {describe(exc)}")
             return
-        asked = {a.command for a in answers.values()} or {"Compare-VM"}
-        self.app.call_from_thread(self._answered, answers, f"host pre-flight: {', '.join(sorted(asked))}")
+        commands = ", ".join(sorted(set(collected.asked.values()) or {"Compare-VM"}))
+        self.app.call_from_thread(self._answered, collected.answers,
+                                  f"{commands}: {len(collected.asked)} pair(s) asked")
 
     def _answered(self, answers: drain.Preflight, state: str) -> None:
         self.preflight, self.preflight_state = answers, state
