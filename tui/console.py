@@ -22,6 +22,7 @@ from lmdoctor.services.domain.safetext import visible
 from lmdoctor.services.operations.inventory import take_snapshot
 from lmdoctor.services.operations.session import Session
 from lmdoctor.services.storage.error_log import describe
+from lmdoctor.tui import heap
 
 Clock = Callable[[], datetime]
 
@@ -92,11 +93,13 @@ class Console(App[int]):
                 self.call_from_thread(self._inventory_failed, describe(exc))
             return
         if session is self.session:  # not a cluster the user has switched away from
-            self.call_from_thread(self._inventory_read, snapshot, findings)
+            self.call_from_thread(self.show_inventory, snapshot, findings)
 
-    def _inventory_read(self, snapshot: Snapshot, findings: list[Finding]) -> None:
+    def show_inventory(self, snapshot: Snapshot, findings: list[Finding]) -> None:
+        """A read inventory on screen (the worker hands it over here), then a quiet moment for the heap."""
         self.progress = ""
         self.inventory = Inventory(snapshot, findings, self.clock())
+        self.call_after_refresh(heap.settle)  # the old inventory and the read's garbage go; the rest is frozen
 
     def _inventory_failed(self, error: str) -> None:
         self.progress = ""
@@ -105,3 +108,4 @@ class Console(App[int]):
 
     def on_unmount(self) -> None:
         self.session.close()
+        heap.release()

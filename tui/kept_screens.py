@@ -14,6 +14,8 @@ from typing import TypeVar, cast
 from textual.app import App
 from textual.screen import Screen
 
+from lmdoctor.tui import heap
+
 S = TypeVar("S", bound=Screen)
 
 LIMIT = 16  # screens kept at most; the one left longest ago goes first
@@ -37,6 +39,7 @@ class KeptScreens:
         if screen is None:
             screen = make()
             self.app.install_screen(screen, name=f"kept:{key}")
+            screen.call_after_refresh(heap.freeze_new)  # composed and shown by then; it lives on
             self._kept[key] = screen
             self._evict()
         self._kept.move_to_end(key)

@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from lmdoctor.services.domain.diagnosis import diagnose  # noqa: E402
 from lmdoctor.services.domain.models import AuthType, Snapshot, VirtualMachine, VMHostSettings  # noqa: E402
-from lmdoctor.tui.console import Inventory  # noqa: E402
-from scripts.console_scenes import FIXED_NOW, make_app, settle  # noqa: E402
+from scripts.console_scenes import make_app, settle  # noqa: E402
 from tests.perf.console_keys import SCREENS, bare_textual_timings, cursor_moves, screen_opens  # noqa: E402
 from tests.support.snapshots import synthetic  # noqa: E402
 
@@ -51,7 +50,7 @@ async def drive(lab: Path, only: set[str], profile: str | None,
     timings: dict[str, tuple[float, float]] = {}
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
-        app.inventory = Inventory(big, diagnose(big), FIXED_NOW)
+        app.show_inventory(big, diagnose(big))
         await settle(pilot)
         table = app.screen.query_one(FilterTable).table
         table.focus()
