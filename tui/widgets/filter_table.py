@@ -12,6 +12,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input
 
 from lmdoctor.tui.text import safe_cell
+from lmdoctor.tui.widgets.steady_table import SteadyTable
 
 Lines = tuple[str | Text, ...]  # several values in one cell, each on its own line
 Cell = str | Text | Lines  # a str is shown as text, never as markup
@@ -47,7 +48,7 @@ class FilterTable(Vertical):
 
     def compose(self) -> ComposeResult:
         # the filter box is mounted on the first `/`: most lists are never filtered, and an Input is costly to mount
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = SteadyTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*(Text(c) for c in self.columns))  # a header is text too: "[…]" is not markup
         yield table
 

@@ -29,8 +29,9 @@ from textual.coordinate import Coordinate
 from textual.geometry import Size
 from textual.render import measure
 from textual.renderables.styled import Styled
-from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+from lmdoctor.tui.widgets.steady_table import SteadyTable
 
 SegmentLines = list[list[Segment]]
 TextLook = tuple[str, object, tuple[object, ...], object, object, object]
@@ -41,7 +42,7 @@ def _text_look(text: Text) -> TextLook:
     return text.plain, text.style, tuple(text.spans), text.justify, text.overflow, text.no_wrap
 
 
-class WideTable(DataTable):
+class WideTable(SteadyTable):
     """DataTable whose rows render only the scrollable columns in view, each distinct cell look once."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -62,12 +63,6 @@ class WideTable(DataTable):
     def _content_version(self) -> int:
         """DataTable's update count without its resizes: changes when a cell, row or column does."""
         return self._update_count - self._resizes
-
-    def _current_styles(self) -> tuple[object, ...]:
-        """Every style a row is painted with, as values: rows and cell looks are kept by these, so a restyle that
-        changes nothing (a kept screen shown again, focus given back) repaints nothing."""
-        return (self.rich_style, self.background_colors,
-                *(self.get_component_styles(name).rich_style for name in sorted(self.COMPONENT_CLASSES)))
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

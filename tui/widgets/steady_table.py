@@ -1,0 +1,50 @@
+"""A DataTable that keeps its rendered rows when its styles are applied again but did not change.
+
+Textual applies the stylesheet to every widget of a screen each time the screen is shown again, and DataTable
+answers every such pass by dropping all its rendered rows, cells and lines. A kept screen (tui/kept_screens.py)
+therefore rendered each visible row of each of its tables through Rich again at every visit; on the findings
+screen that was most of what a visit cost. Here the rendered rows go only when a style they are painted with
+did change (a theme, focus or class change), which is checked at the next paint, once the pass is complete.
+"""
+
+from __future__ import annotations
+
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+
+class SteadyTable(DataTable):
+    """DataTable whose rendered rows survive a restyle that changes none of the styles they are painted with."""
+
+    _painted_with: tuple[object, ...] | None = None  # the styles of the rows rendered so far
+    _restyled = True  # styles were applied since the last paint
+
+    def _current_styles(self) -> tuple[object, ...]:
+        """Every style a row is painted with, as values."""
+        return (self.rich_style, self.background_colors,
+                *(self.get_component_styles(name).rich_style for name in sorted(self.COMPONENT_CLASSES)))
+
+    def notify_style_update(self) -> None:
+        Widget.notify_style_update(self)  # not DataTable's yet: the component styles are applied after this call
+        self._restyled = True
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self._restyled:
+            self._restyled = False
+            styles = self._current_styles()
+            if styles != self._painted_with:
+                self._painted_with = styles
+                self._drop_rendered()
+        return super().render_lines(crop)
+
+    def _drop_rendered(self) -> None:
+        """What DataTable.notify_style_update drops."""
+        self._row_render_cache.clear()
+        self._cell_render_cache.clear()
+        self._row_renderable_cache.clear()
+        self._line_cache.clear()
+        self._styles_cache.clear()
+        self._get_styles_to_render_cell.cache_clear()
