@@ -113,10 +113,14 @@ class LmDoctorApp(Console):
         self.push_screen(self.kept.get("connect", ConnectScreen))
 
     def on_open_node(self, message: OpenNode) -> None:
-        self.push_screen(self.kept.get(f"node:{message.name}", lambda: NodeScreen(message.name)))
+        screen = self.kept.get("node", lambda: NodeScreen(message.name))  # one for every node
+        screen.show_node(message.name)
+        self.push_screen(screen)
 
     def on_open_drain(self, message: OpenDrain) -> None:
-        self.push_screen(self.kept.get(f"drain:{message.node}", lambda: DrainScreen(message.node)))
+        screen = self.kept.get("drain", lambda: DrainScreen(message.node))
+        screen.show_node(message.node)
+        self.push_screen(screen)
 
     def on_open_findings(self, message: OpenFindings) -> None:
         screen = self.kept.get(f"findings:{message.node or ''}", lambda: FindingsScreen(message.node))

@@ -22,7 +22,7 @@ LIMIT = 16  # screens kept at most; the one left longest ago goes first
 
 
 class KeptScreens:
-    """The app's kept screens by key ("matrix", "node:HV01", …), least recently shown first."""
+    """The app's kept screens by key ("matrix", "node", "findings:HV01", …), least recently shown first."""
 
     def __init__(self, app: App, limit: int = LIMIT) -> None:
         self.app = app

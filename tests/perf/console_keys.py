@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 
 KEY_REPEATS = 9
+MOVES = ("down", "up")  # leading keys that move the cursor instead of opening a screen
 WAIT_S = 30.0  # a key whose screen never shows (it raised, or the key is unbound) stops the run instead of hanging it
 
 # Every screen a key opens, as reached from the nodes screen: (name, keys; the last one is timed).
 SCREENS = (
     ("findings", ("f",)),
     ("node", ("enter",)),
+    ("next node", ("down", "enter")),  # browsing: each press opens the node below the one before
     ("fix preview", ("f", "enter")),
     ("matrix", ("x",)),
     ("walkthrough", ("w",)),
@@ -67,7 +69,8 @@ async def screen_opens(pilot, app, keys: tuple[str, ...], repeats: int = KEY_REP
         for key in keys[:-1]:
             depth = len(app.screen_stack)
             await pilot.press(key)
-            await wait_until(pilot, lambda depth=depth: len(app.screen_stack) > depth, f"a screen after {key}")
+            if key not in MOVES:
+                await wait_until(pilot, lambda depth=depth: len(app.screen_stack) > depth, f"a screen after {key}")
             await pilot.pause()
         depth = len(app.screen_stack)
         if profiler:

@@ -1,5 +1,6 @@
 """Screens kept between visits (tui/kept_screens.py): a second visit shows the same screen, current with the
-inventory read while it was away; another cluster's screens are not kept."""
+inventory read while it was away; one node screen and one drain screen serve every node; another cluster's
+screens are not kept."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from textual.widgets import Input
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import open_demo
 from lmdoctor.tui.screens.connect import ConnectScreen
+from lmdoctor.tui.screens.drain import DrainScreen
 from lmdoctor.tui.screens.findings import FindingsScreen
 from lmdoctor.tui.screens.node import NodeScreen
 from lmdoctor.tui.screens.nodes import NodesScreen
 from lmdoctor.tui.widgets.filter_table import FilterTable
+from lmdoctor.tui.widgets.plain import Plain
 from scripts.console_scenes import FIXED_NOW, make_app, open_node, settle
 
 
@@ -50,18 +53,51 @@ async def test_a_kept_screen_shows_the_inventory_read_while_it_was_away(tmp_path
         assert _listed(again) == [f.id for f in app.findings] != before
 
 
-async def test_each_node_has_its_own_kept_screen(tmp_path: Path):
+def _text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Plain).render())
+
+
+async def test_one_kept_node_screen_shows_each_node_in_turn(tmp_path: Path):
     app = make_app(tmp_path / "lab", "seed")
     async with app.run_test(size=(160, 44)) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
         await open_node(pilot, "HV01")
-        hv01 = app.screen
-        assert isinstance(hv01, NodeScreen) and hv01.node_name == "HV01"
+        screen = app.screen
+        assert isinstance(screen, NodeScreen) and screen.node_name == "HV01"
+        await pilot.press("3")  # the events tab, the cursor on HV01's first event
+        await settle(pilot)
+        hv01_event = app.snapshot.node("HV01").host.events[0]
+        assert hv01_event.message.splitlines()[0] in _text(screen, "#event-detail")
+
         await open_node(pilot, "HV02")
-        hv02 = app.screen
-        assert isinstance(hv02, NodeScreen) and hv02 is not hv01 and hv02.node_name == "HV02"
-        await open_node(pilot, "HV01")
-        assert app.screen is hv01
+        assert app.screen is screen and screen.node_name == "HV02"
+        hv02_event = app.snapshot.node("HV02").host.events[0]
+        assert hv02_event.message != hv01_event.message
+        detail = _text(screen, "#event-detail")  # the same row key, now HV02's event
+        assert hv02_event.message.splitlines()[0] in detail and hv01_event.message.splitlines()[0] not in detail
+        spns = [str(key.value) for key in screen.query_one("#spn-table", FilterTable).table.rows]
+        assert spns and all("HV02" in spn.upper() for spn in spns if "HV0" in spn.upper())
+        assert "HV02" in _text(screen, ".status-line")
+
+
+async def test_one_kept_drain_screen_plans_each_node_and_drops_a_late_answer_for_another(tmp_path: Path):
+    app = make_app(tmp_path / "lab", "seed")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await pilot.press("d")  # the cursor is on HV01
+        await settle(pilot, lambda: isinstance(app.screen, DrainScreen))
+        drain_screen = app.screen
+        assert "HV01" in _text(drain_screen, "#drain-verdict")
+        await _home(pilot)
+        table = app.screen.query_one(FilterTable).table
+        table.move_cursor(row=table.get_row_index("HV03"))
+        await pilot.press("d")
+        await settle(pilot, lambda: app.screen is drain_screen and "pair(s) asked" in _text(drain_screen, ".status-line"))
+        assert drain_screen.node_name == "HV03" and "HV03" in _text(drain_screen, "#drain-verdict")
+        vms = {str(key.value) for key in drain_screen.query_one(FilterTable).table.rows}
+        assert vms == {vm.name for vm in app.snapshot.node("HV03").host.vms}
+        drain_screen._answered("HV01", {}, "HV01's pre-flight, answered late")
+        assert "answered late" not in _text(drain_screen, ".status-line")
 
 
 async def test_another_cluster_keeps_none_of_the_old_screens(tmp_path: Path):

@@ -46,14 +46,15 @@ class BaseScreen(Screen[None]):
         message handler: a DataTable measures its columns on its next idle, and rows added from the app's own
         loop could be painted before that, with the header's widths, and stay so. A screen that is not shown
         (kept for the next visit, or under another one) renders when it is shown again, once."""
-        def queued() -> None:
-            if self.is_current:
-                self.call_later(render)
-            else:
-                self._render_on_resume = render
-
         render()
-        self.watch(self.app, "inventory", queued, init=False)
+        self.watch(self.app, "inventory", lambda: self.render_when_shown(render), init=False)
+
+    def render_when_shown(self, render: Callable[[], object]) -> None:
+        """`render` queued now if this screen is shown, else once when it is shown again."""
+        if self.is_current:
+            self.call_later(render)
+        else:
+            self._render_on_resume = render
 
     def on_screen_resume(self) -> None:
         render, self._render_on_resume = self._render_on_resume, None

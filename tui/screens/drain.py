@@ -17,6 +17,7 @@ from lmdoctor.tui.text import assemble, cell
 from lmdoctor.tui.widgets.filter_table import FilterTable
 from lmdoctor.tui.widgets.plain import Plain
 
+ASKING = "asking the hosts (Compare-VM)…"
 COLUMNS = ("VM", "Memory", "Clustered", "Destination", "Blockers (destination: reason [finding that fixes it])")
 
 
@@ -33,7 +34,7 @@ class DrainScreen(BaseScreen):
         super().__init__()
         self.node_name = name
         self.preflight: drain.Preflight = {}
-        self.preflight_state = "asking the hosts (Compare-VM)…"
+        self.preflight_state = ASKING
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -46,25 +47,35 @@ class DrainScreen(BaseScreen):
         self.query_one(FilterTable).table.focus()
         self.follow_inventory(self.inventory_read)
 
+    def show_node(self, name: str) -> None:
+        """Another node on this screen (one is kept for every node): its plan and pre-flight when shown."""
+        if name != self.node_name:
+            self.node_name = name
+            self.preflight, self.preflight_state = {}, ASKING
+            if self.is_mounted:  # else on_mount reads it
+                self.render_when_shown(self.inventory_read)
+
     def inventory_read(self) -> None:
         """The plan on the inventory in hand, then the hosts' own pre-flight for it."""
         self.render_plan()
         if self.app.snapshot is not None:
-            self._ask(self.app.snapshot, self.app.findings)
+            self._ask(self.app.snapshot, self.app.findings, self.node_name)
 
     @work(thread=True, exclusive=True, group="drain-preflight")
-    def _ask(self, snapshot: Snapshot, findings: list[Finding]) -> None:
+    def _ask(self, snapshot: Snapshot, findings: list[Finding], node: str) -> None:
         """The node's host pre-flight for the pairs the plan reads (read-only), off the event loop."""
         try:
-            collected = drain_preflight.collect(self.app.session.hosts, snapshot, self.node_name, findings)
+            collected = drain_preflight.collect(self.app.session.hosts, snapshot, node, findings)
         except LmdoctorError as exc:
-            self.app.call_from_thread(self._answered, {}, f"host pre-flight failed: {describe(exc)}")
+            self.app.call_from_thread(self._answered, node, {}, f"host pre-flight failed: {describe(exc)}")
             return
         commands = ", ".join(sorted(set(collected.asked.values()) or {"Compare-VM"}))
-        self.app.call_from_thread(self._answered, collected.answers,
+        self.app.call_from_thread(self._answered, node, collected.answers,
                                   f"{commands}: {len(collected.asked)} pair(s) asked")
 
-    def _answered(self, answers: drain.Preflight, state: str) -> None:
+    def _answered(self, node: str, answers: drain.Preflight, state: str) -> None:
+        if node != self.node_name:  # asked for the node shown before
+            return
         self.preflight, self.preflight_state = answers, state
         self.render_plan()
 

@@ -60,6 +60,15 @@ class NodeScreen(BaseScreen):
     def on_mount(self) -> None:
         self.follow_inventory(self.render_node)
 
+    def show_node(self, name: str) -> None:
+        """Another node on this screen (one is kept for every node): rendered when the screen is shown, from its
+        first tab, as a node's own screen would open."""
+        if name != self.node_name:
+            self.node_name = name
+            if self.is_mounted:  # else on_mount renders it
+                self.action_tab("spns")
+                self.render_when_shown(self.render_node)
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
@@ -135,16 +144,23 @@ class NodeScreen(BaseScreen):
         for i, e in enumerate(host.events):
             rows.append((str(i), (f"{e.time:%Y-%m-%d %H:%M}", str(e.event_id), e.level,
                                   event_rules.describe(e.cause) if e.cause else "—", e.message.splitlines()[0][:90])))
-        self.query_one("#event-table", FilterTable).set_rows(rows)
+        self.query_one("#event-table", FilterTable).set_rows(rows)  # the highlighted row's event is shown again
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        node = self.node
-        table = self.query_one("#event-table", FilterTable).table
-        if (event.data_table is not table or node is None or node.host is None or event.row_key is None
-                or event.row_key.value is None):
+        if event.data_table is self.query_one("#event-table", FilterTable).table and event.row_key is not None:
+            self._show_event(event.row_key.value)
+
+    def _show_event(self, key: str | None) -> None:
+        """The event under the cursor in full; nothing when the node has none."""
+        host = self.node.host if self.node else None
+        if host is None or not host.reachable:
+            return  # _render_events says why
+        detail = self.query_one("#event-detail", Plain)
+        if key is None or int(key) >= len(host.events):  # a highlight from the node shown before
+            detail.update("")
             return
-        e = node.host.events[int(event.row_key.value)]
-        self.query_one("#event-detail", Plain).update(join_lines([
+        e = host.events[int(key)]
+        detail.update(join_lines([
             assemble((f"{e.log} {e.event_id}", "b"), f" ({e.level})"),
             shown(e.message, multiline=True),
             assemble(("Likely cause:", "b"), f" {event_rules.describe(e.cause)}"),
