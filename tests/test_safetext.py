@@ -9,7 +9,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmdoctor.services.domain.safetext import VisibleStream, is_clean, json_safe, visible
+from lmdoctor.services.domain.safetext import JOINERS, VisibleStream, _stand_in, is_clean, json_safe, visible
 
 
 def test_escape_sequences_become_visible() -> None:
@@ -37,6 +37,28 @@ def test_result_never_holds_a_control_or_format_character(value: str) -> None:
     shown = visible(value)
     assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\u200c\u200d" for c in shown)
     assert is_clean(shown)
+
+
+def _char_by_char(text: str, multiline: bool) -> str:
+    """What visible does without its fast paths: every character looked up."""
+    unsafe = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+    return "".join(c if multiline and c == "\n" else " " if multiline and c == "\t"
+                   else _stand_in(c) if c not in JOINERS and unicodedata.category(c) in unsafe else c for c in text)
+
+
+def test_the_fast_paths_change_nothing_for_any_code_point() -> None:
+    """Every code point of planes 0-3 (where characters are assigned) and every 97th beyond, alone and in a
+    line of text after a line feed: the same as looked up one by one."""
+    for code in [*range(0x40000), *range(0x40000, 0x110000, 97)]:
+        char = chr(code)
+        for text in (char, f"one\nHV01 {char} ✔"):
+            for multiline in (False, True):
+                assert visible(text, multiline=multiline) == _char_by_char(text, multiline), (hex(code), multiline)
+
+
+@given(st.text(), st.booleans())
+def test_the_fast_paths_change_nothing_for_any_text(value: str, multiline: bool) -> None:
+    assert visible(value, multiline=multiline) == _char_by_char(value, multiline)
 
 
 @given(st.recursive(st.none() | st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))

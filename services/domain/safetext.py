@@ -44,7 +44,8 @@ def visible(value: object, *, multiline: bool = False) -> str:
     as a Control Picture (``␛``) or an escape (``\\x9b``, ``\\u202e``).
     """
     text = value if isinstance(value, str) else str(value)
-    if _PLAIN.fullmatch(text):
+    # str.isprintable: no Other (C*) or Separator (Z*) character, so none that would change below
+    if text.isprintable() or _PLAIN.fullmatch(text) or (multiline and text.replace("\n", "").isprintable()):
         return text
     out: list[str] = []
     for char in text:
