@@ -24,6 +24,8 @@ from lmdoctor.services.operations.session import Session
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui import heap
 
+SETTLE_AFTER_S = 1.0  # after an inventory is shown: its first paint and the keys right after it come first
+
 Clock = Callable[[], datetime]
 
 
@@ -99,7 +101,8 @@ class Console(App[int]):
         """A read inventory on screen (the worker hands it over here), then a quiet moment for the heap."""
         self.progress = ""
         self.inventory = Inventory(snapshot, findings, self.clock())
-        self.call_after_refresh(heap.settle)  # the old inventory and the read's garbage go; the rest is frozen
+        # the old inventory and the read's garbage go, the rest is frozen: a second later, not while it is painted
+        self.set_timer(SETTLE_AFTER_S, heap.settle)
 
     def _inventory_failed(self, error: str) -> None:
         self.progress = ""
