@@ -4,12 +4,12 @@ Textual applies the stylesheet to every widget of a screen each time the screen 
 answers every such pass by dropping all its rendered rows, cells and lines. A kept screen (tui/kept_screens.py)
 therefore rendered each visible row of each of its tables through Rich again at every visit; on the findings
 screen that was most of what a visit cost. Here the rendered rows go only when a style they are painted with
-did change (a theme, focus or class change), which is checked at the next paint, once the pass is complete.
+did change (a theme, focus or class change), which is checked when the next line is painted, once the pass
+is complete.
 """
 
 from __future__ import annotations
 
-from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable
@@ -31,14 +31,16 @@ class SteadyTable(DataTable):
         self._restyled = True
         self.refresh()
 
-    def render_lines(self, crop: Region) -> list[Strip]:
+    def render_line(self, y: int) -> Strip:
+        """DataTable's, after the rendered rows are dropped if a restyle changed their styles: every line is
+        painted through here, so `_painted_with` is current while a row renders."""
         if self._restyled:
             self._restyled = False
             styles = self._current_styles()
             if styles != self._painted_with:
                 self._painted_with = styles
                 self._drop_rendered()
-        return super().render_lines(crop)
+        return super().render_line(y)
 
     def _drop_rendered(self) -> None:
         """What DataTable.notify_style_update drops."""

@@ -49,7 +49,6 @@ class WideTable(SteadyTable):
         self._in_view: tuple[int, int] = (0, -1)
         self._window_key: tuple[int, int, int] | None = None
         self._resizes = 0  # DataTable counts a resize as an update; rows here are rendered per width anyway
-        self._styles_key: tuple[object, ...] | None = None
         self._rows: dict[tuple[object, ...], tuple[SegmentLines, SegmentLines]] = {}
         self._looks: dict[tuple[object, ...], SegmentLines] = {}
         self._places: dict[tuple[int, int], Style] = {}
@@ -63,10 +62,6 @@ class WideTable(SteadyTable):
     def _content_version(self) -> int:
         """DataTable's update count without its resizes: changes when a cell, row or column does."""
         return self._update_count - self._resizes
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles_key = None  # worked out again at the next paint
 
     # --- which columns are in view ----------------------------------------------------------
     def _view_columns(self) -> tuple[int, int]:
@@ -95,14 +90,12 @@ class WideTable(SteadyTable):
             self._in_view = self._view_columns()
         if self._labelled_row_exists or self.cursor_type != "cell":
             return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
-        if self._styles_key is None:
-            self._styles_key = self._current_styles()
         row_index = self._row_locations.get(row_key)
         row_index = -1 if row_index is None else row_index
         # Kept by what the row shows: the cursor and the hover only where they are on this row.
         cache_key = (row_key, line_no, base_style, cursor_location if cursor_location.row == row_index else None,
                      hover_location if hover_location.row == row_index else None, self.show_cursor,
-                     self._show_hover_cursor, self._pseudo_class_state, self._styles_key)
+                     self._show_hover_cursor, self._pseudo_class_state, self._painted_with)
         cached = self._rows.get(cache_key)
         if cached is not None:
             return cached
@@ -167,7 +160,7 @@ class WideTable(SteadyTable):
         fixed_look = not is_header and (row_index < self.fixed_rows or column_index < self.fixed_columns)
         state = (is_header, fixed_look, hover, cursor, self.show_cursor, self._show_hover_cursor,
                  self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
-        look = (_text_look(content), base_style, width, state, self._pseudo_class_state, self._styles_key)
+        look = (_text_look(content), base_style, width, state, self._pseudo_class_state, self._painted_with)
         lines = self._looks.get(look)
         if lines is None:
             if len(self._looks) > 4096:
