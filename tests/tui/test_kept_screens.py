@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Header, Input
 
 from lmdoctor.services.operations import lab_admin as manage
 from lmdoctor.services.operations.session import open_demo
@@ -129,3 +129,45 @@ async def test_the_kept_profiles_form_drops_a_typed_password_when_left(tmp_path:
         await pilot.press("p")
         await settle(pilot, lambda: isinstance(app.screen, ConnectScreen))
         assert app.screen is form
+
+
+async def test_a_kept_screen_shown_again_is_not_restyled_whole(tmp_path: Path, monkeypatch):
+    """Textual restyles a pushed screen's every widget; a kept one whose styles cannot have changed is not
+    (BaseScreen.post_message). A change of class while it is shown still restyles that widget."""
+    app = make_app(tmp_path / "lab", "seed")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        first = await _open_findings(pilot)
+        await _home(pilot)
+        restyled: list[object] = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def counting(nodes, animate: bool = False) -> None:
+            nodes = list(nodes)
+            restyled.extend(nodes)
+            update_nodes(nodes, animate=animate)
+
+        monkeypatch.setattr(app.stylesheet, "update_nodes", counting)
+        again = await _open_findings(pilot)
+        assert again is first and first not in restyled  # a whole-screen restyle starts at the screen
+        status = first.query_one(".status-line", Plain)
+        status.add_class("probe")
+        assert status in restyled
+
+
+async def test_a_kept_screen_takes_the_theme_chosen_while_it_was_away(tmp_path: Path):
+    app = make_app(tmp_path / "lab", "seed")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        first = await _open_findings(pilot)
+        kept_header = first.query_one(Header)
+        before = kept_header.styles.background
+        await _home(pilot)
+        theme = app.theme
+        await pilot.press("ctrl+t")
+        await settle(pilot, lambda: app.theme != theme)
+        home_header = app.screen.query_one(Header)
+        assert home_header.styles.background != before  # the theme's header differs, restyled where shown
+        again = await _open_findings(pilot)
+        await settle(pilot)
+        assert again is first and kept_header.styles.background == home_header.styles.background
