@@ -131,14 +131,13 @@ async def test_the_kept_profiles_form_drops_a_typed_password_when_left(tmp_path:
         assert app.screen is form
 
 
-async def test_a_kept_screen_shown_again_is_not_restyled_whole(tmp_path: Path, monkeypatch):
-    """Textual restyles a pushed screen's every widget; a kept one whose styles cannot have changed is not
-    (BaseScreen.post_message). A change of class while it is shown still restyles that widget."""
+async def test_a_screen_is_not_restyled_whole_when_pushed_nor_when_shown_again(tmp_path: Path, monkeypatch):
+    """Textual restyles a pushed screen's every widget; lmdoctor's screens skip it when the app's styles have not
+    changed since the screen was styled (tui/screens/restyle.py): a new one is styled as it is composed, a kept
+    one when it was last shown. A change of class while it is shown still restyles that widget."""
     app = make_app(tmp_path / "lab", "seed")
     async with app.run_test(size=(160, 44)) as pilot:
         await settle(pilot, lambda: app.snapshot is not None)
-        first = await _open_findings(pilot)
-        await _home(pilot)
         restyled: list[object] = []
         update_nodes = app.stylesheet.update_nodes
 
@@ -148,8 +147,11 @@ async def test_a_kept_screen_shown_again_is_not_restyled_whole(tmp_path: Path, m
             update_nodes(nodes, animate=animate)
 
         monkeypatch.setattr(app.stylesheet, "update_nodes", counting)
+        first = await _open_findings(pilot)
+        assert first not in restyled  # a whole-screen restyle starts at the screen
+        await _home(pilot)
         again = await _open_findings(pilot)
-        assert again is first and first not in restyled  # a whole-screen restyle starts at the screen
+        assert again is first and first not in restyled
         status = first.query_one(".status-line", Plain)
         status.add_class("probe")
         assert status in restyled

@@ -121,3 +121,32 @@ async def test_a_visit_renders_no_cell_again_where_data_table_renders_every_visi
 async def test_a_style_that_changes_renders_the_rows_again(step):
     _, cells = await painted(SteadyTable, ["visit", step])
     assert cells > 0
+
+
+class Listed(App):
+    """A FilterTable whose rows are set again from a handler, as a screen does when an inventory arrives."""
+
+    def compose(self) -> ComposeResult:
+        from lmdoctor.tui.widgets.filter_table import FilterTable
+
+        yield FilterTable(("Node", "Note"))
+
+
+async def test_columns_fit_new_rows_before_any_paint():
+    """DataTable sizes its columns to new rows on its next idle; a paint before that (a snapshot, a terminal
+    refresh) showed them cut to the header's widths. FilterTable sizes them as it sets them."""
+    from lmdoctor.tui.widgets.filter_table import FilterTable
+
+    app = Listed()
+    async with app.run_test(size=(100, 20)) as pilot:
+        listed = app.query_one(FilterTable)
+        listed.set_rows([(f"HV{i}", (f"HV{i:02d}.contoso.local", "x" * (10 + i))) for i in range(5)])
+        table = listed.table
+        widths = [c.content_width for c in table.ordered_columns]  # no await since: no idle has run
+        assert widths == [len("HV00.contoso.local"), 14]
+        assert table.virtual_size.width >= sum(widths)
+        listed.set_rows([("HV9", ("HV9", "wider note than any before it"))])
+        assert table.ordered_columns[1].content_width == len("wider note than any before it")
+        await pilot.pause()
+        assert [c.content_width for c in table.ordered_columns] == [len("HV00.contoso.local"),
+                                                                   len("wider note than any before it")]

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Header
 
 from lmdoctor.tui.keymap import key_of
+from lmdoctor.tui.screens.restyle import RestyleWhenStale
 from lmdoctor.tui.text import Part, assemble
 from lmdoctor.tui.widgets.keys_bar import KeysBar
 from lmdoctor.tui.widgets.plain import Plain
@@ -22,13 +20,12 @@ if TYPE_CHECKING:
     from lmdoctor.tui.console import Console
 
 
-class BaseScreen(Screen[None]):
+class BaseScreen(RestyleWhenStale[None]):
     if TYPE_CHECKING:
         app: Console  # the running lmdoctor console, typed for the checker; Textual supplies it
 
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
     _render_on_resume: Callable[[], object] | None = None  # an inventory read this screen has not shown yet
-    _styled_under: tuple[int, bool] | None = None  # what the app's styles were when this screen was last restyled
 
     def compose_top(self) -> ComposeResult:
         yield Header()
@@ -58,20 +55,6 @@ class BaseScreen(Screen[None]):
             self.call_later(render)
         else:
             self._render_on_resume = render
-
-    def post_message(self, message: Message) -> bool:
-        """A kept screen shown again is not restyled whole when nothing it was styled under has changed.
-
-        Textual restyles every widget of a screen it pushes (ScreenResume.refresh_styles), for a stylesheet or
-        theme changed while the screen was away; a screen it pops back to it never restyles. A change of class
-        or pseudo-class restyles its widget at once, shown or not, so what a kept screen can miss is only the
-        app's own: its CSS (theme, variables: App._css_update_count counts each change) and terminal focus."""
-        if isinstance(message, events.ScreenResume) and message.refresh_styles:
-            styles_now = (self.app._css_update_count, self.app.app_focus)
-            if styles_now == self._styled_under:
-                message.refresh_styles = False
-            self._styled_under = styles_now
-        return super().post_message(message)
 
     def on_screen_resume(self) -> None:
         render, self._render_on_resume = self._render_on_resume, None

@@ -11,6 +11,7 @@ from textual.widgets import Button, Input
 
 from lmdoctor.services.domain import inputs
 from lmdoctor.tui.keymap import key_hint
+from lmdoctor.tui.screens.restyle import RestyleWhenStale
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel
 
 
@@ -35,7 +36,7 @@ def checked_reason(screen: Screen) -> str | None:
     return reason
 
 
-class ReasonDialog(ModalScreen[str | None]):
+class ReasonDialog(RestyleWhenStale[str | None], ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="reason.cancel")]
 
     def __init__(self, title: str, body: str, action_label: str) -> None:

@@ -56,10 +56,10 @@ class DrainScreen(BaseScreen):
                 self.render_when_shown(self.inventory_read)
 
     def inventory_read(self) -> None:
-        """The plan on the inventory in hand, then the hosts' own pre-flight for it."""
+        """The plan on the inventory in hand, then, once it is painted, the hosts' own pre-flight for it."""
         self.render_plan()
         if self.app.snapshot is not None:
-            self._ask(self.app.snapshot, self.app.findings, self.node_name)
+            self.call_after_refresh(self._ask, self.app.snapshot, self.app.findings, self.node_name)
 
     @work(thread=True, exclusive=True, group="drain-preflight")
     def _ask(self, snapshot: Snapshot, findings: list[Finding], node: str) -> None:

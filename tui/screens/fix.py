@@ -18,6 +18,7 @@ from lmdoctor.services.operations.remediation import RemediationError
 from lmdoctor.services.storage.error_log import describe
 from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.screens.confirm import checked_reason, reason_fields
+from lmdoctor.tui.screens.restyle import RestyleWhenStale
 from lmdoctor.tui.text import assemble, typed_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel, PlainLog
 
@@ -34,7 +35,7 @@ def blast_radius(previews: list[ChangePreview]) -> int:
     return len({p.action.target for p in previews if not p.no_op})
 
 
-class FixScreen(ModalScreen[bool]):
+class FixScreen(RestyleWhenStale[bool], ModalScreen[bool]):
     """Returns True when something was written (the caller refreshes the inventory)."""
 
     if TYPE_CHECKING:

@@ -9,6 +9,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label
 
 from lmdoctor.tui.keymap import remapped
+from lmdoctor.tui.screens.restyle import RestyleWhenStale
 from lmdoctor.tui.text import Part, assemble, join_lines
 from lmdoctor.tui.widgets.plain import Plain
 
@@ -35,7 +36,7 @@ def key_lines(screen: Screen) -> list[tuple[str, str]]:
     return keys
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(RestyleWhenStale[None], ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,f1,q", "close", "Close", id="help.close")]
 
     def __init__(self, screen: Screen) -> None:

@@ -133,7 +133,7 @@ class MatrixScreen(BaseScreen):
 
     def _build(self, names: tuple[str, ...]) -> None:
         """Columns and rows once per set of nodes; later inventories only update changed cells."""
-        table = self.query_one(DataTable)
+        table = self.query_one(WideTable)
         cursor = table.cursor_coordinate
         table.clear(columns=True)
         table.add_column("src \\ dst", key="__source__")
@@ -149,6 +149,7 @@ class MatrixScreen(BaseScreen):
                     texts[look] = Text(look[0], style=look[1])
                 cells.append(texts[look])
             table.add_row(cell(src, "bold"), *cells, key=src)
+        table.measure_new_rows()
         if names:  # keep the cursor where it was; the first time, on the first real pair
             column = cursor.column if cursor.column > 0 else min(2, len(names))
             table.cursor_coordinate = Coordinate(min(cursor.row, len(names) - 1), min(column, len(names)))

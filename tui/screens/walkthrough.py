@@ -31,6 +31,7 @@ from lmdoctor.tui.keymap import key_hint
 from lmdoctor.tui.messages import ClusterChanged, OpenFix
 from lmdoctor.tui.screens.base import BaseScreen
 from lmdoctor.tui.screens.confirm import ReasonDialog
+from lmdoctor.tui.screens.restyle import RestyleWhenStale
 from lmdoctor.tui.text import assemble, join_lines, typed_lines
 from lmdoctor.tui.widgets.plain import Plain, PlainLabel
 
@@ -38,7 +39,7 @@ STATUS_STYLE = {"ok": "b green", "problem": "b red", "manual": "b dark_orange", 
                 "pending": "b yellow"}
 
 
-class ConfirmSkip(ModalScreen[bool]):
+class ConfirmSkip(RestyleWhenStale[bool], ModalScreen[bool]):
     """One line: skip a step whose condition does not hold? y / n."""
 
     BINDINGS = [

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from lmdoctor.tui.text import safe_cell
 from lmdoctor.tui.widgets.steady_table import SteadyTable
@@ -48,13 +48,13 @@ class FilterTable(Vertical):
 
     def compose(self) -> ComposeResult:
         # the filter box is mounted on the first `/`: most lists are never filtered, and an Input is costly to mount
-        table: DataTable[Text] = SteadyTable(cursor_type="row", zebra_stripes=True)
+        table = SteadyTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*(Text(c) for c in self.columns))  # a header is text too: "[…]" is not markup
         yield table
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one(DataTable)
+    def table(self) -> SteadyTable:
+        return self.query_one(SteadyTable)
 
     @property
     def filter_box(self) -> Input | None:
@@ -81,6 +81,7 @@ class FilterTable(Vertical):
             if needle and needle not in text:
                 continue
             table.add_row(*cells, key=key, height=max((c.plain.count("\n") + 1 for c in cells), default=1))
+        table.measure_new_rows()  # before any paint: never a frame of rows at the header's widths
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
 

@@ -16,7 +16,8 @@ from textual.widgets import DataTable
 
 
 class SteadyTable(DataTable):
-    """DataTable whose rendered rows survive a restyle that changes none of the styles they are painted with."""
+    """DataTable whose rendered rows survive a restyle that changes none of the styles they are painted with,
+    and whose columns can be sized to new rows at once (`measure_new_rows`)."""
 
     _painted_with: tuple[object, ...] | None = None  # the styles of the rows rendered so far
     _restyled = True  # styles were applied since the last paint
@@ -50,3 +51,13 @@ class SteadyTable(DataTable):
         self._line_cache.clear()
         self._styles_cache.clear()
         self._get_styles_to_render_cell.cache_clear()
+
+    def measure_new_rows(self) -> None:
+        """Size the columns to the rows added since the last measure, now. DataTable does it on its next idle,
+        so a paint that comes first shows the new rows cut to the columns' old widths (after a `clear`, their
+        headers'), and the screen is laid out and painted a second time when the idle comes."""
+        if self.is_mounted and self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
