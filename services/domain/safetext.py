@@ -47,17 +47,18 @@ def visible(value: object, *, multiline: bool = False) -> str:
     # str.isprintable: no Other (C*) or Separator (Z*) character, so none that would change below
     if text.isprintable() or _PLAIN.fullmatch(text) or (multiline and text.replace("\n", "").isprintable()):
         return text
-    out: list[str] = []
-    for char in text:
-        if multiline and char == "\n":
-            out.append(char)
-        elif multiline and char == "\t":
-            out.append(" ")
-        elif _unsafe(char):
-            out.append(_stand_in(char))
-        else:
-            out.append(char)
-    return "".join(out)
+    # each distinct character looked up once (a message repeats a few dozen), then one pass to replace them
+    stand_ins = {ord(char): shown for char in set(text) if (shown := _shown_as(char, multiline)) is not None}
+    return text.translate(stand_ins) if stand_ins else text
+
+
+def _shown_as(char: str, multiline: bool) -> str | None:
+    """What `visible` shows instead of `char`, or None for the character itself."""
+    if multiline and char == "\n":
+        return None
+    if multiline and char == "\t":
+        return " "
+    return _stand_in(char) if _unsafe(char) else None
 
 
 def is_clean(value: str) -> bool:
