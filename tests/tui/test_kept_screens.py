@@ -71,11 +71,13 @@ async def test_one_kept_node_screen_shows_each_node_in_turn(tmp_path: Path):
 
         await open_node(pilot, "HV02")
         assert app.screen is screen and screen.node_name == "HV02"
+        spns = [str(key.value) for key in screen.query_one("#spn-table", FilterTable).table.rows]
+        await pilot.press("3")  # a tab other than the first is rendered as it is shown
+        await settle(pilot)
         hv02_event = app.snapshot.node("HV02").host.events[0]
         assert hv02_event.message != hv01_event.message
         detail = _text(screen, "#event-detail")  # the same row key, now HV02's event
         assert hv02_event.message.splitlines()[0] in detail and hv01_event.message.splitlines()[0] not in detail
-        spns = [str(key.value) for key in screen.query_one("#spn-table", FilterTable).table.rows]
         assert spns and all("HV02" in spn.upper() for spn in spns if "HV0" in spn.upper())
         assert "HV02" in _text(screen, ".status-line")
 
@@ -173,3 +175,37 @@ async def test_a_kept_screen_takes_the_theme_chosen_while_it_was_away(tmp_path: 
         again = await _open_findings(pilot)
         await settle(pilot)
         assert again is first and kept_header.styles.background == home_header.styles.background
+
+
+def _cells(screen, selector: str, column: int) -> list[str]:
+    table = screen.query_one(selector, FilterTable).table
+    return [str(table.get_cell_at((row, column)).plain) for row in range(table.row_count)]
+
+
+async def test_the_node_screen_renders_each_tab_as_it_is_shown_from_the_inventory_in_hand(tmp_path: Path):
+    """Only the tab shown is rendered when the node or the inventory changes; another is rendered when it is
+    shown, by key or by a click on its tab, before it is painted."""
+    app = make_app(tmp_path / "lab", "seed")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        await open_node(pilot, "HV01")
+        screen = app.screen
+        assert _cells(screen, "#peer-table", 1) == []  # not shown yet, not rendered
+        await pilot.press("2")
+        await settle(pilot)
+        assert any(c.startswith("✖") for c in _cells(screen, "#peer-table", 1))
+        await pilot.click("#--content-tab-findings")
+        await settle(pilot)
+        mine = [f.code for f in app.findings if "HV01" in (f.source, f.target)]
+        assert mine and _cells(screen, "#finding-table", 1) == mine
+
+        manage.reset(tmp_path / "lab", "healthy", now=FIXED_NOW)
+        old = app.inventory
+        await pilot.press("ctrl+r")
+        await settle(pilot, lambda: app.inventory is not old and app.inventory.as_of is not None)
+        # the tab shown follows the new inventory
+        assert _cells(screen, "#finding-table", 1) == [f.code for f in app.findings if "HV01" in (f.source, f.target)]
+        await pilot.press("2")
+        await settle(pilot)
+        after = _cells(screen, "#peer-table", 1)  # rendered from the new inventory as it is shown
+        assert after and all(c.startswith("✔") for c in after)
