@@ -6,6 +6,7 @@ messages in `lmdoctor.tui.messages` or by running `app.` actions from their bind
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 from textual import work
 from textual.app import App
 from textual.content import Content
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 
@@ -40,6 +42,14 @@ class Inventory:
     error: str | None = None
 
 
+@dataclass
+class ReadProgress(Message):
+    """How far inventory read number `read` has got: posted from its worker, which does not wait for it."""
+
+    read: int
+    text: str
+
+
 class Console(App[int]):
     """The app's session and inventory; `lmdoctor.tui.app.LmDoctorApp` adds the screens, keys and palette."""
 
@@ -51,6 +61,8 @@ class Console(App[int]):
         self.session = session
         self.clock: Clock = clock or (lambda: datetime.now(timezone.utc))
         self.sub_title = session.label
+        self._reads = itertools.count(1)  # each inventory read's number
+        self._read_ended = 0  # the number of the last read shown or failed: its late progress is not shown
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -82,8 +94,12 @@ class Console(App[int]):
 
     @work(thread=True, exclusive=True, group="inventory")  # a newer read replaces one under way
     def refresh_inventory(self) -> None:
+        read = next(self._reads)
+
         def progress(message: str, done: int, total: int) -> None:
-            self.call_from_thread(setattr, self, "progress", f"{message}… ({done}/{total})")
+            # posted, not called from the thread: a call would wait for the event loop (at start, busy with the
+            # console's first paint) at each of 64 hosts answering at once, and the read with it
+            self.post_message(ReadProgress(read, f"{message}… ({done}/{total})"))
 
         session = self.session
         try:
@@ -92,19 +108,28 @@ class Console(App[int]):
             findings = diagnose(snapshot)
         except Exception as exc:  # shown to the user; the console stays up
             if session is self.session:
-                self.call_from_thread(self._inventory_failed, describe(exc))
+                self.call_from_thread(self._inventory_failed, describe(exc), read)
             return
         if session is self.session:  # not a cluster the user has switched away from
-            self.call_from_thread(self.show_inventory, snapshot, findings)
+            self.call_from_thread(self.show_inventory, snapshot, findings, read)
 
-    def show_inventory(self, snapshot: Snapshot, findings: list[Finding]) -> None:
-        """A read inventory on screen (the worker hands it over here), then a quiet moment for the heap."""
+    def on_read_progress(self, message: ReadProgress) -> None:
+        if message.read > self._read_ended:
+            self.progress = message.text
+
+    def show_inventory(self, snapshot: Snapshot, findings: list[Finding], read: int = 0) -> None:
+        """A read inventory on screen (the worker hands it over here, with the read's number), then a quiet
+        moment for the heap. A read older than one already shown (it was replaced while under way) is dropped."""
+        if read and read < self._read_ended:
+            return
+        self._read_ended = max(self._read_ended, read)
         self.progress = ""
         self.inventory = Inventory(snapshot, findings, self.clock())
         # the old inventory and the read's garbage go, the rest is frozen: a second later, not while it is painted
         self.set_timer(SETTLE_AFTER_S, heap.settle)
 
-    def _inventory_failed(self, error: str) -> None:
+    def _inventory_failed(self, error: str, read: int = 0) -> None:
+        self._read_ended = max(self._read_ended, read)
         self.progress = ""
         self.notify(error, title="Inventory failed", severity="error", timeout=10)
         self.inventory = replace(self.inventory, error=error)  # the last snapshot stays on screen

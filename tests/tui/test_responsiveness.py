@@ -61,3 +61,25 @@ async def test_keys_are_handled_while_a_host_hangs(tmp_path):
 
 def status(app) -> str:
     return str(app.screen.query_one(".status-line").render())
+
+
+async def test_a_reads_progress_never_outlives_it_nor_an_older_read_a_newer_one(tmp_path):
+    """Progress is posted by the read's worker, which does not wait for it to be shown: a report that arrives
+    after its read is on screen is dropped, and so is an older read that ends after a newer one was shown."""
+    from lmdoctor.tui.console import ReadProgress
+
+    app = make_app(tmp_path / "lab")
+    async with app.run_test(size=(120, 35)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        first = app.inventory
+        assert first.findings  # so that an older read's [] would show
+        app.post_message(ReadProgress(1, "Read host HV02… (3/5)"))  # read 1's report, late
+        await settle(pilot)
+        assert app.progress == "" and "as of" in status(app)
+        app.post_message(ReadProgress(2, "Read host HV02… (3/5)"))  # a read under way
+        await settle(pilot)
+        assert app.progress == "Read host HV02… (3/5)" and "Read host" in status(app)
+        app.show_inventory(first.snapshot, first.findings, read=2)
+        app.show_inventory(first.snapshot, [], read=1)  # read 1 ends after read 2 was shown
+        await settle(pilot)
+        assert app.progress == "" and app.findings == first.findings
