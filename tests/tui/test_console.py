@@ -170,3 +170,20 @@ async def test_fixing_several_objects_needs_typed_confirmation(demo_app):
         await pilot.press(*"APPLY", "enter")
         await settle(pilot, lambda: not app.screen.busy and app.session.journal.entries())
         assert any(e.state == "applied" for e in app.session.journal.entries())
+
+
+async def test_the_status_line_shows_new_text_without_laying_the_screen_out(demo_app):
+    """The status line is one line as wide as the screen (styles/app.tcss): new text, even longer than the
+    screen, repaints it and lays nothing out."""
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, lambda: app.snapshot is not None)
+        screen = app.screen
+        line = screen.query_one(".status-line", Static)
+        await settle(pilot)
+        assert not line._layout_required
+        screen.set_status("x" * 300)
+        assert not line._layout_required  # Static.update asks for a layout pass unless told not to
+        await settle(pilot)
+        assert text_of(app, ".status-line") == "x" * 300 and line.region.height == 1
+        assert line.region.width == app.size.width

@@ -63,7 +63,8 @@ class BaseScreen(RestyleWhenStale[None]):
 
     def set_status(self, *parts: Part) -> None:
         """The status line: lmdoctor's words and values, each shown as text (lmdoctor.tui.text.assemble)."""
-        self.query_one(".status-line", Plain).update(assemble(*parts))
+        # one line high (styles/app.tcss) and as wide as the screen: new text never changes its size, so no layout
+        self.query_one(".status-line", Plain).update(assemble(*parts), layout=False)
 
     def as_of_text(self) -> Content:
         inventory = self.app.inventory
