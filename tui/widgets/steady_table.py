@@ -1,11 +1,11 @@
 """A DataTable that keeps its rendered rows when its styles are applied again but did not change.
 
-Textual applies the stylesheet to every widget of a screen each time the screen is shown again, and DataTable
-answers every such pass by dropping all its rendered rows, cells and lines. A kept screen (tui/kept_screens.py)
-therefore rendered each visible row of each of its tables through Rich again at every visit; on the findings
-screen that was most of what a visit cost. Here the rendered rows go only when a style they are painted with
-did change (a theme, focus or class change), which is checked when the next line is painted, once the pass
-is complete.
+Textual applies the stylesheet to every widget of a screen each time the screen is shown again (lmdoctor's
+screens skip that pass when the app's styles are unchanged: tui/screens/restyle.py), and at a change of theme
+or focus; DataTable answers every such pass by dropping all its rendered rows, cells and lines, so a kept screen
+(tui/kept_screens.py) rendered each visible row of each of its tables through Rich again at every visit. Here
+the rendered rows go only when a style they are painted with did change (a theme, focus or class change), which
+is checked when the next line is painted, once the pass is complete.
 """
 
 from __future__ import annotations
