@@ -117,19 +117,27 @@ class Console(App[int]):
         if message.read > self._read_ended:
             self.progress = message.text
 
+    def _ends(self, read: int) -> bool:
+        """Whether read number `read` (0: not from a read, a test's) is still the one to show: an older read
+        than one already shown or failed was replaced while under way, and its outcome is dropped."""
+        if read and read < self._read_ended:
+            return False
+        self._read_ended = max(self._read_ended, read)
+        return True
+
     def show_inventory(self, snapshot: Snapshot, findings: list[Finding], read: int = 0) -> None:
         """A read inventory on screen (the worker hands it over here, with the read's number), then a quiet
-        moment for the heap. A read older than one already shown (it was replaced while under way) is dropped."""
-        if read and read < self._read_ended:
+        moment for the heap."""
+        if not self._ends(read):
             return
-        self._read_ended = max(self._read_ended, read)
         self.progress = ""
         self.inventory = Inventory(snapshot, findings, self.clock())
         # the old inventory and the read's garbage go, the rest is frozen: a second later, not while it is painted
         self.set_timer(SETTLE_AFTER_S, heap.settle)
 
     def _inventory_failed(self, error: str, read: int = 0) -> None:
-        self._read_ended = max(self._read_ended, read)
+        if not self._ends(read):
+            return
         self.progress = ""
         self.notify(error, title="Inventory failed", severity="error", timeout=10)
         self.inventory = replace(self.inventory, error=error)  # the last snapshot stays on screen

@@ -81,5 +81,6 @@ async def test_a_reads_progress_never_outlives_it_nor_an_older_read_a_newer_one(
         assert app.progress == "Read host HV02… (3/5)" and "Read host" in status(app)
         app.show_inventory(first.snapshot, first.findings, read=2)
         app.show_inventory(first.snapshot, [], read=1)  # read 1 ends after read 2 was shown
+        app._inventory_failed("DC unreachable", read=1)  # or fails after it
         await settle(pilot)
-        assert app.progress == "" and app.findings == first.findings
+        assert app.progress == "" and app.findings == first.findings and app.inventory.error is None

@@ -90,7 +90,7 @@ class NodeScreen(BaseScreen):
         """The status line and the tab shown; each other tab when it is shown (a 64-node cluster's delegation tab
         alone is 63 peers and 252 values)."""
         self.set_status((self.node_name, "b"), " · ", self.as_of_text())
-        self._stale_tabs = {"spns", "delegation", "events", "findings"}
+        self._stale_tabs = {pane.id for pane in self.query(TabPane) if pane.id}
         self._render_tab(self.query_one(TabbedContent).active)
 
     def _render_tab(self, tab: str) -> None:

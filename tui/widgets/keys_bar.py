@@ -41,7 +41,7 @@ class KeysBar(Plain):
     def __init__(self) -> None:
         super().__init__("")
         self.spans: list[tuple[int, int, str]] = []  # (first column, end column, key) of each shown binding
-        self._shown: tuple[Text, list[tuple[int, int, str]]] | None = None
+        self._shown: Text | None = None  # the text last set (the bar's content)
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
@@ -70,9 +70,9 @@ class KeysBar(Plain):
             if not enabled:
                 text.stylize("dim", start)
             spans.append((start, len(text), binding.key))
-        if (text, spans) == self._shown:  # bindings are announced at every focus change; most change nothing
+        if text == self._shown and spans == self.spans:  # announced at every focus change; most change nothing
             return
-        self._shown, self.spans = (text, spans), spans
+        self._shown, self.spans = text, spans
         self.update(text, layout=False)  # one line, docked at the bottom: its text never changes its size
 
     def on_click(self, event: events.Click) -> None:
